@@ -1,0 +1,52 @@
+"""keras_resnet: residual networks (He et al. 2015) for Keras 3.
+
+Builders with the keras.applications signature, the paper's training
+recipes, input pipelines, feature extraction and export.
+
+Example:
+
+>>> import keras_resnet
+>>> model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
+>>> model.output_shape
+(None, 10)
+"""
+
+from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
+from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
+from keras_resnet.imagenet import decode_predictions, preprocess_input, preprocess_input_v2
+from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.models import (
+    MODELS,
+    Plain20,
+    Plain32,
+    Plain44,
+    Plain56,
+    Plain110,
+    PlainNet18,
+    PlainNet34,
+    ResNet,
+    ResNet18,
+    ResNet18V2,
+    ResNet20,
+    ResNet32,
+    ResNet34,
+    ResNet34V2,
+    ResNet44,
+    ResNet50,
+    ResNet50V2,
+    ResNet56,
+    ResNet101,
+    ResNet101V2,
+    ResNet110,
+    ResNet152,
+    ResNet152V2,
+    ResNet200,
+    ResNet200V2,
+    ResNet1202,
+    block_plan,
+    get_model,
+)
+from keras_resnet.summary import count_macs, count_params, model_summary
+from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
+
+__version__ = "0.1.0"

@@ -1,0 +1,125 @@
+"""ImageNet input preprocessing and prediction decoding, as keras.applications does them."""
+
+import json
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+# Caffe-style ImageNet channel means, BGR order (keras.applications "caffe" mode).
+BGR_MEAN = (103.939, 116.779, 123.68)
+CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
+MODES = ("caffe", "tf")
+
+
+def preprocess_input(x, data_format=None, mode="caffe"):
+    """Preprocesses RGB images in [0, 255] for a ResNet.
+
+    `mode="caffe"` (ResNet v1, the default, same as
+    `keras.applications.resnet.preprocess_input`): RGB to BGR, then subtract
+    the ImageNet channel means. `mode="tf"` (ResNet v2, same as
+    `keras.applications.resnet_v2.preprocess_input`): scale to [-1, 1].
+
+    Args:
+        x: images, a numpy array or tensor, channels last or first.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+        mode: `"caffe"` or `"tf"`.
+
+    Returns:
+        float32 array (numpy in, numpy out) or tensor of the same shape.
+
+    Example:
+
+    >>> import numpy as np
+    >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].round(3).tolist()
+    [151.061, 138.221, 131.32]
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of 'caffe', 'tf'; received {mode!r}")
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"data_format must be one of 'channels_last', 'channels_first'; received {data_format!r}"
+        )
+    is_numpy = isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple))
+    x = ops.cast(ops.convert_to_tensor(np.asarray(x) if is_numpy else x), "float32")
+    if mode == "tf":
+        out = x / 127.5 - 1.0
+    else:
+        axis = -1 if data_format == "channels_last" else (-3 if len(x.shape) > 3 else 0)
+        out = ops.flip(x, axis=axis)
+        shape = [1] * len(x.shape)
+        shape[axis] = 3
+        out = out - ops.reshape(ops.convert_to_tensor(BGR_MEAN, "float32"), shape)
+    return ops.convert_to_numpy(out) if is_numpy else out
+
+
+def preprocess_input_v2(x, data_format=None):
+    """`preprocess_input` for the pre-activation (v2) networks: scales to [-1, 1].
+
+    Example:
+
+    >>> import numpy as np
+    >>> preprocess_input_v2(np.array([[0.0, 127.5, 255.0]])).tolist()
+    [[-1.0, 0.0, 1.0]]
+    """
+    return preprocess_input(x, data_format=data_format, mode="tf")
+
+
+def _class_index_path():
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    cached = os.path.join(home, "models", "imagenet_class_index.json")
+    if os.path.exists(cached):
+        return cached
+    try:
+        return keras.utils.get_file(
+            "imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models", cache_dir=home,
+            file_hash="c2c37ea517e94d9795004a39431a14cb",
+        )
+    except Exception as error:  # Keras raises a bare Exception on network failures.
+        raise OSError(
+            f"Could not download the ImageNet class index ({error}). Offline, download "
+            f"{CLASS_INDEX_URL} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME "
+            "to move it)."
+        ) from error
+
+
+def decode_predictions(preds, top=5):
+    """Decodes ImageNet predictions, like `keras.applications.resnet.decode_predictions`.
+
+    Args:
+        preds: array of shape `(batch, 1000)`.
+        top: how many classes to return per sample.
+
+    Returns:
+        One list per sample of `(class_id, class_name, score)` tuples, best
+        first.
+
+    Raises:
+        ValueError: `preds` is not `(batch, 1000)` or `top` is not positive.
+        OSError: the class index is neither cached nor downloadable; the
+            message says where to put `imagenet_class_index.json`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> decoded = decode_predictions(np.eye(1000)[[1]], top=1)  # doctest: +SKIP
+    >>> decoded[0][0][1]  # doctest: +SKIP
+    'goldfish'
+    """
+    preds = np.asarray(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            f"preds must be a batch of ImageNet predictions, shape (samples, 1000); received shape {preds.shape}"
+        )
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive integer; received {top!r}")
+    with open(_class_index_path()) as f:
+        index = json.load(f)
+    results = []
+    for row in preds:
+        best = np.argsort(row)[::-1][:top]
+        results.append([(*index[str(i)], row[i]) for i in best])
+    return results

@@ -1,0 +1,68 @@
+"""Custom layers the residual blocks need beyond `keras.layers`."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ZeroPadShortcut(keras.layers.Layer):
+    """The paper's option A shortcut: strided identity with zero-padded channels.
+
+    Subsamples the input by `strides` (keeping every `strides`-th pixel, as a
+    1x1 convolution with stride 2 would) and appends zero channels up to
+    `filters`. It has no parameters.
+
+    Args:
+        filters: channels of the output; at least the input's channels.
+        strides: spatial subsampling factor.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = ZeroPadShortcut(8, strides=2)
+    >>> tuple(layer(np.ones((1, 4, 4, 3), "float32")).shape)
+    (1, 2, 2, 8)
+    """
+
+    def __init__(self, filters, strides=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def build(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        if channels is not None and channels > self.filters:
+            raise ValueError(
+                f"ZeroPadShortcut filters must be >= the input's {channels} channels; "
+                f"received filters={self.filters}"
+            )
+
+    def call(self, inputs):
+        step = self.strides
+        if self.data_format == "channels_last":
+            x = inputs[:, ::step, ::step, :]
+            extra = self.filters - ops.shape(x)[-1]
+            return ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        x = inputs[:, :, ::step, ::step]
+        extra = self.filters - ops.shape(x)[1]
+        return ops.pad(x, [[0, 0], [0, extra], [0, 0], [0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        for axis in spatial:
+            if shape[axis] is not None:
+                shape[axis] = -(-shape[axis] // self.strides)
+        shape[self._channel_axis()] = self.filters
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides, data_format=self.data_format)
+        return config
