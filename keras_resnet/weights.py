@@ -218,9 +218,10 @@ def load_weights(model, source):
     if not isinstance(source, WeightsSource):
         source = WeightsSource(os.fspath(source), None)
     groups = _read_weight_groups(source.path)
-    own = _mismatches(_expected_groups(model, groups.legacy), groups)
+    own_expected = _expected_groups(model, groups.legacy)
+    own = _mismatches(own_expected, groups)
     if not own:
-        _assign(model, groups, _expected_groups(model, groups.legacy))
+        _assign(model, groups, own_expected)
         return
     if source.counterpart_name is not None:
         reference = _build_counterpart(source.counterpart_name, model)
@@ -234,7 +235,8 @@ def load_weights(model, source):
         f"The weights file {source.path} does not match model '{model.name}'"
         + (f" nor keras.applications {KERAS_APPLICATIONS[source.counterpart_name]}"
            if source.counterpart_name else "")
-        + f"; nothing was loaded. {len(own)} layer(s) did not match:\n  {listed}"
+        + f"; nothing was loaded. The file has {len(groups)} layers with weights, the model "
+        f"{len(own_expected)}; {len(own)} layer(s) did not match:\n  {listed}"
     )
 
 

@@ -1,0 +1,229 @@
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet as kr
+from keras_resnet.summary import count_params
+
+
+def _layers_of(model, cls):
+    return [layer for layer in model.layers if isinstance(layer, cls)]
+
+
+@pytest.mark.parametrize(
+    "builder, expected",
+    [
+        (kr.ResNet18, 11_689_512),
+        (kr.ResNet34, 21_797_672),
+        (kr.ResNet50, 25_557_032),
+        (kr.ResNet101, 44_549_160),
+        (kr.ResNet152, 60_192_808),
+        (kr.ResNet20, 269_722),
+        (kr.ResNet56, 853_018),
+        (kr.ResNet110, 1_727_962),
+    ],
+)
+def test_trainable_parameters_equal_the_papers_networks(builder, expected):
+    assert count_params(builder()) == expected
+
+
+def test_issue_usage_examples():
+    model = kr.ResNet50(weights=None)
+    assert model.input_shape == (None, 224, 224, 3)
+    assert model.output_shape == (None, 1000)
+    assert model.name == "resnet50"
+    backbone = kr.ResNet50(include_top=False, pooling="avg", input_shape=(160, 160, 3))
+    assert backbone.output_shape == (None, 2048)
+    cifar = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
+    assert cifar.output_shape == (None, 10)
+    probabilities = cifar.predict(np.random.rand(2, 32, 32, 3).astype("float32"), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_layer_names_cover_keras_applications():
+    ours = {layer.name for layer in kr.ResNet50(input_shape=(64, 64, 3)).layers if layer.weights}
+    theirs = {layer.name for layer in keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3)).layers
+              if layer.weights}
+    assert ours == theirs
+    ours_v2 = {layer.name for layer in kr.ResNet50V2(input_shape=(64, 64, 3)).layers if layer.weights}
+    theirs_v2 = {layer.name for layer in keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3)).layers
+                 if layer.weights}
+    assert ours_v2 == theirs_v2
+
+
+def test_v2_has_the_same_parameters_as_keras_applications():
+    ours = kr.ResNet50V2(input_shape=(64, 64, 3))
+    theirs = keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3))
+    assert ours.count_params() == theirs.count_params()
+    assert ours.get_layer("post_bn") is not None
+
+
+def test_shortcut_options_change_parameters_not_shapes():
+    a, b, c = (kr.ResNet20(shortcut=option) for option in "ABC")
+    assert a.output_shape == b.output_shape == c.output_shape == (None, 10)
+    # B adds a 1x1 projection + BN (gamma, beta) at the two widening transitions.
+    projections = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+    assert count_params(b) - count_params(a) == projections
+    # C projects in every block: 9 blocks of widths 16 x3, 32 x3, 64 x3.
+    every = sum((cin * cout + 2 * cout) for cin, cout in
+                [(16, 16)] * 3 + [(16, 32)] + [(32, 32)] * 2 + [(32, 64)] + [(64, 64)] * 2)
+    assert count_params(c) - count_params(a) == every
+    assert len(_layers_of(a, kr.ZeroPadShortcut)) == 2
+    assert not _layers_of(b, kr.ZeroPadShortcut)
+
+
+def test_option_a_pads_identity_with_zeros():
+    model = kr.ResNet20()
+    pad = model.get_layer("conv3_block1_0_pad")
+    x = np.random.rand(1, 8, 8, 16).astype("float32")
+    y = keras.ops.convert_to_numpy(pad(x))
+    np.testing.assert_array_equal(y[..., :16], x[:, ::2, ::2, :])
+    np.testing.assert_array_equal(y[..., 16:], 0)
+
+
+@pytest.mark.parametrize("plain, residual", [(kr.Plain20, kr.ResNet20), (kr.PlainNet34, None)])
+def test_plain_twins_have_no_additions(plain, residual):
+    model = plain()
+    assert not _layers_of(model, keras.layers.Add)
+    assert not _layers_of(model, kr.ZeroPadShortcut)
+    if residual is not None:
+        twin = residual()
+        assert _layers_of(twin, keras.layers.Add)
+        # Option A shortcuts have no parameters: the twins are the same size.
+        assert count_params(model) == count_params(twin)
+
+
+def test_stride_position_is_a_switch():
+    paper = kr.ResNet50(input_shape=(64, 64, 3), include_top=False)
+    v15 = kr.ResNet50(input_shape=(64, 64, 3), include_top=False, stride_in="3x3")
+    assert paper.get_layer("conv3_block1_1_conv").strides == (2, 2)
+    assert paper.get_layer("conv3_block1_2_conv").strides == (1, 1)
+    assert v15.get_layer("conv3_block1_1_conv").strides == (1, 1)
+    assert v15.get_layer("conv3_block1_2_conv").strides == (2, 2)
+    assert paper.output_shape == v15.output_shape == (None, 2, 2, 2048)
+    assert kr.count_macs(v15) > kr.count_macs(paper)
+
+
+@pytest.mark.parametrize("builder", [kr.ResNet18, kr.ResNet50])
+@pytest.mark.parametrize("output_stride, side", [(32, 2), (16, 4), (8, 8)])
+def test_output_stride_by_dilation(builder, output_stride, side):
+    model = builder(include_top=False, input_shape=(64, 64, 3), output_stride=output_stride)
+    assert model.output_shape[1:3] == (side, side)
+    rates = {layer.dilation_rate[0] for layer in _layers_of(model, keras.layers.Conv2D)}
+    assert max(rates) == 32 // output_stride
+    # Dilation changes no parameter.
+    assert count_params(model) == count_params(builder(include_top=False, input_shape=(64, 64, 3)))
+
+
+def test_zero_init_residual_starts_blocks_as_identity():
+    model = kr.ResNet20(zero_init_residual=True)
+    gamma = model.get_layer("conv2_block1_2_bn").gamma
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(gamma), 0)
+    default = kr.ResNet20()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(default.get_layer("conv2_block1_2_bn").gamma), 1)
+    v2 = kr.ResNet18V2(zero_init_residual=True, input_shape=(64, 64, 3))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(v2.get_layer("conv2_block1_2_conv").kernel), 0)
+    # With every branch at zero a v1 block outputs relu(shortcut): the stage
+    # conv2 output equals the stem output, relu'd.
+    stem = keras.Model(model.input, [model.get_layer("conv1_relu").output, model.get_layer("conv2_block3_out").output])
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    before, after = stem.predict(x, verbose=0)
+    np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_the_classifier_in_float32(policy):
+    keras.config.set_dtype_policy(policy)
+    model = kr.ResNet20()
+    assert model.get_layer("conv1_conv").compute_dtype == policy.split("_")[1]
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    out = model.predict(np.random.rand(2, 32, 32, 3).astype("float32"), verbose=0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_channels_first_matches_channels_last():
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    last = kr.ResNet20(classifier_activation=None)
+    keras.config.set_image_data_format("channels_first")
+    first = kr.ResNet20(classifier_activation=None)
+    assert first.input_shape == (None, 3, 32, 32)
+    first.set_weights(last.get_weights())
+    np.testing.assert_allclose(
+        first.predict(x.transpose(0, 3, 1, 2), verbose=0), last.predict(x, verbose=0), rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("builder", [kr.ResNet20, kr.ResNet18V2])
+def test_keras_archive_round_trip(builder, tmp_path):
+    model = builder(input_shape=(32, 32, 3), classes=10)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # safe_mode stays on
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+def test_input_tensor_and_generic_table():
+    tensor = keras.Input((48, 48, 3), name="image")
+    model = kr.ResNet18(input_tensor=tensor, include_top=False, pooling="max")
+    assert model.inputs[0] is tensor
+    assert model.output_shape == (None, 512)
+    assert model.get_layer("max_pool") is not None
+    tiny = kr.ResNet({"block": "bottleneck", "depths": (1, 1), "widths": (8, 16), "stem": "cifar"},
+                     input_shape=(16, 16, 3), classes=3, name="tiny")
+    assert tiny.output_shape == (None, 3)
+    assert tiny.get_layer("conv3_block1_3_conv").filters == 64
+    assert kr.get_model("plain20").name == "plain20"
+
+
+def test_every_public_constructor_builds_and_names_itself():
+    for name, constructor in kr.MODELS.items():
+        if name in ("resnet1202", "resnet200", "resnet200v2", "resnet152v2", "resnet101v2"):
+            continue  # large: covered by the architecture table tests
+        model = constructor(input_shape=(32, 32, 3), classes=7)
+        assert model.name == name
+        assert model.output_shape == (None, 7)
+        assert constructor.__doc__ and f"{constructor.__name__}(" in constructor.__doc__
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(pooling="mean", include_top=False), "pooling must be one of None, 'avg', 'max'; received 'mean'"),
+        (dict(classes=0), "classes must be a positive integer; received 0"),
+        (dict(classes=2.5), "classes must be a positive integer; received 2.5"),
+        (dict(shortcut="D"), "shortcut must be one of 'A', 'B', 'C'; received 'D'"),
+        (dict(stride_in="5x5"), "stride_in must be one of '1x1', '3x3'; received '5x5'"),
+        (dict(output_stride=5), "output_stride must be one of 32, 16, 8; received 5"),
+        (dict(input_shape=(64, 64)), "input_shape must be 3 positive integers"),
+        (dict(weights="/no/such/file.weights.h5"), "weights must be None, 'imagenet' or the path of an existing"),
+        (dict(weights=3), "weights must be None, 'imagenet' or a file path; received 3"),
+    ],
+)
+def test_bad_arguments_name_argument_value_and_choices(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kr.ResNet50(**kwargs)
+
+
+def test_bad_arguments_for_imagenet_weights():
+    with pytest.raises(ValueError, match=re.escape("classes must be 1000 when loading weights='imagenet'")):
+        kr.ResNet50(weights="imagenet", classes=10)
+    with pytest.raises(ValueError, match="no published Keras ImageNet weights"):
+        kr.ResNet18(weights="imagenet")
+    with pytest.raises(ValueError, match="no published Keras ImageNet weights"):
+        kr.ResNet20(weights="imagenet")
+    with pytest.raises(ValueError, match="no published Keras ImageNet weights"):
+        kr.ResNet50(weights="imagenet", shortcut="C")
+
+
+def test_weights_require_rgb_inputs_of_32_pixels(tmp_path):
+    path = tmp_path / "r20.weights.h5"
+    kr.ResNet20().save_weights(path)
+    with pytest.raises(ValueError, match=re.escape("at least 32 when loading weights; received input_shape=(16, 16, 3)")):
+        kr.ResNet20(weights=path, input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match=re.escape("must have 3 channels when loading weights")):
+        kr.ResNet20(weights=path, input_shape=(32, 32, 1))
