@@ -206,9 +206,12 @@ def ResNet(
 
 
 def _stem(x, arch, settings, preact):
-    if arch.stem == "cifar":
-        return conv_bn(x, arch.stem_width, 3, settings, norm=not preact, activation=not preact, name="conv1")
     # v2 has no BN right after the stem conv, so it keeps the conv's bias.
+    if arch.stem == "cifar":
+        return conv_bn(
+            x, arch.stem_width, 3, settings, use_bias=preact, norm=not preact, activation=not preact,
+            name="conv1",
+        )
     x = conv_bn(
         x, arch.stem_width, 7, settings, strides=2, use_bias=preact, norm=not preact,
         activation=not preact, name="conv1",
