@@ -1,0 +1,106 @@
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import callbacks
+from keras_resnet.presets import StepDecay
+
+
+def compiled(learning_rate=0.1):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.SGD(learning_rate), loss, metrics=["accuracy"])
+    return model
+
+
+def attached(callback, model):
+    callback.set_model(model)
+    callback.on_train_begin()
+    return callback
+
+
+def learning_rate(model):
+    return float(model.optimizer.learning_rate)
+
+
+def test_plateau_divides_by_10_once_per_plateau():
+    model = compiled()
+    decay = attached(callbacks.PlateauDecay(patience=3, mode="max"), model)
+    # Validation error 0.9, 0.8, 0.7, then flat: a plateau of 3 epochs, 2 more flat epochs
+    # (too short for a second division), an improvement, and a second plateau.
+    errors = [0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.6, 0.6, 0.6, 0.6]
+    rates = []
+    for epoch, error in enumerate(errors):
+        decay.on_epoch_end(epoch, {"val_accuracy": 1 - error})
+        rates.append(learning_rate(model))
+    assert rates == pytest.approx([0.1] * 5 + [0.01] * 6 + [0.001])
+
+
+def test_plateau_needs_a_float_learning_rate():
+    model = compiled(StepDecay(0.1, boundaries=(10,)))
+    with pytest.raises(ValueError, match="PlateauDecay .* needs a float learning rate"):
+        attached(callbacks.PlateauDecay(), model)
+
+
+def test_error_warmup_switches_up_once_when_error_drops_under_80_percent():
+    model = compiled()
+    warmup = attached(callbacks.ErrorWarmUp(0.1), model)
+    rates = []
+    for batch, accuracy in enumerate([0.05, 0.12, 0.19, 0.21, 0.1, 0.5, 0.1]):
+        model.optimizer.iterations.assign(batch + 1)
+        warmup.on_train_batch_end(batch, {"accuracy": accuracy})
+        rates.append(learning_rate(model))
+    assert rates == pytest.approx([0.01] * 3 + [0.1] * 4)
+    assert warmup.switched_at == 4
+    warmup.on_train_begin()  # a later fit with the same callback does not warm up again
+    assert learning_rate(model) == pytest.approx(0.1)
+
+
+def test_error_warmup_hands_over_to_a_schedule():
+    model = compiled()
+    warmup = attached(callbacks.ErrorWarmUp(StepDecay(0.1, boundaries=(100,))), model)
+    warmup.on_train_batch_end(0, {"accuracy": 0.5})
+    assert learning_rate(model) == pytest.approx(0.1)
+    model.optimizer.iterations.assign(100)
+    warmup.on_train_batch_begin(1)
+    assert learning_rate(model) == pytest.approx(0.01)
+
+
+def test_error_warmup_in_a_fit():
+    model = compiled()
+    rates = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: rates.append(
+        float(callbacks._synced_optimizer(model).learning_rate)))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype="float32"), rng.integers(0, 2, 32)
+    warmup = callbacks.ErrorWarmUp(0.1, max_error=0.9)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[warmup, record])
+    assert rates == pytest.approx([0.01, 0.1, 0.1, 0.1])
+    assert warmup.switched_at == 1
+
+
+def test_error_warmup_asks_for_the_accuracy_metric():
+    model = compiled()
+    warmup = attached(callbacks.ErrorWarmUp(0.1), model)
+    with pytest.raises(ValueError, match="monitor='accuracy', which is not in the logs"):
+        warmup.on_train_batch_end(0, {"loss": 1.0})
+
+
+def test_error_warmup_rejects_a_bad_max_error():
+    pattern = r"max_error must be a number in \(0, 1\]; received max_error=80"
+    with pytest.raises(ValueError, match=pattern):
+        callbacks.ErrorWarmUp(0.1, max_error=80)
+
+
+@pytest.mark.parametrize("name", callbacks.__all__)
+def test_docstring_examples_run_and_hold(name):
+    doc = inspect.getdoc(getattr(callbacks, name))
+    assert "Args:" in doc and "Example:" in doc
+    for block in re.findall(r"```python\n(.*?)```", doc, re.S):
+        # `expression  # number` lines state a result: check it.
+        exec(re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
+             vars(callbacks).copy())
