@@ -273,7 +273,8 @@ def _inputs(input_tensor, input_shape):
     if not keras.backend.is_keras_tensor(input_tensor):
         tensor = keras.Input(tensor=input_tensor, shape=input_shape)
         return tensor, tensor
-    return keras.utils.get_source_inputs(input_tensor), input_tensor
+    sources = keras.utils.get_source_inputs(input_tensor)
+    return (sources[0] if len(sources) == 1 else sources), input_tensor
 
 
 _CONSTRUCTOR_DOC = """Instantiates {title}.
