@@ -15,6 +15,7 @@ from keras_resnet import callbacks, presets
 from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
 from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
 from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
+from keras_resnet.export import cifar_preprocessing, export_saved_model
 from keras_resnet.features import feature_extractor, feature_info, freeze, unfreeze
 from keras_resnet.imagenet import decode_predictions, preprocess_input, preprocess_input_v2
 from keras_resnet.layers import ZeroPadShortcut

@@ -1,0 +1,464 @@
+"""Tests of keras_resnet.export: the served SavedModel, its consumers, .keras archives and the CLI command."""
+
+import argparse
+import concurrent.futures
+import functools
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import keras_resnet as kr  # noqa: E402
+from keras_resnet import data, export  # noqa: E402
+
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+TOLERANCE = 1e-5
+# The environment of a consumer process: quiet TensorFlow logs, nothing added to the import path.
+CONSUMER_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
+# First lines of a consumer script: importing keras_resnet raises ImportError from here on.
+NO_KERAS_RESNET = "import sys\nsys.modules['keras_resnet'] = None\n"
+
+
+def uint8_images(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@functools.lru_cache
+def load(export_dir):
+    return tf.saved_model.load(export_dir)
+
+
+def served(export_dir, signature="serving_default", **inputs):
+    function = load(str(export_dir)).signatures[signature]
+    return {name: value.numpy() for name, value in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+
+
+def assert_consistent_top_k(outputs, class_names, k):
+    """top_k_* are the k best probabilities, best first, with their indices and names (ties in any order)."""
+    probabilities = outputs["probabilities"]
+    np.testing.assert_array_equal(outputs["top_k_scores"], -np.sort(-probabilities, axis=1)[:, :k])
+    np.testing.assert_array_equal(
+        np.take_along_axis(probabilities, outputs["top_k_indices"].astype(np.int64), axis=1), outputs["top_k_scores"]
+    )
+    names = np.array(class_names, dtype=object)[outputs["top_k_indices"]]
+    np.testing.assert_array_equal(outputs["top_k_classes"].astype(str), names.astype(str))
+
+
+@pytest.fixture(scope="module")
+def model():
+    """ResNet-20 whose classifier is scaled so that "tf"-preprocessed images get unsaturated probabilities."""
+    keras.utils.set_random_seed(0)
+    model = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
+    kernel = model.get_layer("predictions").kernel
+    kernel.assign(kernel * 0.05)
+    return model
+
+
+@pytest.fixture(scope="module")
+def logits_model(model):
+    """The same network without softmax: its raw outputs show a preprocessing difference at any input scale."""
+    logits_model = kr.ResNet20(input_shape=(32, 32, 3), classes=10, classifier_activation=None)
+    logits_model.set_weights(model.get_weights())
+    return logits_model
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    """ResNet-20 exported with "tf" preprocessing, CIFAR-10 class names and top 3."""
+    export_dir = tmp_path_factory.mktemp("export") / "resnet20"
+    metadata = export.export_saved_model(model, export_dir, preprocessing="tf", class_names=CLASS_NAMES, top_k=3)
+    return export_dir, metadata
+
+
+def reference(model, images, mode="tf"):
+    """The Keras model on images preprocessed by keras_resnet.preprocess_input (float32)."""
+    return model.predict(kr.preprocess_input(images.astype("float32"), mode=mode), verbose=0)
+
+
+def test_serving_default_matches_the_model_and_carries_its_metadata(model, exported):
+    export_dir, metadata = exported
+    images = uint8_images((4, 32, 32, 3))
+    outputs = served(export_dir, images=images)
+    assert sorted(outputs) == ["probabilities", "top_k_classes", "top_k_indices", "top_k_scores"]
+    assert outputs["top_k_indices"].shape == (4, 3) and outputs["top_k_indices"].dtype == np.int32
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+    assert_consistent_top_k(outputs, CLASS_NAMES, 3)
+
+    described = served(export_dir, "metadata")
+    assert described["image_size"].tolist() == [32, 32]
+    assert described["class_names"].astype(str).tolist() == CLASS_NAMES
+    assert described["top_k"] == 3 and not described["crop_to_aspect_ratio"]
+    assert json.loads(described["preprocessing"]) == "tf"
+    assert (export_dir / "assets" / "class_names.txt").read_text().splitlines() == CLASS_NAMES
+    assert json.loads((export_dir / "assets" / "metadata.json").read_text()) == metadata
+    assert metadata["model_name"] == "resnet20" and metadata["keras_backend"] == keras.backend.backend()
+
+
+CONSUMER = NO_KERAS_RESNET + textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    export_dir, work = sys.argv[1:]
+    images = np.load(f"{work}/images.npy")
+    encoded = [open(f"{work}/{index}.png", "rb").read() for index in range(len(images))]
+    serving = tf.saved_model.load(export_dir)
+    outputs = {f"loaded_{k}": v.numpy() for k, v in serving.signatures["serving_default"](images=images).items()}
+    outputs.update(
+        {f"bytes_{k}": v.numpy() for k, v in serving.signatures["serving_bytes"](image_bytes=encoded).items()}
+    )
+    layer = keras.layers.TFSMLayer(export_dir, call_endpoint="serving_default")
+    inputs = keras.Input((32, 32, 3), dtype="uint8")
+    wrapped = keras.Model(inputs, layer(inputs)["probabilities"])
+    outputs["tfsm_probabilities"] = wrapped.predict(images, verbose=0)
+    outputs["class_names"] = serving.signatures["metadata"]()["class_names"].numpy().astype(str)
+    with open(f"{export_dir}/assets/metadata.json") as file:
+        outputs["image_size"] = np.array(json.load(file)["image_size"])
+    np.savez(f"{work}/outputs.npz", **outputs)
+    print("modules:", sorted(name for name, module in sys.modules.items()
+                             if name.split(".")[0] == "keras_resnet" and module))
+    """
+)
+
+
+def test_a_consumer_without_keras_resnet_loads_calls_and_wraps_the_export(model, exported, tmp_path):
+    export_dir, _ = exported
+    images = uint8_images((3, 32, 32, 3), seed=1)
+    np.save(tmp_path / "images.npy", images)
+    for index, image in enumerate(images):
+        (tmp_path / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
+    run = subprocess.run(
+        [sys.executable, "-c", CONSUMER, str(export_dir), str(tmp_path)],
+        capture_output=True, text=True, env=CONSUMER_ENV, cwd=tmp_path, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "modules: []" in run.stdout
+    outputs = np.load(tmp_path / "outputs.npz", allow_pickle=True)
+    expected = reference(model, images)
+    for key in ("loaded_probabilities", "bytes_probabilities", "tfsm_probabilities"):
+        np.testing.assert_allclose(outputs[key], expected, atol=TOLERANCE, err_msg=key)
+    assert_consistent_top_k({k[len("bytes_"):]: outputs[k] for k in outputs if k.startswith("bytes_")}, CLASS_NAMES, 3)
+    assert outputs["class_names"].tolist() == CLASS_NAMES
+    assert outputs["image_size"].tolist() == [32, 32]
+
+
+def test_saved_model_cli_runs_the_serving_signature(model, exported, tmp_path):
+    export_dir, _ = exported
+    images = uint8_images((2, 32, 32, 3), seed=2)
+    np.save(tmp_path / "images.npy", images)
+    run = subprocess.run(
+        ["saved_model_cli", "run", "--dir", str(export_dir), "--tag_set", "serve",
+         "--signature_def", "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}",
+         "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=CONSUMER_ENV, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = {name: np.load(tmp_path / "out" / f"{name}.npy", allow_pickle=True)
+               for name in ("probabilities", "top_k_indices", "top_k_scores", "top_k_classes")}
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+    assert_consistent_top_k(outputs, CLASS_NAMES, 3)
+
+
+STATISTICS_IMAGES = uint8_images((6, 32, 32, 3), seed=3)
+
+
+def cifar_reference(normalization):
+    """Served preprocessing and the batch data.cifar_pipeline (an independent implementation) feeds the model."""
+    source = data.array_source(STATISTICS_IMAGES, np.zeros(6, np.int32))
+    statistics = data.image_statistics(source)
+    pipeline = data.cifar_pipeline(source, training=False, batch_size=6, normalization=normalization,
+                                   statistics=statistics)
+    return export.cifar_preprocessing(statistics, normalization), next(iter(pipeline))[0].numpy()
+
+
+def caffe_reference():
+    return "caffe", kr.preprocess_input(STATISTICS_IMAGES.astype("float32"), mode="caffe")
+
+
+def bgr_reference():
+    mean, std = (120.0, 110.0, 100.0), (60.0, 50.0, 40.0)
+    normalize = data.normalizer(mean, std, channel_order="bgr")
+    preprocessing = {"mean": mean, "std": std, "channel_order": "bgr"}
+    return preprocessing, np.asarray(normalize(STATISTICS_IMAGES.astype("float32")))
+
+
+def identity_reference():
+    return None, STATISTICS_IMAGES.astype("float32")
+
+
+@pytest.mark.parametrize(
+    "make_reference",
+    [caffe_reference, bgr_reference, identity_reference,
+     lambda: cifar_reference("pixel"), lambda: cifar_reference("channel")],
+    ids=["caffe", "dict-bgr", "none", "cifar-pixel", "cifar-channel"],
+)
+def test_served_preprocessing_matches_the_reference_implementations(logits_model, tmp_path, make_reference):
+    preprocessing, model_inputs = make_reference()
+    metadata = export.export_saved_model(logits_model, tmp_path / "export", preprocessing=preprocessing)
+    outputs = served(tmp_path / "export", images=STATISTICS_IMAGES)
+    # The served "probabilities" are the logits as they are (from_logits=False): relative float32 precision.
+    expected = logits_model.predict(model_inputs, verbose=0)
+    np.testing.assert_allclose(outputs["probabilities"], expected, rtol=TOLERANCE, atol=TOLERANCE)
+    assert json.loads(json.dumps(metadata["preprocessing"])) == json.loads(json.dumps(preprocessing))
+
+
+@pytest.mark.parametrize("crop_to_aspect_ratio", [False, True])
+def test_other_sizes_are_resized_like_keras_resizing(model, exported, tmp_path, crop_to_aspect_ratio):
+    export_dir = exported[0]
+    if crop_to_aspect_ratio:
+        export_dir = tmp_path / "cropping"
+        export.export_saved_model(model, export_dir, preprocessing="tf", crop_to_aspect_ratio=True)
+    resizing = keras.layers.Resizing(32, 32, crop_to_aspect_ratio=crop_to_aspect_ratio, antialias=True)
+    wide, tall = uint8_images((2, 40, 56, 3), seed=4), uint8_images((1, 48, 30, 3), seed=5)
+    expected = [reference(model, np.asarray(resizing(batch.astype("float32")))) for batch in (wide, tall)]
+
+    np.testing.assert_allclose(served(export_dir, images=wide)["probabilities"], expected[0], atol=TOLERANCE)
+    encoded = [tf.io.encode_png(image).numpy() for image in (*wide, *tall)]
+    from_bytes = served(export_dir, "serving_bytes", image_bytes=encoded)["probabilities"]
+    np.testing.assert_allclose(from_bytes, np.concatenate(expected), atol=TOLERANCE)
+
+
+def test_serving_bytes_decodes_jpeg_like_tensorflow(model, exported):
+    images = uint8_images((2, 32, 32, 3), seed=6)
+    jpegs = [tf.io.encode_jpeg(image, quality=90).numpy() for image in images]
+    decoded = np.stack([tf.io.decode_jpeg(jpeg).numpy() for jpeg in jpegs])
+    outputs = served(exported[0], "serving_bytes", image_bytes=jpegs)
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, decoded), atol=TOLERANCE)
+    assert outputs["top_k_classes"].shape == (2, 3)
+
+
+IMAGES_EXPECTED = re.escape(
+    "images must be a uint8 batch of RGB images, shape (batch, height, width, 3), none of them 0; received shape"
+)
+BYTES_EXPECTED = re.escape(
+    "image_bytes must be a non-empty 1-D batch of encoded images (JPEG, PNG, GIF, BMP or WebP); received shape"
+)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "signature, inputs, message",
+    [
+        ("serving_default", {"images": np.zeros((32, 32, 3), np.uint8)}, IMAGES_EXPECTED + r"\] \[32 32 3\]"),
+        ("serving_default", {"images": np.zeros((), np.uint8)}, IMAGES_EXPECTED + r"\] \[\]"),
+        ("serving_default", {"images": np.zeros((2, 32, 32, 4), np.uint8)}, IMAGES_EXPECTED + r"\] \[2 32 32 4\]"),
+        ("serving_default", {"images": np.zeros((1, 8, 8, 1), np.uint8)}, IMAGES_EXPECTED + r"\] \[1 8 8 1\]"),
+        ("serving_default", {"images": np.zeros((0, 32, 32, 3), np.uint8)}, IMAGES_EXPECTED + r"\] \[0 32 32 3\]"),
+        ("serving_default", {"images": np.zeros((1, 0, 5, 3), np.uint8)}, IMAGES_EXPECTED + r"\] \[1 0 5 3\]"),
+        ("serving_bytes", {"image_bytes": np.array(b"x", object)}, BYTES_EXPECTED + r"\] \[\]"),
+        ("serving_bytes", {"image_bytes": np.array([[b"x"]], object)}, BYTES_EXPECTED + r"\] \[1 1\]"),
+        ("serving_bytes", {"image_bytes": np.array([], object)}, BYTES_EXPECTED + r"\] \[0\]"),
+        ("serving_bytes", {"image_bytes": np.array([PNG, b"not an image", b"", PNG], object)},
+         re.escape("must hold encoded JPEG, PNG, GIF, BMP or WebP images; received undecodable bytes at batch "
+                   "positions] [1 2]")),
+    ],
+    ids=["rank-3", "scalar", "4-channels", "grey", "empty-batch", "no-rows", "bytes-scalar", "bytes-rank-2",
+         "bytes-empty", "undecodable"],
+)
+def test_bad_input_fails_with_what_was_expected_and_received(exported, signature, inputs, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        served(exported[0], signature, **inputs)
+
+
+def tiny_model(**kwargs):
+    return kr.ResNet({"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "model_kwargs, options, message",
+    [
+        ({}, {"preprocessing": "torch"},
+         "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; received 'torch'"),
+        ({}, {"preprocessing": {"std": 2.0}},
+         "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
+         "received keys ['std']"),
+        ({}, {"preprocessing": {"mean": [1.0, 2.0]}},
+         "preprocessing['mean'] must have shape (3,) or (8, 8, 3) (per pixel at the image size); received shape (2,)"),
+        ({}, {"preprocessing": {"mean": [0.0] * 3, "std": [1.0, 2.0]}},
+         "preprocessing['std'] must broadcast to the mean's shape (3,); received shape (2,)"),
+        ({}, {"preprocessing": {"mean": [0.0] * 3, "std": 0.0}}, "preprocessing['std'] must be positive; received 0.0"),
+        ({}, {"preprocessing": {"mean": [0.0] * 3, "channel_order": "gbr"}},
+         "preprocessing['channel_order'] must be one of 'rgb', 'bgr'; received 'gbr'"),
+        ({}, {"top_k": 0}, "top_k must be an integer from 1 to classes (3); received 0"),
+        ({}, {"top_k": 4}, "top_k must be an integer from 1 to classes (3); received 4"),
+        ({}, {"class_names": ["a", "b"]},
+         "class_names must be 3 strings (one per model output, no line breaks); received 2 items: ['a', 'b']"),
+        ({}, {"class_names": ["a", "b\nc", "d"]}, "class_names must be 3 strings"),
+        ({}, {"image_size": 16}, "image_size must be two positive integers (height, width) agreeing with the "
+                                 "model's input size (8, 8); received 16"),
+        ({"input_shape": (None, None, 3)}, {},
+         "image_size must be given as (height, width) for a model with a free input size (None, None); received None"),
+        ({"input_shape": (8, 8, 1)}, {}, "model must take one batch of RGB images, channels last, input shape "
+                                         "(batch, height, width, 3); received input shape (None, 8, 8, 1)"),
+        ({"include_top": False}, {},
+         "model must output one score per class, shape (batch, classes); received (None, 8, 8, 4)"),
+        ({}, {"crop_to_aspect_ratio": "yes"}, "crop_to_aspect_ratio must be one of True, False; received 'yes'"),
+    ],
+)
+def test_bad_arguments_are_refused_with_what_is_allowed(tmp_path, model_kwargs, options, message):
+    model = tiny_model(**{"input_shape": (8, 8, 3), **model_kwargs})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        export.export_saved_model(model, tmp_path / "export", **options)
+    assert not (tmp_path / "export").exists()
+
+
+def test_cifar_preprocessing_refuses_unknown_normalization():
+    with pytest.raises(ValueError, match=re.escape("normalization must be one of 'pixel', 'channel', None; "
+                                                   "received 'mean'")):
+        export.cifar_preprocessing({}, "mean")
+
+
+def test_free_size_logits_model_serves_probabilities_at_the_given_size(model, tmp_path):
+    free_size = kr.ResNet20(input_shape=(None, None, 3), classes=10, classifier_activation=None)
+    free_size.set_weights(model.get_weights())
+    metadata = export.export_saved_model(free_size, tmp_path / "export", preprocessing="tf", image_size=(32, 32),
+                                         from_logits=True)
+    assert metadata["image_size"] == [32, 32] and metadata["from_logits"] and metadata["top_k"] == 5
+    images = uint8_images((3, 32, 32, 3), seed=7)
+    outputs = served(tmp_path / "export", images=images)
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+    assert_consistent_top_k(outputs, [str(index) for index in range(10)], 5)
+
+
+def test_keras_archive_round_trips_in_safe_mode(model, tmp_path):
+    model.save(tmp_path / "resnet20.keras")
+    reloaded = keras.saving.load_model(tmp_path / "resnet20.keras", safe_mode=True)
+    assert any(isinstance(layer, kr.ZeroPadShortcut) for layer in reloaded.layers)
+    images = uint8_images((2, 32, 32, 3), seed=8).astype("float32")
+    np.testing.assert_array_equal(reloaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+JAX_EXPORTER = textwrap.dedent(
+    """
+    import sys
+    import keras
+    import keras_resnet as kr
+    from keras_resnet import export
+
+    weights, export_dir = sys.argv[1:]
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    model = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
+    model.load_weights(weights)
+    try:
+        export.export_saved_model(model, export_dir, preprocessing="tf", class_names=%r)
+    except NotImplementedError as error:
+        print("UNSUPPORTED:", error)
+    """
+) % (CLASS_NAMES,)
+
+
+@pytest.mark.slow
+def test_export_from_the_jax_backend_serves_the_same_outputs(model, tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: the JAX backend export (through jax2tf) cannot be tested")
+    model.save_weights(tmp_path / "resnet20.weights.h5")
+    run = subprocess.run(
+        [sys.executable, "-c", JAX_EXPORTER, str(tmp_path / "resnet20.weights.h5"), str(tmp_path / "export")],
+        capture_output=True, text=True, env={**CONSUMER_ENV, "KERAS_BACKEND": "jax"}, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    if "UNSUPPORTED:" in run.stdout:
+        pytest.skip(f"Keras cannot export from the JAX backend here: {run.stdout.strip()}")
+    metadata = json.loads((tmp_path / "export" / "assets" / "metadata.json").read_text())
+    assert metadata["keras_backend"] == "jax"
+    images = uint8_images((3, 32, 32, 3), seed=9)
+    outputs = served(tmp_path / "export", images=images)
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+    assert_consistent_top_k(outputs, CLASS_NAMES, 5)
+
+
+def test_a_thousand_concurrent_requests_answer_as_sequential_calls(exported):
+    serve = load(str(exported[0])).signatures["serving_default"]
+    requests = [tf.constant(image[None]) for image in uint8_images((1000, 32, 32, 3), seed=10)]
+
+    def answer(images):
+        return {name: value.numpy() for name, value in serve(images=images).items()}
+
+    sequential = [answer(images) for images in requests]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        concurrent_answers = list(pool.map(answer, requests))
+    for one, other in zip(sequential, concurrent_answers):
+        for name in one:
+            np.testing.assert_array_equal(one[name], other[name], err_msg=name)
+
+
+def parse_export_command(argv):
+    parser = argparse.ArgumentParser(prog="keras-resnet")
+    export.add_export_command(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["export", *argv])
+
+
+def test_export_command_exports_a_keras_archive(model, tmp_path, capsys):
+    model.save(tmp_path / "resnet20.keras")
+    statistics = data.image_statistics(data.array_source(STATISTICS_IMAGES, np.zeros(6, np.int32)))
+    preprocessing = export.cifar_preprocessing(statistics, "channel")
+    (tmp_path / "preprocessing.json").write_text(json.dumps(preprocessing))
+    (tmp_path / "classes.txt").write_text("\n".join(CLASS_NAMES) + "\n")
+    args = parse_export_command([
+        "--checkpoint", str(tmp_path / "resnet20.keras"), "--output", str(tmp_path / "export"),
+        "--preprocessing", str(tmp_path / "preprocessing.json"), "--class-names", str(tmp_path / "classes.txt"),
+        "--top-k", "2", "--crop-to-aspect-ratio",
+    ])
+    args.run(args)
+    assert f"wrote {tmp_path / 'export'}: signatures serving_default" in capsys.readouterr().out
+    metadata = json.loads((tmp_path / "export" / "assets" / "metadata.json").read_text())
+    assert (metadata["preprocessing"], metadata["class_names"], metadata["top_k"], metadata["crop_to_aspect_ratio"]) \
+        == (preprocessing, CLASS_NAMES, 2, True)
+    mean, std = np.array(preprocessing["mean"]), np.array(preprocessing["std"])
+    outputs = served(tmp_path / "export", images=STATISTICS_IMAGES)
+    np.testing.assert_allclose(outputs["probabilities"], model.predict((STATISTICS_IMAGES - mean) / std, verbose=0),
+                               atol=TOLERANCE)
+
+
+def test_export_command_builds_a_named_model_with_weights(model, tmp_path):
+    model.save_weights(tmp_path / "resnet20.weights.h5")
+    args = parse_export_command(["--model", "resnet20", "--weights", str(tmp_path / "resnet20.weights.h5"),
+                                 "--output", str(tmp_path / "export"), "--preprocessing", "tf", "--image-size", "32"])
+    args.run(args)
+    images = uint8_images((2, 32, 32, 3), seed=11)
+    np.testing.assert_allclose(served(tmp_path / "export", images=images)["probabilities"], reference(model, images),
+                               atol=TOLERANCE)
+
+
+def test_importing_the_module_needs_no_tensorflow():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: Keras needs a backend other than TensorFlow to import without it")
+    script = "import sys\nsys.modules['tensorflow'] = None\nimport keras_resnet.export\nprint('imported')"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=120)
+    assert run.returncode == 0 and "imported" in run.stdout, run.stderr[-3000:]
+
+
+def test_export_command_refuses_weights_for_a_checkpoint(tmp_path):
+    args = parse_export_command(["--checkpoint", str(tmp_path / "best.keras"), "--weights", "imagenet",
+                                 "--output", str(tmp_path / "export")])
+    with pytest.raises(ValueError, match=re.escape("--weights goes with --model; received --weights imagenet with "
+                                                   "--checkpoint")):
+        args.run(args)
+
+
+def test_the_keras_resnet_command_reports_export_errors_in_one_line(tmp_path, capsys):
+    from keras_resnet import cli
+
+    try:
+        cli.build_parser().parse_args(["export", "--model", "resnet20", "--output", str(tmp_path)])
+    except SystemExit:
+        pytest.skip("keras_resnet/cli.py has no export subcommand yet: build_parser() must call "
+                    "export.add_export_command(commands)")
+    capsys.readouterr()
+    status = cli.main(["export", "--model", "resnet20", "--output", str(tmp_path / "export"), "--top-k", "11"])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-resnet export: error: top_k must be an integer from 1 to classes (10); received 11"
+    )
