@@ -11,7 +11,7 @@ Example:
 (None, 10)
 """
 
-from keras_resnet import callbacks, presets
+from keras_resnet import callbacks, data, distribute, evaluation, export, presets, shapes
 from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
 from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
 from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
@@ -50,8 +50,10 @@ from keras_resnet.models import (
     block_plan,
     get_model,
 )
+from keras_resnet.plotting import plot_curves, read_log
 from keras_resnet.presets import L2SGD, compile_for
 from keras_resnet.summary import count_macs, count_params, model_summary
+from keras_resnet.training import datasets, train
 from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
 
 __version__ = "0.1.0"

@@ -34,6 +34,11 @@ class LayerSettings:
         zero_init_residual: start the last BN gamma of each residual branch
             (v1) or the branch's last convolution (v2) at zero, so each
             block begins as an identity.
+
+    Example:
+
+    >>> LayerSettings(bn_momentum=0.99).channel_axis
+    -1
     """
 
     bn_epsilon: float = 1e-5

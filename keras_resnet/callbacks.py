@@ -141,5 +141,5 @@ class ErrorWarmUp(keras.callbacks.Callback):
                 f"ErrorWarmUp watches monitor={self.monitor!r}, which is not in the logs "
                 f"(they have {sorted(logs)}); compile the model with metrics=['accuracy']")
         if 1 - float(logs[self.monitor]) < self.max_error:
-            self.switched_at = int(_synced_optimizer(self.model).iterations)
+            self.switched_at = int(keras.ops.convert_to_numpy(_synced_optimizer(self.model).iterations))
             self._set_learning_rate()

@@ -162,6 +162,12 @@ def imagenet_weights_path(name, include_top=True):
             truncated).
         OSError: the file is not cached and cannot be downloaded (offline);
             the message says which file to put where.
+
+    Example:
+
+    >>> path = imagenet_weights_path("resnet50", include_top=False)  # doctest: +SKIP
+    >>> os.path.basename(path)  # doctest: +SKIP
+    'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5'
     """
     if name not in WEIGHTS_HASHES:
         raise ValueError(f"name must be one of {', '.join(WEIGHTS_HASHES)}; received {name!r}")

@@ -1,0 +1,252 @@
+"""The `keras-resnet` command: train, evaluate, summarise and export models, plot training curves.
+
+```
+keras-resnet train                                  # ResNet-20 on the embedded shapes, a couple of minutes
+keras-resnet train --model resnet56 --dataset cifar10 --data-dir ~/data --output runs/resnet56
+keras-resnet evaluate --checkpoint runs/resnet56/best.keras --dataset cifar10 --data-dir ~/data
+keras-resnet summary resnet50                       # layers, parameters, multiply-adds
+keras-resnet summary --all                          # the model table
+keras-resnet plot runs/plain20/log.csv runs/resnet20/log.csv --output fig4.png
+keras-resnet export --checkpoint runs/resnet20/best.keras --output serving/resnet20
+```
+
+Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
+`keras_resnet.training.evaluate`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
+their `ValueError`s are printed as one line and exit with status 2, as argparse does for bad flags.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+from keras_resnet import distribute, export, presets, training
+from keras_resnet.models import MODELS
+from keras_resnet.plotting import plot_curves
+
+PROG = "keras-resnet"
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; received {text!r}")
+    return value
+
+
+def _add_dataset_arguments(parser):
+    parser.add_argument(
+        "--dataset", default="shapes",
+        help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and "
+             "PATH/validation with one sub-folder per class) or a tensorflow-datasets name "
+             "(default: %(default)s)",
+    )
+    parser.add_argument("--data-dir", help="folder of the CIFAR python batch files or of prepared "
+                                           "tensorflow-datasets data; nothing is downloaded")
+    parser.add_argument("--image-size", type=_positive_int,
+                        help="input side (default: 32 with CIFAR augmentation, 224 with ImageNet augmentation)")
+    parser.add_argument("--augmentation", choices=training.AUGMENTATIONS,
+                        help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip "
+                             "(default: cifar for shapes and CIFAR, else imagenet)")
+    parser.add_argument("--train-size", type=_positive_int, help="shapes only: training images (default 6000)")
+    parser.add_argument("--validation-size", type=_positive_int,
+                        help="shapes only: validation images (default 1000)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights, data order, augmentation and shapes images (default: 0)")
+
+
+def _dataset_options(args):
+    names = ("image_size", "augmentation", "data_dir", "train_size", "validation_size")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _command(commands, name, run, summary, description):
+    parser = commands.add_parser(name, help=summary, description=description)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def build_parser():
+    """The argument parser of `keras-resnet`.
+
+    Returns:
+        An `argparse.ArgumentParser` with the subcommands `train`,
+        `evaluate`, `summary`, `plot` and `export`.
+
+    Example:
+
+    >>> build_parser().parse_args(["summary", "resnet50"]).models
+    ['resnet50']
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Residual networks (He et al. 2015) for Keras 3: train, evaluate, summarise, plot."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = _command(
+        commands, "train", _train, "train a model with the paper's recipe for the data set",
+        "Train a model with the paper's recipe for the data set. Writes best.keras, last.keras, "
+                    "log.csv and curves.png to --output; re-running the same command after an interrupt "
+                    "resumes from the last finished epoch.",
+    )
+    train.add_argument("--model", default="resnet20", choices=sorted(MODELS), metavar="NAME",
+                       help=f"one of {', '.join(MODELS)} (default: %(default)s)")
+    _add_dataset_arguments(train)
+    train.add_argument("--epochs", type=_positive_int,
+                       help=f"epochs (default: the recipe's length; {training.SHAPES_EPOCHS} for shapes)")
+    train.add_argument("--batch-size", type=_positive_int,
+                       help="batch size (default: the recipe's; the learning rate scales with it)")
+    train.add_argument("--lr", type=float, help="base learning rate (default: the recipe's)")
+    train.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's, 1e-4)")
+    train.add_argument("--recipe", choices=sorted(presets.RECIPES),
+                       help="training recipe (default: cifar10/cifar100 for CIFAR-like data, imagenet otherwise)")
+    train.add_argument("--output", help="folder of the run's files (default: runs/MODEL-DATASET)")
+    train.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto",
+                       help="auto: multiworker when TF_CONFIG names a cluster, mirrored with several GPUs, "
+                            "else none; mirrored: all local GPUs; multiworker: the workers of TF_CONFIG "
+                            "(run the command on each; only worker 0 writes --output); none: one device "
+                            "(default: %(default)s)")
+    train.add_argument("--per-replica-batch-size", type=_positive_int,
+                       help="images per replica and step, instead of --batch-size: the global batch is this "
+                            "times the number of replicas")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="0: silent, 1: progress bars, 2: one line per epoch (default: %(default)s)")
+
+    evaluate = _command(
+        commands, "evaluate", _evaluate, "top-1 and top-5 accuracy of a checkpoint",
+        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation split. "
+                    "Give the data set flags used for training.",
+    )
+    evaluate.add_argument("--checkpoint", required=True, help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
+    _add_dataset_arguments(evaluate)
+    evaluate.add_argument("--method", choices=training.METHODS, default="center",
+                          help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
+                               "testing (ImageNet augmentation only) (default: %(default)s)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
+
+    summary = _command(
+        commands, "summary", _summary, "layers, parameters and multiply-adds of models",
+        "Layers, parameters and multiply-adds (the paper's FLOPs) of one model, or a table of "
+                    "several models.",
+    )
+    summary.add_argument("models", nargs="*", metavar="MODEL", help=f"model names: {', '.join(MODELS)}")
+    summary.add_argument("--all", action="store_true", help="a table of every model")
+    summary.add_argument("--input-size", type=_positive_int,
+                         help="input side (default: 224 for ImageNet networks, 32 for CIFAR ones)")
+
+    plot = _command(
+        commands, "plot", _plot, "training curves from CSV logs",
+        "Training (dashed) and validation (solid) error of one or more CSV logs on one figure, "
+                    "as in the paper's Fig. 4.",
+    )
+    plot.add_argument("logs", nargs="+", metavar="LOG.csv", help="CSV logs written by keras-resnet train")
+    plot.add_argument("--output", default="curves.png", help="image to write (default: %(default)s)")
+    plot.add_argument("--labels", nargs="+", help="one legend label per log (default: the file or folder names)")
+    plot.add_argument("--steps-per-epoch", type=_positive_int,
+                      help="draw against iterations instead of epochs")
+    plot.add_argument("--title", help="figure title")
+    export.add_export_command(commands)
+    return parser
+
+
+def _train(args):
+    output = args.output or os.path.join("runs", f"{args.model}-{_slug(args.dataset)}")
+    result = training.train(
+        args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, recipe=args.recipe, output_dir=output, seed=args.seed,
+        strategy=args.strategy, per_replica_batch_size=args.per_replica_batch_size, verbose=args.verbose, **_dataset_options(args),
+    )
+    accuracy = result["val_accuracy"]
+    print(f"validation accuracy: {accuracy:.4f} (error {100 * (1 - accuracy):.2f}%) after {result['epochs']} "
+          f"epochs, {result['steps']} optimizer steps")
+    print(f"run files: {', '.join(path for name, path in result['files'].items() if os.path.exists(path))}")
+
+
+def _slug(dataset):
+    name = dataset.removeprefix("folder:").rstrip("/\\")
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", os.path.basename(name) if dataset.startswith("folder:") else name)
+
+
+def _evaluate(args):
+    result = training.evaluate(
+        args.checkpoint, args.dataset, method=args.method, batch_size=args.batch_size, seed=args.seed,
+        **_dataset_options(args),
+    )
+    print(f"{result['count']} images, {args.method}")
+    for k in (1, 5):
+        print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
+
+
+def _summary(args):
+    from keras_resnet.models import get_model
+    from keras_resnet.summary import model_summary
+    from keras_resnet.weights import has_imagenet_weights
+
+    names = list(MODELS) if args.all else args.models
+    if not names:
+        raise ValueError("summary needs model names or --all; received neither")
+    rows = []
+    for name in names:
+        options = {} if args.input_size is None else {"input_shape": (args.input_size, args.input_size, 3)}
+        figures = model_summary(get_model(name, **options))
+        key = name.lower()
+        weights = has_imagenet_weights(key.removesuffix("v2"), preact=key.endswith("v2"))
+        rows.append((key, figures, weights))
+    if len(rows) == 1 and not args.all:
+        name, figures, weights = rows[0]
+        print(f"{name}: input {'x'.join(str(d) for d in figures['input_shape'])}")
+        print(f"  layers:               {figures['layers']:,}")
+        print(f"  parameters:           {figures['params']:,}")
+        print(f"  trainable parameters: {figures['trainable_params']:,}")
+        print(f"  multiply-adds:        {figures['gmacs']} GMACs ({figures['macs']:,})")
+        print(f"  ImageNet weights:     {'yes' if weights else 'no'}")
+        return
+    header = ("model", "depth", "input", "params", "trainable", "GMACs", "ImageNet weights")
+    lines = [header] + [
+        (name, re.search(r"\d+", name).group(), str(figures["input_shape"][0]), f"{figures['params']:,}",
+         f"{figures['trainable_params']:,}", f"{figures['gmacs']:.2f}", "yes" if weights else "no")
+        for name, figures, weights in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                        for i, (cell, width) in enumerate(zip(line, widths))).rstrip())
+
+
+def _plot(args):
+    plot_curves(args.logs, args.output, labels=args.labels, steps_per_epoch=args.steps_per_epoch, title=args.title)
+    print(f"wrote {args.output}")
+
+
+def main(argv=None):
+    """Runs the `keras-resnet` command.
+
+    Args:
+        argv: the arguments after the program name; defaults to
+            `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0, or 2 after a library error (printed as one
+        line). Bad flags exit with status 2 through argparse.
+
+    Example:
+
+    >>> main(["summary", "resnet20"])  # doctest: +SKIP
+    resnet20: input 32x32x3
+    ...
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

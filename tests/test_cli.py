@@ -1,0 +1,171 @@
+import argparse
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+import keras_resnet.presets  # noqa: F401  (registers the optimizer the checkpoints hold)
+from keras_resnet import plotting
+from keras_resnet.cli import build_parser, main
+
+ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def cli(*args, timeout=240, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "keras_resnet.cli", *args],
+        env=ENV, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_help_lists_the_subcommands():
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "summary", "plot"):
+        assert re.search(rf"^\s+{command}\s+\w", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "summary", "plot"])
+def test_help_documents_every_flag(command, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main([command, "--help"])
+    assert exit_status.value.code == 0
+    text = capsys.readouterr().out
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[command]._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help"
+        assert (action.option_strings or [action.metavar])[-1] in text
+    assert command != "train" or {"--model", "--dataset", "--epochs", "--batch-size", "--lr", "--output"} <= set(
+        re.findall(r"--[a-z-]+", text)
+    )
+
+
+def test_a_bad_model_name_exits_with_2_and_one_clear_line():
+    result = cli("train", "--model", "resnet21")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("keras-resnet train: error: argument --model: invalid choice: 'resnet21'")
+    assert "'resnet20'" in last
+
+
+def test_a_library_error_is_one_line_without_traceback(tmp_path):
+    result = cli("train", "--dataset", f"folder:{tmp_path}", "--output", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "keras-resnet train: error: dataset 'folder:PATH' needs PATH/train and PATH/validation (or PATH/val), "
+        f"each with one sub-folder per class; received 'folder:{tmp_path}'"
+    )
+
+
+def test_summary_of_resnet50_and_the_model_table():
+    single = cli("summary", "resnet50")
+    assert single.returncode == 0, single.stderr
+    # torchvision's resnet50 has 25,557,032 parameters; ours are all trainable but BN statistics.
+    assert re.search(r"trainable parameters:\s+25,557,032$", single.stdout, re.MULTILINE), single.stdout
+    assert re.search(r"multiply-adds:\s+3\.86 GMACs", single.stdout), single.stdout
+    table = cli("summary", "resnet18", "resnet50", "resnet50v2", "plain20", "resnet110")
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line.split() for line in table.stdout.strip().splitlines()[1:]}
+    assert rows["resnet50"][1:] == ["50", "224", "25,610,152", "25,557,032", "3.86", "yes"]
+    assert rows["resnet18"][1] == "18" and rows["resnet18"][-1] == "no"
+    assert rows["resnet50v2"][-1] == "yes" and rows["plain20"][-1] == "no"
+    assert rows["resnet110"][1:3] == ["110", "32"] and rows["resnet110"][4] == "1,727,962"
+
+
+def _write_log(path, train_accuracy, val_accuracy):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
+        for epoch, (train, val) in enumerate(zip(train_accuracy, val_accuracy)):
+            writer.writerow([epoch, train, 1 - train, val, 1 - val])
+
+
+def test_plot_writes_a_figure_of_several_logs(tmp_path):
+    _write_log(tmp_path / "plain20.csv", [0.3, 0.5, 0.6], [0.3, 0.45, 0.55])
+    _write_log(tmp_path / "resnet20.csv", [0.4, 0.7, 0.9], [0.4, 0.65, 0.85])
+    output = tmp_path / "fig4.png"
+    result = cli("plot", str(tmp_path / "plain20.csv"), str(tmp_path / "resnet20.csv"), "--output", str(output),
+                 "--steps-per-epoch", "391")
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes()[:8] == PNG
+
+
+def test_plot_draws_error_dashed_for_training_and_solid_for_validation(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    _write_log(tmp_path / "a.csv", [0.5, 0.8], [0.4, 0.6])
+    drawn = []
+    monkeypatch.setattr(pyplot, "close", drawn.append)
+    plotting.plot_curves([str(tmp_path / "a.csv")], str(tmp_path / "a.png"), steps_per_epoch=10)
+    (axes,) = drawn[0].axes
+    train, validation = axes.lines
+    assert (train.get_linestyle(), validation.get_linestyle()) == ("--", "-")
+    assert list(train.get_xdata()) == [10, 20]
+    assert list(train.get_ydata()) == pytest.approx([50, 20])
+    assert list(validation.get_ydata()) == pytest.approx([60, 40])
+
+
+def test_read_log_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,accuracy\n0,0.1\n1,0.2\n1,0.3\n2,0.4\n")
+    assert plotting.read_log(tmp_path / "log.csv") == {"epoch": [0, 1, 2], "accuracy": [0.1, 0.3, 0.4]}
+
+
+def _steps(output):
+    return int(keras.saving.load_model(output / "last.keras").optimizer.iterations)
+
+
+def _logged_epochs(output):
+    if not (output / "log.csv").exists():
+        return []
+    with open(output / "log.csv") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_a_killed_train_resumes_and_ends_with_the_same_number_of_steps(tmp_path):
+    args = ["train", "--model", "resnet20", "--train-size", "2048", "--validation-size", "64",
+            "--batch-size", "32", "--epochs", "2", "--verbose", "2"]
+    steps_per_epoch = 2048 // 32
+
+    uninterrupted = cli(*args, "--output", str(tmp_path / "whole"))
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    milliseconds = [int(ms) for ms in re.findall(r"(\d+)ms/step", uninterrupted.stdout)]
+    epoch_seconds = steps_per_epoch * min(milliseconds) / 1000
+
+    output = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_resnet.cli", *args, "--output", str(output)],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while _logged_epochs(output) != [0] and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The first epoch is logged (after its backup): kill the process in the middle of the second.
+        time.sleep(0.4 * epoch_seconds)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert _logged_epochs(output) == [0], "the kill did not land in the second epoch"
+    assert (output / "backup").is_dir()
+
+    resumed = cli(*args, "--output", str(output))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Epoch 1/2" not in resumed.stdout and "Epoch 2/2" in resumed.stdout, resumed.stdout
+    assert _logged_epochs(output) == [0, 1]
+    assert _steps(output) == _steps(tmp_path / "whole") == 2 * steps_per_epoch
+    assert f"{2 * steps_per_epoch} optimizer steps" in resumed.stdout
+    assert re.search(r"^validation accuracy: \d\.\d{4} \(error", resumed.stdout, re.MULTILINE)
+    assert not (output / "backup").exists()

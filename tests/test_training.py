@@ -1,0 +1,147 @@
+import csv
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import shapes, training
+
+EPOCHS, TRAIN_SIZE, BATCH = 6, 2000, 32
+STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH)  # the last batch is partial
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    """ResNet-20 trained briefly on the embedded shapes, with a run folder."""
+    output = tmp_path_factory.mktemp("run")
+    result = training.train(
+        "resnet20", "shapes", epochs=EPOCHS, batch_size=BATCH, train_size=TRAIN_SIZE, validation_size=500,
+        output_dir=str(output), verbose=0,
+    )
+    return result, output
+
+
+def test_training_on_the_embedded_shapes_beats_chance_clearly(shapes_run):
+    result, _ = shapes_run
+    chance = 1 / len(shapes.CLASS_NAMES)
+    assert result["val_accuracy"] > 2.5 * chance, result["history"]["val_accuracy"]
+    # Learning, not luck: the training error falls over the run.
+    accuracies = result["history"]["accuracy"]
+    assert accuracies[-1] > accuracies[0] + 0.2
+
+
+def test_the_recipe_is_the_papers_step_schedule_stretched_to_the_run(shapes_run):
+    result, _ = shapes_run
+    recipe = result["recipe"]
+    total = EPOCHS * STEPS_PER_EPOCH
+    assert result["steps"] == total == recipe.total_steps
+    # The paper drops the rate at 32k and 48k of 64k iterations: at 1/2 and 3/4 of the run.
+    assert recipe.boundaries == (round(total / 2), round(total * 3 / 4))
+    # Linear scaling of the paper's 0.1 at batch 128; its momentum and decay.
+    assert recipe.lr == pytest.approx(0.1 * BATCH / 128)
+    assert (recipe.momentum, recipe.weight_decay) == (0.9, 1e-4)
+
+
+def test_the_run_folder_holds_checkpoints_log_and_curves(shapes_run):
+    result, output = shapes_run
+    with open(output / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == list(range(EPOCHS))
+    assert float(rows[-1]["val_accuracy"]) == pytest.approx(result["val_accuracy"], abs=1e-6)
+    assert (output / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (output / "backup").exists(), "a finished run keeps no backup"
+    last = keras.saving.load_model(output / "last.keras")
+    assert int(last.optimizer.iterations) == result["steps"]
+    assert last.output_shape == (None, len(shapes.CLASS_NAMES))
+
+
+def test_evaluate_a_checkpoint_agrees_with_the_training_run(shapes_run):
+    result, output = shapes_run
+    scores = training.evaluate(
+        str(output / "last.keras"), "shapes", train_size=TRAIN_SIZE, validation_size=500
+    )
+    assert scores["count"] == 500
+    assert scores["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
+    assert scores["top1_error"] == pytest.approx(1 - scores["top1_accuracy"])
+    # Five classes: the true class is always among the top five.
+    assert scores["top5_accuracy"] == 1.0
+
+
+def test_a_backup_of_other_arguments_is_refused(tmp_path):
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "run.json").write_text(json.dumps({"model": "plain20"}))
+    with pytest.raises(ValueError, match="holds the backup of an unfinished run with other arguments"):
+        training.train("resnet20", "shapes", epochs=1, train_size=64, validation_size=16, output_dir=str(tmp_path))
+
+
+def test_a_fresh_run_starts_a_new_log(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,accuracy\n0,0.5\n1,0.6\n2,0.7\n")
+    training.train(
+        "resnet20", "shapes", epochs=1, batch_size=32, train_size=64, validation_size=16,
+        output_dir=str(tmp_path), verbose=0,
+    )
+    with open(tmp_path / "log.csv") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0"]
+
+
+def test_a_folder_of_images_trains_with_its_class_names(tmp_path):
+    shapes.save_folder(str(tmp_path), 64, 16, classes=("ring", "cross", "square"))
+    result = training.train(
+        "resnet20", f"folder:{tmp_path}", augmentation="cifar", epochs=1, batch_size=32, verbose=0
+    )
+    assert result["model"].output_shape == (None, 3)
+    assert result["steps"] == 2
+    train, _ = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
+    assert train.class_names == ("cross", "ring", "square")
+    assert next(iter(train))[0].shape == (16, 24, 24, 3)
+
+
+def test_a_pair_of_pipelines_trains_with_the_batch_size_it_was_built_with():
+    pair = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
+    result = training.train("resnet20", pair, epochs=1, batch_size=16, verbose=0)
+    assert result["steps"] == 3
+    assert result["recipe"].lr == pytest.approx(0.1 * 16 / 128)
+    with pytest.raises(ValueError, match="takes batch_size .* received batch_size=None"):
+        training.train("resnet20", pair, epochs=1)
+
+
+def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
+    train, validation = training.datasets("shapes", batch_size=16, train_size=48, validation_size=20)
+    assert train.class_names == validation.class_names == shapes.CLASS_NAMES
+    images, labels = next(iter(train))
+    assert images.shape == (16, 32, 32, 3) and images.dtype == "float32"
+    # The per-pixel mean of the training images is subtracted.
+    assert abs(float(np.mean(images))) < 0.1
+    assert [int(validation.cardinality()), int(train.cardinality())] == [2, 3]
+
+
+def test_training_data_is_augmented_and_validation_data_is_not():
+    train, validation = training.datasets("shapes", batch_size=8, train_size=8, validation_size=8, seed=1)
+    first, second = (next(iter(train))[0].numpy() for _ in range(2))
+    assert not np.allclose(np.sort(first.ravel()), np.sort(second.ravel()))
+    np.testing.assert_array_equal(next(iter(validation))[0], next(iter(validation))[0])
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: training.datasets("folder:/nonexistent"), "needs PATH/train and PATH/validation"),
+        (lambda: training.datasets("cifar10", train_size=10), "apply to dataset='shapes' only"),
+        (lambda: training.datasets("shapes", augmentation="mixup"), "augmentation must be one of"),
+        (lambda: training.datasets(""), "dataset must be"),
+        (lambda: training.train("resnet20", epochs=0), "epochs must be a positive integer; received 0"),
+        (lambda: training.train("resnet21"), "model must be one of"),
+        (lambda: training.evaluate("missing.keras"), "received 'missing.keras'"),
+        (lambda: training.evaluate(keras.Sequential(), method="five_crop"), "method must be one of"),
+    ],
+)
+def test_bad_arguments_name_the_argument_and_the_value(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_an_unknown_recipe_is_refused():
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        training.train("resnet20", "shapes", recipe="mnist", train_size=64, validation_size=16)
