@@ -13,7 +13,7 @@ Example:
 
 from keras_resnet import callbacks, data, distribute, evaluation, export, presets, shapes
 from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
-from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
+from keras_resnet.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay, StopOnNaN
 from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
 from keras_resnet.export import cifar_preprocessing, export_saved_model
 from keras_resnet.features import feature_extractor, feature_info, freeze, unfreeze

@@ -114,6 +114,14 @@ def _is_positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _check_model(argument, value):
+    # Imported here: the architecture table itself needs no backend.
+    import keras
+
+    if not isinstance(value, keras.Model):
+        raise TypeError(f"{argument} must be a keras.Model; received {value!r}")
+
+
 def _check_choice(argument, value, allowed):
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)

@@ -8,6 +8,7 @@ written. Layer names follow `keras.applications`: a block named
 """
 
 import dataclasses
+import numbers
 
 import keras
 
@@ -48,6 +49,9 @@ class LayerSettings:
     zero_init_residual: bool = False
 
     def __post_init__(self):
+        for argument, value in (("bn_epsilon", self.bn_epsilon), ("bn_momentum", self.bn_momentum)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+                raise ValueError(f"{argument} must be a number in (0, 1); received {value!r}")
         fmt = self.data_format or keras.config.image_data_format()
         _check_choice("data_format", fmt, ("channels_last", "channels_first"))
         object.__setattr__(self, "data_format", fmt)

@@ -1,4 +1,4 @@
-"""Learning-rate callbacks of the paper's recipes.
+"""Callbacks of the paper's recipes and of crash-safe training runs.
 
 `PlateauDecay` divides the learning rate by 10 when the validation error stops
 improving (the ImageNet recipe); `ErrorWarmUp` trains at a small learning rate
@@ -6,11 +6,26 @@ until the training error drops under a threshold (the ResNet-110 recipe on
 CIFAR-10). Both set the optimizer's learning rate, so the optimizer needs a
 float learning rate rather than a `LearningRateSchedule`;
 `keras_resnet.presets` wires them for its recipes.
+
+`StopOnNaN`, `AtomicModelCheckpoint` and `AtomicBackupAndRestore` keep a
+run's files usable whatever happens to the process: a diverging run stops
+before its broken epoch is saved, and every checkpoint is written to a
+temporary file in the same folder, flushed to disk and renamed over the old
+one, so a run killed mid-write (even with `SIGKILL`) leaves the previous
+complete file in place.
 """
 
-import keras
+import json
+import math
+import numbers
+import os
 
-__all__ = ["ErrorWarmUp", "PlateauDecay"]
+import keras
+import numpy as np
+
+__all__ = ["AtomicBackupAndRestore", "AtomicModelCheckpoint", "ErrorWarmUp", "PlateauDecay", "StopOnNaN"]
+
+_TEMPORARY_PREFIX = ".tmp-"
 
 
 def _synced_optimizer(model):
@@ -62,6 +77,8 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     """
 
     def __init__(self, monitor="val_accuracy", patience=5, factor=0.1, **kwargs):
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
+            raise ValueError(f"factor must be a number in (0, 1); received factor={factor!r}")
         super().__init__(monitor=monitor, factor=factor, patience=patience, **kwargs)
 
     def on_train_begin(self, logs=None):
@@ -143,3 +160,180 @@ class ErrorWarmUp(keras.callbacks.Callback):
         if 1 - float(logs[self.monitor]) < self.max_error:
             self.switched_at = int(keras.ops.convert_to_numpy(_synced_optimizer(self.model).iterations))
             self._set_learning_rate()
+
+
+def _replace_atomically(path, write):
+    """Calls `write(temporary_path)`, flushes the file to disk and renames it to `path`."""
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # Same folder (so the rename is atomic) and same extension (Keras checks it).
+    temporary = os.path.join(directory, f"{_TEMPORARY_PREFIX}{os.getpid()}-{name}")
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, naming the step.
+
+    Raises a `FloatingPointError` naming the optimizer step, epoch and
+    batch after the first batch whose loss is not finite, and at the end of
+    an epoch whose validation loss or weights are not finite. Placed
+    before the checkpoint callbacks (as `keras_resnet.presets.callbacks`
+    does), it stops the run before they save the broken epoch: `last.keras`
+    and the backup keep the last good one.
+
+    Args:
+        None; add it to `fit`'s callbacks before any checkpoint callback.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e30), "mse")
+    try:
+        model.fit(np.full((8, 1), 1e10), np.ones((8, 1)), batch_size=2, verbose=0,
+                  callbacks=[StopOnNaN()])
+    except FloatingPointError as error:
+        message = str(error)  # "the training loss became inf at step 1 (epoch 1, batch 1); ..."
+    "at step" in message  # 1
+    ```
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _stop(self, what, value, where):
+        step = int(keras.ops.convert_to_numpy(_synced_optimizer(self.model).iterations))
+        raise FloatingPointError(
+            f"{what} became {value} at step {step} ({where}); training stopped before saving "
+            "this epoch, so the checkpoints and backup keep the last finite epoch. Lower the "
+            "learning rate or check the data.")
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop("the training loss", float(loss), f"epoch {self._epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop("the validation loss", float(loss), f"end of epoch {epoch + 1}")
+        for weight in self.model.weights:
+            if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
+                self._stop(f"weight {weight.path!r}", "non-finite", f"end of epoch {epoch + 1}")
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` that never leaves a half-written file.
+
+    Each save goes to a temporary file (`.tmp-<pid>-<name>`) in the
+    checkpoint's folder, is flushed to disk and then renamed over the
+    checkpoint, so the checkpoint is always either the previous complete
+    file or the new complete file.
+
+    Args:
+        filepath: the checkpoint's path (`.keras`, or `.weights.h5` with
+            `save_weights_only=True`), formatted as by Keras.
+        **kwargs: other arguments of `keras.callbacks.ModelCheckpoint`.
+
+    Example:
+
+    ```python
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "last.keras")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+              callbacks=[AtomicModelCheckpoint(path)])
+    len(os.listdir(os.path.dirname(path)))  # 1
+    ```
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        save = self.model.save_weights if self.save_weights_only else self.model.save
+        _replace_atomically(filepath, lambda temporary: save(temporary, overwrite=True))
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backup is always complete.
+
+    Keras writes the backup's weights and its epoch count as two files, in
+    place: a process killed between or during the writes leaves a
+    half-written file, or weights of one epoch with the count of another,
+    and the resumed run trains an epoch too many. Here each save writes a
+    new weights file named after its epoch, atomically, then atomically
+    replaces `training_metadata.json`, which names that file: the metadata
+    is the commit point, and a restore loads exactly the weights it names.
+    Older weights files are deleted after the commit.
+
+    Args:
+        backup_dir: the backup folder.
+        **kwargs: other arguments of `keras.callbacks.BackupAndRestore`
+            (`save_freq`, `delete_checkpoint`).
+
+    Example:
+
+    ```python
+    import tempfile
+
+    backup_dir = tempfile.mkdtemp()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    backup = AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[backup])
+    sorted(os.listdir(backup_dir)) == ["epoch2-batch0.weights.h5", "training_metadata.json"]  # 1
+    ```
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise ValueError(f"backup_dir must be a non-empty path; received backup_dir={backup_dir!r}")
+        if kwargs.get("double_checkpoint"):
+            raise ValueError("double_checkpoint must be False: every backup is written atomically, so there is no "
+                             "half-written file to fall back from; received double_checkpoint=True")
+        super().__init__(os.fspath(backup_dir), **kwargs)
+
+    def _load_model(self):
+        if os.path.isfile(self._training_metadata_path):
+            with open(self._training_metadata_path) as handle:
+                name = json.load(handle).get("weights")
+            if name is not None:
+                self._weights_path = os.path.join(self.backup_dir, os.path.basename(name))
+        super()._load_model()
+
+    def _save_model(self):
+        name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+        _replace_atomically(os.path.join(self.backup_dir, name),
+                            lambda temporary: self.model.save_weights(temporary, overwrite=True))
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+
+        def write_metadata(temporary):
+            with open(temporary, "w") as handle:
+                json.dump(metadata, handle)
+
+        _replace_atomically(self._training_metadata_path, write_metadata)
+        self._weights_path = os.path.join(self.backup_dir, name)
+        for entry in os.listdir(self.backup_dir):
+            if entry != name and (entry.endswith(".weights.h5") or entry.startswith(_TEMPORARY_PREFIX)):
+                os.remove(os.path.join(self.backup_dir, entry))

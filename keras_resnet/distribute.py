@@ -110,6 +110,7 @@ import keras
 
 from keras_resnet import presets
 from keras_resnet.architectures import _check_choice
+from keras_resnet.callbacks import AtomicBackupAndRestore
 
 __all__ = [
     "SHARD_POLICIES",
@@ -534,8 +535,8 @@ def shard_dataset(dataset, policy):
     return sharded
 
 
-class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` for a cluster: the chief keeps the backup, everyone restores it.
+class ClusterBackupAndRestore(AtomicBackupAndRestore):
+    """`AtomicBackupAndRestore` for a cluster: the chief keeps the backup, everyone restores it.
 
     Every worker saves at the same points (reading distributed variables may
     need all of them), but only the chief writes into `backup_dir`; the
@@ -548,8 +549,8 @@ class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup_dir: the backup folder, on a file system every worker mounts.
         is_chief: bool, whether this process is the chief
             (`Replication.is_chief`).
-        **kwargs: other arguments of `keras.callbacks.BackupAndRestore`
-            (`save_freq`, `double_checkpoint`, `delete_checkpoint`).
+        **kwargs: other arguments of `AtomicBackupAndRestore` (`save_freq`,
+            `delete_checkpoint`).
 
     Example:
 
@@ -560,6 +561,8 @@ class ClusterBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, *, is_chief, **kwargs):
+        if not isinstance(is_chief, bool):
+            raise TypeError(f"is_chief must be True or False; received is_chief={is_chief!r}")
         self.shared_dir = os.fspath(backup_dir)
         self.is_chief = is_chief
         local = self.shared_dir if is_chief else tempfile.mkdtemp(prefix="keras_resnet-backup-")

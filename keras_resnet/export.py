@@ -529,6 +529,8 @@ def export_command(args):
     if args.checkpoint:
         if args.weights:
             raise ValueError(f"--weights goes with --model; received --weights {args.weights} with --checkpoint")
+        if not os.path.isfile(args.checkpoint):
+            raise ValueError(f"--checkpoint must be an existing .keras file; received {args.checkpoint!r}")
         model = keras.saving.load_model(args.checkpoint, compile=False, safe_mode=True)
     else:
         from keras_resnet.models import get_model

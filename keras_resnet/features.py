@@ -36,6 +36,7 @@ import re
 
 import keras
 
+from keras_resnet.architectures import _check_model
 from keras_resnet.models import get_model
 
 _BLOCK = re.compile(r"conv(\d+)_block(\d+)_1_conv")
@@ -62,6 +63,7 @@ def feature_info(model):
     >>> feature_info(ResNet18(include_top=False))[0]["layer"]
     'conv2_block2_out'
     """
+    _check_model("model", model)
     levels = _levels(model)
     producers = {id(layer.output): layer for layer in model.layers}
     axis = 1 if model.get_layer("conv1_conv").data_format == "channels_first" else -1
@@ -150,6 +152,7 @@ def freeze(model):
     >>> len(freeze(ResNet20(include_top=False)).trainable_weights)
     0
     """
+    _check_model("model", model)
     model.trainable = False
     return model
 
@@ -191,6 +194,7 @@ def unfreeze(model, stages=None, *, keep_bn_frozen=True):
     >>> sorted({w.path.split("_")[0] for w in model.trainable_weights})
     ['conv4']
     """
+    _check_model("model", model)
     numbers = list(_stages(model))
     if stages is not None and (
         not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(numbers)

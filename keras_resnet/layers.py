@@ -1,5 +1,7 @@
 """Custom layers the residual blocks need beyond `keras.layers`."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -28,6 +30,9 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def __init__(self, filters, strides=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        for argument, value in (("filters", filters), ("strides", strides)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{argument} must be a positive integer; received {value!r}")
         self.filters = int(filters)
         self.strides = int(strides)
         self.data_format = data_format or keras.config.image_data_format()

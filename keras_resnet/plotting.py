@@ -32,6 +32,8 @@ def read_log(path):
     >>> columns["val_accuracy"][-1]  # doctest: +SKIP
     0.91
     """
+    if not os.path.isfile(path):
+        raise ValueError(f"path must be an existing CSV log; received {os.fspath(path)!r}")
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or "epoch" not in rows[0]:

@@ -34,7 +34,8 @@ import types
 import keras
 from keras import ops
 
-from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
+from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay,
+                                    StopOnNaN)
 
 __all__ = [
     "RECIPES",
@@ -268,6 +269,8 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, boundaries, factor=0.1):
+        _require(all(_is_int(b) for b in boundaries) and list(boundaries) == sorted(set(boundaries)),
+                 "boundaries", boundaries, "increasing integers")
         self.initial_learning_rate = initial_learning_rate
         self.boundaries = tuple(boundaries)
         self.factor = factor
@@ -402,6 +405,8 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
 
     def __init__(self, label_smoothing=0.0, from_logits=False,
                  name="smoothed_sparse_categorical_crossentropy", **kwargs):
+        _require(_is_real(label_smoothing) and 0 <= label_smoothing < 1,
+                 "label_smoothing", label_smoothing, "a number in [0, 1)")
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
         self.from_logits = from_logits
@@ -541,11 +546,14 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     """The recipe's learning-rate callbacks and the standard training set.
 
     In order: `ErrorWarmUp` (recipes with `error_warmup_lr`), `PlateauDecay`
-    (`schedule="plateau"`), `TerminateOnNaN` raising on the first bad loss (so
-    the backup survives), then, with a `directory`: `BackupAndRestore`
-    (`backup/`, resumes a crashed fit at its last finished epoch; it comes
-    after the learning-rate callbacks so its backup holds their changes),
-    `ModelCheckpoint` (`best.keras`, `last.keras`), `CSVLogger` (`log.csv`,
+    (`schedule="plateau"`), `StopOnNaN` raising on the first NaN or infinite
+    loss (before the checkpoints, so they and the backup keep the last good
+    epoch), then, with a `directory`: `AtomicBackupAndRestore` (`backup/`,
+    resumes a crashed fit at its last finished epoch; it comes after the
+    learning-rate callbacks so its backup holds their changes),
+    `AtomicModelCheckpoint` (`best.keras`, `last.keras`; both write to a
+    temporary file and rename it, so a killed run never leaves a
+    half-written checkpoint), `CSVLogger` (`log.csv`,
     appended to on resume) and `TensorBoard` (`tensorboard/`, when
     tensorboard is installed).
 
@@ -569,6 +577,7 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     run = callbacks("imagenet", directory=tempfile.mkdtemp())
     ```
     """
+    _require(isinstance(monitor, str), "monitor", monitor, "a log key (a string)")
     recipe = recipe_for(recipe, **overrides)
     result = []
     if recipe.error_warmup_lr is not None:
@@ -577,16 +586,16 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
                                   max_error=recipe.error_warmup_until))
     if recipe.schedule == "plateau":
         result.append(PlateauDecay(monitor=monitor, patience=recipe.plateau_patience))
-    result.append(keras.callbacks.TerminateOnNaN(raise_error=True))
+    result.append(StopOnNaN())
     if directory is None:
         return result
     os.makedirs(directory, exist_ok=True)
-    result.append(keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")))
+    result.append(AtomicBackupAndRestore(os.path.join(directory, "backup")))
     if save_best:
-        result.append(keras.callbacks.ModelCheckpoint(
+        result.append(AtomicModelCheckpoint(
             os.path.join(directory, "best.keras"), monitor=monitor, save_best_only=True))
     if save_last:
-        result.append(keras.callbacks.ModelCheckpoint(os.path.join(directory, "last.keras")))
+        result.append(AtomicModelCheckpoint(os.path.join(directory, "last.keras")))
     result.append(keras.callbacks.CSVLogger(os.path.join(directory, "log.csv"), append=True))
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:
         result.append(keras.callbacks.TensorBoard(os.path.join(directory, "tensorboard")))

@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from keras_resnet.architectures import _check_model
+
 
 def count_macs(model):
     """Multiply-accumulates of one forward pass, per image.
@@ -24,6 +26,7 @@ def count_macs(model):
     >>> round(count_macs(keras_resnet.ResNet50()) / 1e9, 2)
     3.86
     """
+    _check_model("model", model)
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -50,6 +53,7 @@ def count_params(model, trainable_only=True):
     >>> count_params(keras_resnet.ResNet20())
     269722
     """
+    _check_model("model", model)
     weights = model.trainable_weights if trainable_only else model.weights
     return int(sum(math.prod(w.shape) for w in weights))
 
@@ -70,6 +74,7 @@ def model_summary(model):
     >>> model_summary(keras_resnet.ResNet18())["gmacs"]
     1.82
     """
+    _check_model("model", model)
     macs = count_macs(model)
     return {
         "name": model.name,

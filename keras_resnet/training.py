@@ -151,7 +151,13 @@ def _sources(dataset, *, data_dir, train_size, validation_size, image_size, seed
             pass  # not the python batch files: a tensorflow-datasets folder
     import tensorflow_datasets as tfds
 
-    splits = tfds.builder(dataset, data_dir=data_dir).info.splits
+    try:
+        splits = tfds.builder(dataset, data_dir=data_dir).info.splits
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(
+            f"dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; "
+            f"received {dataset!r}"
+        ) from None
     split = "validation" if "validation" in splits or "test" not in splits else "test"
     return (
         data.tfds_source(dataset, split="train", data_dir=data_dir, shuffle_files=True, seed=seed),

@@ -14,7 +14,7 @@ import h5py
 import keras
 import numpy as np
 
-from keras_resnet.architectures import ARCHITECTURES
+from keras_resnet.architectures import ARCHITECTURES, _check_model
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 
@@ -47,7 +47,8 @@ def has_imagenet_weights(architecture, preact=False):
     """Whether keras.applications publishes ImageNet weights for a network.
 
     Args:
-        architecture: a name of `ARCHITECTURES`, e.g. `"resnet50"`.
+        architecture: a name of `ARCHITECTURES`, e.g. `"resnet50"`; other
+            names (`"plain20"`) have no published weights.
         preact: the pre-activation (v2) variant.
 
     Returns:
@@ -58,6 +59,8 @@ def has_imagenet_weights(architecture, preact=False):
     >>> has_imagenet_weights("resnet50"), has_imagenet_weights("resnet18")
     (True, False)
     """
+    if not isinstance(architecture, str):
+        raise TypeError(f"architecture must be a name such as 'resnet50'; received {architecture!r}")
     return _weights_name(architecture, preact) in WEIGHTS_HASHES
 
 
@@ -209,9 +212,10 @@ def load_weights(model, source):
         source: a `WeightsSource` or a file path.
 
     Raises:
-        ValueError: the file is not a readable weights file, or it was saved
-            from another architecture; the message names the layers that did
-            not match.
+        ValueError: the file is not a readable weights file, holds NaN or
+            infinite values, or was saved from another architecture; the
+            message names the layers that did not match. The model is left
+            unchanged.
 
     Example:
 
@@ -221,6 +225,7 @@ def load_weights(model, source):
     >>> model.save_weights(path)
     >>> keras_resnet.load_weights(keras_resnet.ResNet20(), path)
     """
+    _check_model("model", model)
     if not isinstance(source, WeightsSource):
         source = WeightsSource(os.fspath(source), None)
     groups = _read_weight_groups(source.path)
@@ -280,6 +285,10 @@ def _read_weight_groups(path):
                 raise ValueError(f"weights file {path!r} holds no Keras layer weights")
     except (KeyError, OSError) as error:
         raise ValueError(f"weights file {path!r} is corrupt or truncated: {error}") from None
+    # HDF5 keeps no checksum of the values: NaN or infinity is the one sign of damage left to see.
+    for key, arrays in groups.items():
+        if not all(np.all(np.isfinite(array)) for array in arrays if np.issubdtype(array.dtype, np.floating)):
+            raise ValueError(f"weights file {path!r} is corrupt: layer {key!r} holds NaN or infinite values")
     return groups
 
 
@@ -358,6 +367,8 @@ def transfer_weights(source, target):
     >>> model = keras_resnet.ResNet50(include_top=False, input_shape=(64, 64, 3))
     >>> keras_resnet.transfer_weights(reference, model)
     """
+    _check_model("source", source)
+    _check_model("target", target)
     source_layers = {layer.name: layer for layer in source.layers if layer.weights}
     problems, values, folded = [], {}, {}
     for layer in target.layers:

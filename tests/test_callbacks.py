@@ -104,3 +104,43 @@ def test_docstring_examples_run_and_hold(name):
         # `expression  # number` lines state a result: check it.
         exec(re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
              vars(callbacks).copy())
+
+
+class _DivergeAtEpoch(keras.callbacks.Callback):
+    """Sets a learning rate of 1e6 from the second epoch on."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.model.optimizer.learning_rate = 1e6
+
+
+def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoints(tmp_path):
+    from keras_resnet import presets
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    presets.compile_for(model, "imagenet", lr=0.01)  # a float learning rate
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32") * 100
+    y = (x[:, 0] > 0).astype("int32")
+    run = [_DivergeAtEpoch()] + presets.callbacks("imagenet", tmp_path, tensorboard=False)
+    good = {}
+    run.append(keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: good.setdefault(epoch, [w.numpy() for w in model.weights])))
+    with pytest.raises(FloatingPointError, match=r"at step (\d+) \(epoch 2, batch \d+\)") as error:
+        model.fit(x, y, batch_size=4, epochs=3, validation_data=(x, y), callbacks=run, verbose=0)
+    step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
+    assert 8 < step <= 16  # in the second epoch of 8 steps
+    assert list(good) == [0]  # the broken epoch reached no checkpoint
+    last = keras.saving.load_model(tmp_path / "last.keras")
+    for saved, expected in zip(last.weights, good[0]):
+        np.testing.assert_array_equal(saved.numpy(), expected)
+    metadata = (tmp_path / "backup" / "training_metadata.json").read_text()
+    assert '"epoch": 1' in metadata
+
+
+def test_stop_on_nan_checks_the_weights_at_the_end_of_an_epoch():
+    model = compiled()
+    model.layers[0].kernel.assign(np.full((4, 2), np.nan))
+    guard = attached(callbacks.StopOnNaN(), model)
+    with pytest.raises(FloatingPointError, match=r"weight '.*kernel' became non-finite at step 0"):
+        guard.on_epoch_end(0, {"val_loss": 1.0})

@@ -462,3 +462,19 @@ def test_the_keras_resnet_command_reports_export_errors_in_one_line(tmp_path, ca
     assert capsys.readouterr().err.strip() == (
         "keras-resnet export: error: top_k must be an integer from 1 to classes (10); received 11"
     )
+
+
+def lambda_archive(path):
+    """A `.keras` archive whose Lambda layer would run arbitrary Python bytecode when loaded unsafely."""
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def test_export_command_refuses_an_archive_with_a_lambda_layer(tmp_path):
+    args = parse_export_command(["--checkpoint", str(lambda_archive(tmp_path / "lambda.keras")),
+                                 "--output", str(tmp_path / "export")])
+    with pytest.raises(ValueError, match="safe_mode"):
+        args.run(args)
+    assert not (tmp_path / "export").exists()

@@ -222,14 +222,14 @@ def test_optimizer_and_schedule_survive_a_keras_file(tmp_path):
 
 def test_callback_set_follows_the_recipe(tmp_path, monkeypatch):
     kinds = lambda callbacks: [type(c).__name__ for c in callbacks]  # noqa: E731
-    assert kinds(presets.callbacks("cifar10")) == ["TerminateOnNaN"]
-    assert kinds(presets.callbacks("imagenet")) == ["PlateauDecay", "TerminateOnNaN"]
+    assert kinds(presets.callbacks("cifar10")) == ["StopOnNaN"]
+    assert kinds(presets.callbacks("imagenet")) == ["PlateauDecay", "StopOnNaN"]
     warmup = presets.callbacks("cifar10_resnet110")[0]
     assert isinstance(warmup, ErrorWarmUp) and warmup.warmup_learning_rate == 0.01
     assert isinstance(warmup.learning_rate, presets.StepDecay)
     monkeypatch.setattr(presets.importlib.util, "find_spec", lambda name: object())
     assert kinds(presets.callbacks("imagenet", tmp_path, save_best=False)) == [
-        "PlateauDecay", "TerminateOnNaN", "BackupAndRestore", "ModelCheckpoint", "CSVLogger",
+        "PlateauDecay", "StopOnNaN", "AtomicBackupAndRestore", "AtomicModelCheckpoint", "CSVLogger",
         "TensorBoard"]
     assert isinstance(presets.callbacks("imagenet", plateau_patience=3)[0], PlateauDecay)
 

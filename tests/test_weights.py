@@ -148,3 +148,45 @@ def test_has_imagenet_weights_table():
     assert all(weights_lib.has_imagenet_weights(n) for n in ("resnet50", "resnet101", "resnet152"))
     assert weights_lib.has_imagenet_weights("resnet152", preact=True)
     assert not any(weights_lib.has_imagenet_weights(n) for n in ("resnet18", "resnet34", "resnet20", "resnet200"))
+
+
+def _dataset_offset(path, layer="conv2d"):
+    """Byte offset and size of the first kernel of `layer` in a Keras 3 weights file."""
+    with h5py.File(path, "r") as f:
+        dataset = f["layers"][layer]["vars"]["0"]
+        return dataset.id.get_offset(), dataset.id.get_storage_size()
+
+
+def test_truncated_and_corrupted_files_leave_the_model_unchanged(tmp_path):
+    good = tmp_path / "r20.weights.h5"
+    kr.ResNet20().save_weights(good)
+    truncated = tmp_path / "truncated.weights.h5"
+    truncated.write_bytes(good.read_bytes()[: os.path.getsize(good) // 2])
+    # Still a valid HDF5 file: bytes of the middle of a kernel set to 0xFF (NaN in float32).
+    corrupted = tmp_path / "corrupted.weights.h5"
+    data = bytearray(good.read_bytes())
+    offset, size = _dataset_offset(good)
+    data[offset + size // 2: offset + size // 2 + 8] = b"\xff" * 8
+    corrupted.write_bytes(bytes(data))
+    with h5py.File(corrupted, "r"):
+        pass
+    model = kr.ResNet20()
+    before = [np.array(w) for w in model.get_weights()]
+    for path, message in ((truncated, "corrupt or truncated|could not read"),
+                          (corrupted, "corrupt: layer 'conv2d' holds NaN or infinite values")):
+        with pytest.raises(ValueError, match=message):
+            kr.load_weights(model, path)
+        for old, new in zip(before, model.get_weights()):
+            np.testing.assert_array_equal(old, new)
+
+
+def test_imagenet_cached_file_with_one_flipped_byte_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cached = tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir()
+    kr.ResNet20().save_weights(tmp_path / "r20.weights.h5")  # any HDF5 file: the hash decides
+    data = bytearray((tmp_path / "r20.weights.h5").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    cached.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        weights_lib.imagenet_weights_path("resnet50", include_top=False)
