@@ -1,11 +1,12 @@
 """ImageNet input preprocessing and prediction decoding, as keras.applications does them."""
 
 import json
-import os
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_resnet.weights import cached_file
 
 # Caffe-style ImageNet channel means, BGR order (keras.applications "caffe" mode).
 BGR_MEAN = (103.939, 116.779, 123.68)
@@ -69,21 +70,11 @@ def preprocess_input_v2(x, data_format=None):
 
 
 def _class_index_path():
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    cached = os.path.join(home, "models", "imagenet_class_index.json")
-    if os.path.exists(cached):
-        return cached
-    try:
-        return keras.utils.get_file(
-            "imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models", cache_dir=home,
-            file_hash="c2c37ea517e94d9795004a39431a14cb",
-        )
-    except Exception as error:  # Keras raises a bare Exception on network failures.
-        raise OSError(
-            f"Could not download the ImageNet class index ({error}). Offline, download "
-            f"{CLASS_INDEX_URL} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME "
-            "to move it)."
-        ) from error
+    # A cached index is used as it is (as Keras does), so a local copy may be edited.
+    return cached_file(
+        "imagenet_class_index.json", CLASS_INDEX_URL, "c2c37ea517e94d9795004a39431a14cb",
+        description="the ImageNet class index", verify_cached=False,
+    )
 
 
 def decode_predictions(preds, top=5):

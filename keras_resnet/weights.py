@@ -176,26 +176,54 @@ def imagenet_weights_path(name, include_top=True):
         raise ValueError(f"name must be one of {', '.join(WEIGHTS_HASHES)}; received {name!r}")
     file_name = f"{name}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
     file_hash = WEIGHTS_HASHES[name][0 if include_top else 1]
+    return cached_file(
+        file_name, BASE_WEIGHTS_PATH + file_name, file_hash, description="the ImageNet weights",
+        alternative=", or pass weights='/path/to/that/file'",
+    )
+
+
+def cached_file(file_name, url, file_hash, *, description, alternative="", verify_cached=True):
+    """A file from Keras's cache (`$KERAS_HOME/models`), downloaded if absent.
+
+    Args:
+        file_name: name of the file in the cache.
+        url: where to download it from.
+        file_hash: its md5.
+        description: what the file is, for error messages.
+        alternative: text appended to the offline message (another way out).
+        verify_cached: check the md5 of a file already in the cache.
+
+    Returns:
+        Local path of the file.
+
+    Raises:
+        ValueError: a cached file whose hash does not match.
+        OSError: the file is not cached and cannot be downloaded (offline);
+            the message says which file to put where.
+
+    Example:
+
+    >>> cached_file("imagenet_class_index.json",  # doctest: +SKIP
+    ...             "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
+    ...             "c2c37ea517e94d9795004a39431a14cb", description="the ImageNet class index")
+    """
     cache_dir = _keras_home()
     cached = os.path.join(cache_dir, "models", file_name)
     if os.path.exists(cached):
-        actual = _md5(cached)
+        actual = _md5(cached) if verify_cached else file_hash
         if actual != file_hash:
             raise ValueError(
-                f"The cached weights file {cached} has md5 {actual}, expected {file_hash}: it is "
+                f"The cached file {cached} ({description}) has md5 {actual}, expected {file_hash}: it is "
                 "corrupt or truncated. Delete it (or replace it with the genuine file) and retry."
             )
         return cached
-    url = BASE_WEIGHTS_PATH + file_name
     try:
-        return keras.utils.get_file(
-            file_name, url, cache_subdir="models", file_hash=file_hash, cache_dir=cache_dir
-        )
+        return keras.utils.get_file(file_name, url, cache_subdir="models", file_hash=file_hash, cache_dir=cache_dir)
     except Exception as error:  # Keras raises a bare Exception on network failures.
         raise OSError(
-            f"Could not download the ImageNet weights {file_name} ({error}). Offline, download "
-            f"{url} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME to move it), "
-            "or pass weights='/path/to/that/file'."
+            f"Could not download {description} {file_name} ({error}). Offline, download "
+            f"{url} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME to move it)"
+            f"{alternative}."
         ) from error
 
 
