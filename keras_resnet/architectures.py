@@ -7,6 +7,9 @@ stem. Adding a ResNet-8 or a ResNet-200 is one line in `ARCHITECTURES`.
 
 import dataclasses
 
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import is_positive_int as _is_positive_int
+
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 
@@ -108,24 +111,6 @@ class Architecture:
         for stride in self.strides:
             total *= stride
         return total
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _check_model(argument, value):
-    # Imported here: the architecture table itself needs no backend.
-    import keras
-
-    if not isinstance(value, keras.Model):
-        raise TypeError(f"{argument} must be a keras.Model; received {value!r}")
-
-
-def _check_choice(argument, value, allowed):
-    if value not in allowed:
-        choices = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{argument} must be one of {choices}; received {value!r}")
 
 
 def cifar(n):

@@ -12,7 +12,7 @@ import numbers
 
 import keras
 
-from keras_resnet.architectures import _check_choice
+from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.layers import ZeroPadShortcut
 
 SHORTCUTS = ("A", "B", "C")

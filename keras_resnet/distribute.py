@@ -109,7 +109,8 @@ import warnings
 import keras
 
 from keras_resnet import presets
-from keras_resnet.architectures import _check_choice
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.callbacks import AtomicBackupAndRestore
 
 __all__ = [
@@ -129,11 +130,6 @@ __all__ = [
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 SHARD_POLICIES = ("data", "file")
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {value!r}")
 
 
 class Replication(typing.NamedTuple):

@@ -61,7 +61,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet.architectures import _check_choice
+from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.imagenet import BGR_MEAN
 
 PREPROCESSING_MODES = ("caffe", "tf", None)

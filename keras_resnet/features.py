@@ -36,7 +36,7 @@ import re
 
 import keras
 
-from keras_resnet.architectures import _check_model
+from keras_resnet._validation import check_model as _check_model
 from keras_resnet.models import get_model
 
 _BLOCK = re.compile(r"conv(\d+)_block(\d+)_1_conv")

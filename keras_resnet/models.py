@@ -9,7 +9,8 @@ import dataclasses
 
 import keras
 
-from keras_resnet.architectures import ARCHITECTURES, _check_choice, get_architecture
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
 
 POOLINGS = (None, "avg", "max")

@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from keras_resnet.architectures import _check_model
+from keras_resnet._validation import check_model as _check_model
 
 
 def count_macs(model):

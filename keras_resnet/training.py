@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_resnet import data, distribute, evaluation, presets, shapes
-from keras_resnet.architectures import _check_choice
+from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
 

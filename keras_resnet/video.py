@@ -9,7 +9,7 @@ set for it in numpy, where only the motion tells the classes apart.
 import keras
 import numpy as np
 
-from keras_resnet.architectures import _is_positive_int
+from keras_resnet._validation import is_positive_int as _is_positive_int
 
 DIRECTIONS = ("left", "right", "up", "down")
 

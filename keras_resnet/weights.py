@@ -14,7 +14,8 @@ import h5py
 import keras
 import numpy as np
 
-from keras_resnet.architectures import ARCHITECTURES, _check_model
+from keras_resnet._validation import check_model as _check_model
+from keras_resnet.architectures import ARCHITECTURES
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 
