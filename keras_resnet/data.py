@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive
+
 IMAGENET_MEAN = (123.68, 116.779, 103.939)
 """Mean RGB value of the ImageNet training images, 0-255 scale (the mean of the original Caffe models)."""
 
@@ -89,15 +92,11 @@ _PICKLE_GLOBALS = frozenset(
 )
 
 
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        choices = ", ".join(repr(choice) for choice in allowed)
-        raise ValueError(f"{name} must be one of {choices}; received {value!r}")
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _check_size(name, value):
+    """A positive integer size, numpy integers accepted, as a Python int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,9 +224,25 @@ def folder_source(directory, *, indices=None, check="header"):
     """Lists a folder of images in class sub-folders: `directory/<class name>/<image files>`.
 
     Class names are the sub-folder names in sorted order; label ids follow that order. Every non-hidden file
-    below a class folder is an example (JPEG, PNG, GIF, BMP or WebP; grayscale and RGBA images become RGB).
-    Files that cannot be read as images are skipped, kept in `skipped` and reported in one warning with their
-    count and the first few paths (with what is wrong with each), so they never end an epoch.
+    below a class folder, sub-folders included, is an example of that class (JPEG, PNG, GIF, BMP or WebP);
+    hidden files and folders (`.DS_Store`, `.ipynb_checkpoints/`) are ignored and not counted. Every image
+    loads as `(height, width, 3)` uint8 RGB:
+
+    - grayscale (with or without alpha): the grey value in all three channels (77 becomes (77, 77, 77));
+    - RGBA: the alpha channel is dropped, not composited: the stored colour is kept even where transparent;
+    - palette images: the palette colours;
+    - CMYK JPEG: converted to RGB by the JPEG decoder (Adobe inverted CMYK, as Photoshop and Pillow write it);
+    - 16-bit PNG: the high byte, `value // 256`, so 0..65535 maps onto 0..255;
+    - animated GIF: the first frame.
+
+    Files that cannot be read as images (empty, truncated, not an image) are skipped, kept in `skipped` and
+    reported in one warning with their count and the first few paths (with what is wrong with each), so they
+    never end an epoch and never take a label.
+
+    A class folder left with no readable image (empty, only non-image files, or no file at `indices`) keeps
+    its label id, with a warning naming it: dropping it would silently shift the label ids of every later
+    class, and of the classes of another split listed from a folder where it is not empty. The label stays
+    in `class_names` and the output layer, but no example of it is served.
 
     Args:
         directory: path of the folder.
@@ -243,6 +258,11 @@ def folder_source(directory, *, indices=None, check="header"):
     Returns:
         An `ImageSource` of file paths.
 
+    Raises:
+        FileNotFoundError: `directory` is not a folder.
+        ValueError: `directory` holds no class sub-folder (for example, it is empty), or no readable image at
+            all; the message names the directory.
+
     Example:
 
     ```python
@@ -256,12 +276,15 @@ def folder_source(directory, *, indices=None, check="header"):
         raise FileNotFoundError(f"directory {str(root)!r} is not a folder")
     class_dirs = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
     if not class_dirs:
-        raise ValueError(f"directory must hold one sub-folder per class; found none in {str(root)!r}")
+        what = "it is empty" if not any(root.iterdir()) else "found none"
+        raise ValueError(f"directory must hold one sub-folder per class; {what}: {str(root)!r}")
 
     paths, labels = [], []
     for label, class_dir in enumerate(class_dirs):
         files = sorted(
-            path for path in class_dir.rglob("*") if path.is_file() and not path.name.startswith(".")
+            path
+            for path in class_dir.rglob("*")
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(class_dir).parts)
         )
         if indices is not None:
             files = [files[index] for index in indices if index < len(files)]
@@ -284,6 +307,15 @@ def folder_source(directory, *, indices=None, check="header"):
         paths = [path for path in paths if path not in problems]
     if not paths:
         raise ValueError(f"directory {str(root)!r} holds no readable image (indices={indices!r})")
+    counts = np.bincount(np.array(labels, np.int64), minlength=len(class_dirs))
+    empty = [f"{class_dirs[label].name!r} (label {label})" for label in np.flatnonzero(counts == 0)]
+    if empty:
+        warnings.warn(
+            f"folder_source found no readable image for {len(empty)} class(es) in {str(root)!r} "
+            f"(indices={indices!r}): {', '.join(empty)}; they keep their label ids so that the other classes' "
+            "labels do not shift, but no example of them is served",
+            stacklevel=2,
+        )
 
     import tensorflow as tf
 
@@ -567,10 +599,13 @@ def resize_shorter_side(image, size):
 
     Args:
         image: tensor of shape `(height, width, channels)`, any real dtype.
-        size: int or int32 scalar tensor, the new length of the shorter side.
+        size: positive int or int32 scalar tensor, the new length of the shorter side.
 
     Returns:
         A float32 tensor of shape `(new_height, new_width, channels)`.
+
+    Raises:
+        ValueError: `size` is not a positive integer (a bool, float, zero or negative).
 
     Example:
 
@@ -580,6 +615,8 @@ def resize_shorter_side(image, size):
     """
     import tensorflow as tf
 
+    if not tf.is_tensor(size):  # a tensor's value is known only at run time
+        size = _check_size("size", size)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.cast(size, tf.float32) / tf.reduce_min(shape)
     new_shape = tf.cast(tf.round(shape * scale), tf.int32)
@@ -598,10 +635,13 @@ def center_crop(image, size):
 
     Args:
         image: tensor of shape `(height, width, channels)`, both sides at least `size`.
-        size: int, the side of the crop.
+        size: positive int (or int32 scalar tensor), the side of the crop.
 
     Returns:
         A tensor of shape `(size, size, channels)`, same dtype as `image`.
+
+    Raises:
+        ValueError: `size` is not a positive integer, or exceeds a side of an image whose shape is known.
 
     Example:
 
@@ -611,6 +651,15 @@ def center_crop(image, size):
     """
     import tensorflow as tf
 
+    if not tf.is_tensor(size):  # a tensor's value is known only at run time
+        size = _check_size("size", size)
+        shape = tf.TensorShape(image.shape if hasattr(image, "shape") else np.shape(image))
+        sides = [side for side in (shape[:2] if shape.rank else ()) if side is not None]
+        if sides and size > min(sides):
+            raise ValueError(
+                f"size must be at most the image's shorter side ({min(sides)}) for an image of shape "
+                f"{tuple(shape)}; received {size!r}"
+            )
     shape = tf.shape(image)
     return tf.image.crop_to_bounding_box(image, (shape[0] - size) // 2, (shape[1] - size) // 2, size, size)
 

@@ -251,6 +251,8 @@ def test_resize_shorter_side_and_centre_crop_shapes():
     assert data.resize_shorter_side(tf.zeros((375, 500, 3)), 256).shape == (256, 341, 3)
     assert data.resize_shorter_side(tf.zeros((500, 375, 3)), 480).shape == (640, 480, 3)
     assert data.center_crop(tf.zeros((256, 341, 3)), 224).shape == (224, 224, 3)
+    assert data.center_crop(tf.zeros((8, 6, 3)), np.int64(6)).shape == (6, 6, 3)  # numpy integers are sizes too
+    assert data.resize_shorter_side(tf.zeros((8, 6, 3)), tf.constant(3)).shape == (4, 3, 3)
     # Shrinking a checkerboard 3 times is antialiased to nearly flat grey (plain bilinear would alias it).
     checkerboard = (np.indices((48, 48)).sum(axis=0) % 2 * 255).astype(np.float32)[..., None]
     shrunk = data.resize_shorter_side(checkerboard, 16).numpy()
@@ -326,19 +328,105 @@ def test_folder_without_checks_still_finishes_every_epoch(messy_folder):
         assert sum(len(y) for _, y in batches(dataset)) == 10
 
 
-def test_folder_converts_grayscale_and_rgba_to_rgb(tmp_path):
-    gray = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
-    rgba = random_images(1, 8, 8)[0]
-    rgba = np.concatenate([rgba, np.full((8, 8, 1), 7, np.uint8)], axis=-1)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "1_gray.png").write_bytes(encode(gray, "PNG", "L"))
-    (tmp_path / "a" / "2_rgba.png").write_bytes(encode(rgba, "PNG", "RGBA"))
-    (tmp_path / "a" / "3_gray.jpg").write_bytes(encode(gray, "JPEG", "L"))
-    images = [image.numpy() for image, _ in data.folder_source(tmp_path).images()]
-    assert [image.shape for image in images] == [(8, 8, 3)] * 3
-    np.testing.assert_array_equal(images[0], np.repeat(gray[..., None], 3, axis=-1))
-    np.testing.assert_array_equal(images[1], rgba[..., :3])
-    assert np.array_equal(images[2][..., 0], images[2][..., 1]) and np.array_equal(images[2][..., 0], images[2][..., 2])
+def pil_bytes(image, image_format, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
+
+
+def rgb_block(height, width, colour):
+    return np.broadcast_to(np.array(colour, np.uint8), (height, width, 3))
+
+
+SIXTEEN_BIT = np.array([[0, 256, 257 * 77, 65535]], np.uint16)
+RGB = random_images(1, 5, 6, seed=4)[0]
+HALF_JPEG = encode(random_images(1, seed=5)[0], "JPEG")
+
+# One row per file of a messy tree: its path, its bytes and what folder_source must make of it. `expected` is
+# the (H, W, 3) uint8 image it loads as (within `tolerance`, for lossy JPEG), a skip reason (skipped, counted
+# and named in the warning), or None (hidden: ignored, not counted). Classes: blue 0, cyan 1 (an empty folder),
+# green 2, junk 3 (no image): cyan and junk keep their ids, so green is still 2.
+MESSY_TREE = [
+    # path, bytes, expected, tolerance
+    ("blue/gray.png", pil_bytes(Image.new("L", (3, 2), 77), "PNG"), rgb_block(2, 3, (77, 77, 77)), 0),
+    ("blue/gray.jpg", pil_bytes(Image.new("L", (8, 8), 77), "JPEG", quality=95), rgb_block(8, 8, (77,) * 3), 1),
+    # RGBA: the alpha channel is dropped, not composited: a fully transparent pixel keeps its stored colour.
+    ("blue/rgba.png", pil_bytes(Image.new("RGBA", (2, 2), (10, 20, 30, 0)), "PNG"), rgb_block(2, 2, (10, 20, 30)), 0),
+    ("blue/opaque.png", pil_bytes(Image.new("RGBA", (2, 2), (200, 0, 9, 255)), "PNG"), rgb_block(2, 2, (200, 0, 9)), 0),
+    # 16-bit grayscale PNG ('I;16'): the high byte, 0..65535 onto 0..255.
+    ("blue/sixteen.png", pil_bytes(Image.fromarray(SIXTEEN_BIT), "PNG"),
+     np.repeat(np.array([[0, 1, 77, 255]], np.uint8)[..., None], 3, axis=-1), 0),
+    ("blue/palette.png", pil_bytes(Image.new("RGB", (2, 2), (10, 200, 30)).quantize(4), "PNG"),
+     rgb_block(2, 2, (10, 200, 30)), 0),
+    ("blue/notes.txt", b"class list, not an image\n", "not an image file", None),
+    ("blue/.DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(64), None, None),
+    # CMYK JPEG (Pillow writes Adobe inverted CMYK, as Photoshop does): C=0 M=128 Y=255 K=51 is RGB (204, 102, 0).
+    ("green/cmyk.jpg", pil_bytes(Image.new("CMYK", (8, 8), (0, 128, 255, 51)), "JPEG", quality=95),
+     rgb_block(8, 8, (204, 102, 0)), 3),
+    ("green/nested/rgb.png", encode(RGB, "PNG"), RGB, 0),  # a sub-folder's files belong to the class folder
+    ("green/truncated.jpg", HALF_JPEG[: len(HALF_JPEG) // 2], "truncated JPEG", None),
+    ("green/zero.jpg", b"", "empty file", None),
+    ("green/.ipynb_checkpoints/rgb-checkpoint.png", encode(RGB, "PNG"), None, None),
+    ("junk/readme.txt", b"nothing to see", "not an image file", None),
+]
+MESSY_CLASSES = ("blue", "cyan", "green", "junk")
+
+
+@pytest.mark.parametrize("check", ["header", "decode"])
+def test_folder_loads_every_image_mode_as_rgb_uint8_and_skips_the_rest_without_shifting_labels(
+    tmp_path, monkeypatch, check
+):
+    (tmp_path / "cyan").mkdir()
+    for path, content, _, _ in MESSY_TREE:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(content)
+    monkeypatch.setattr(data, "_WARN_PATHS", len(MESSY_TREE))  # name every skipped file in the warning
+    with pytest.warns(UserWarning) as record:
+        source = data.folder_source(tmp_path, check=check)
+    messages = [str(warning.message) for warning in record]
+    assert len(messages) == 2, messages
+    skipped_message, empty_message = messages
+
+    loaded = {path: (want, tolerance) for path, _, want, tolerance in MESSY_TREE if isinstance(want, np.ndarray)}
+    skipped = {path: reason for path, _, reason, _ in MESSY_TREE if isinstance(reason, str)}
+    assert f"skipped {len(skipped)} file(s)" in skipped_message
+    for path, reason in skipped.items():
+        assert f"{tmp_path / path} ({reason})" in skipped_message
+    assert sorted(Path(path).relative_to(tmp_path).as_posix() for path in source.skipped) == sorted(skipped)
+    assert "no readable image for 2 class(es)" in empty_message
+    assert "'cyan' (label 1), 'junk' (label 3)" in empty_message and "keep their label ids" in empty_message
+
+    assert source.class_names == MESSY_CLASSES and len(source) == len(loaded)
+    listed = [Path(path.decode()).relative_to(tmp_path).as_posix() for path, _ in source.elements.as_numpy_iterator()]
+    assert sorted(listed) == sorted(loaded)  # hidden files and folders are not even listed
+    examples = list(source.images(parallel=False))
+    assert len(examples) == len(loaded)
+    for path, (image, label) in zip(listed, examples):
+        expected, tolerance = loaded[path]
+        assert source.class_names[int(label)] == path.split("/")[0], path
+        assert image.dtype == np.uint8 and image.shape == expected.shape, (path, image.shape)
+        difference = np.abs(image.numpy().astype(int) - expected.astype(int)).max()
+        assert difference <= tolerance, (path, difference)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: None, "must hold one sub-folder per class; it is empty: '{root}'"),
+        (lambda root: (root / "0001.png").write_bytes(encode(random_images(1, 4, 4)[0], "PNG")),
+         "must hold one sub-folder per class; found none: '{root}'"),
+        (lambda root: [(root / name).mkdir() for name in ("cat", "dog", ".git")],
+         "directory '{root}' holds no readable image"),
+    ],
+    ids=["empty", "images-without-class-folders", "only-empty-class-folders"],
+)
+def test_folder_without_images_is_a_clear_error_naming_the_directory(tmp_path, make, message):
+    root = tmp_path / "photos"
+    root.mkdir()
+    make(root)
+    with pytest.raises(ValueError) as error:
+        data.folder_source(root)
+    assert message.format(root=root) in str(error.value)
 
 
 def test_folder_indices_select_positions_in_each_class(tmp_path):
@@ -498,6 +586,11 @@ def test_unprepared_tfds_names_fail_fast_without_downloading(tmp_path, monkeypat
             "channel_order must be one of 'rgb', 'bgr'; received 'grb'",
         ),
         (lambda source: data.normalizer((1.0, 2.0)), r"mean must have shape \(3,\) or \(height, width, 3\)"),
+        (lambda source: data.center_crop(np.zeros((8, 8, 3)), 2.5), r"size must be a positive integer; received 2\.5"),
+        (lambda source: data.center_crop(np.zeros((8, 8, 3)), True), "size must be a positive integer; received True"),
+        (lambda source: data.center_crop(np.zeros((8, 6, 3)), 7), r"size must be at most .* \(6\) .* received 7"),
+        (lambda source: data.resize_shorter_side(np.zeros((8, 8, 3)), -3),
+         "size must be a positive integer; received -3"),
         (lambda source: data.folder_source(".", check="full"), "check must be one of 'header', 'decode', None"),
         (lambda source: data.array_source(np.zeros((2, 4, 4, 3)), [0, 1]), "images must be a uint8 array"),
         (lambda source: data.array_source(random_images(2), [0]), "labels must hold one label per image"),

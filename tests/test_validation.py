@@ -134,14 +134,10 @@ CASES = [
      "jit_compile", "'yes'"),
     (training.evaluate, lambda: training.evaluate("missing.keras"), "model", "'missing.keras'"),
     (training.evaluate, lambda: training.evaluate(tiny_model(), method="five_crop"), "method", "'five_crop'"),
-    # center_crop and resize_shorter_side live in keras_resnet.data, which another change is reworking.
-    pytest.param(evaluation.center_crop, lambda: evaluation.center_crop(np.zeros((8, 8, 3)), 16), "size", "16",
-                 marks=pytest.mark.xfail(strict=True, reason="data.center_crop fails inside TensorFlow")),
+    (evaluation.center_crop, lambda: evaluation.center_crop(np.zeros((8, 8, 3)), 16), "size", "16"),
     (evaluation.evaluate, lambda: evaluation.evaluate(tiny_model(), [], method="five_crop"), "method",
      "'five_crop'"),
-    pytest.param(evaluation.resize_shorter_side, lambda: evaluation.resize_shorter_side(np.zeros((8, 8, 3)), 0),
-                 "size", "0", marks=pytest.mark.xfail(strict=True, reason="data.resize_shorter_side fails inside "
-                                                                          "TensorFlow")),
+    (evaluation.resize_shorter_side, lambda: evaluation.resize_shorter_side(np.zeros((8, 8, 3)), 0), "size", "0"),
     (evaluation.top_k_error, lambda: evaluation.top_k_error(np.zeros((4, 10)), np.zeros(3)), "scores", "(4, 10)"),
     (evaluation.top_k_error, lambda: evaluation.top_k_error(np.zeros((4, 10)), np.zeros(4), k=0), "k", "0"),
 ] + [
