@@ -90,20 +90,16 @@ def datasets(
         dataset, data_dir=data_dir, train_size=train_size, validation_size=validation_size,
         image_size=image_size, seed=seed,
     )
-    if augmentation == "cifar":
-        options = dict(statistics=data.image_statistics(train_source), image_size=image_size)
-        build = data.cifar_pipeline
-    else:
+    options = dict(image_size=image_size)
+    if augmentation == "imagenet":
         scale = image_size / 224
-        options = dict(
-            image_size=image_size,
+        options.update(
             scale_range=tuple(round(side * scale) for side in _IMAGENET_SCALES),
             resize_size=round(_IMAGENET_SCALES[0] * scale),
         )
-        build = data.imagenet_pipeline
-    return (
-        build(train_source, training=True, batch_size=batch_size, seed=seed, **options),
-        build(validation_source, training=False, batch_size=batch_size, **options),
+    return data._train_and_evaluation(
+        train_source, validation_source, augmentation=augmentation, batch_size=batch_size, seed=seed,
+        options=options,
     )
 
 
