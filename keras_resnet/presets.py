@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 _POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# Names of the files `callbacks(recipe, directory)` writes in `directory`.
+RUN_FILES = types.MappingProxyType(
+    {"backup": "backup", "best": "best.keras", "last": "last.keras", "log": "log.csv", "tensorboard": "tensorboard"}
+)
 _ITERATION_FIELDS = ("total_steps", "boundaries", "warmup_steps")
 _LEARNING_RATE_FIELDS = ("lr", "error_warmup_lr")
 # How each `Recipe.schedule` becomes a learning rate (see `learning_rate_schedule`).
@@ -590,13 +594,13 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     if directory is None:
         return result
     os.makedirs(directory, exist_ok=True)
-    result.append(AtomicBackupAndRestore(os.path.join(directory, "backup")))
+    result.append(AtomicBackupAndRestore(os.path.join(directory, RUN_FILES["backup"])))
     if save_best:
         result.append(AtomicModelCheckpoint(
-            os.path.join(directory, "best.keras"), monitor=monitor, save_best_only=True))
+            os.path.join(directory, RUN_FILES["best"]), monitor=monitor, save_best_only=True))
     if save_last:
-        result.append(AtomicModelCheckpoint(os.path.join(directory, "last.keras")))
-    result.append(keras.callbacks.CSVLogger(os.path.join(directory, "log.csv"), append=True))
+        result.append(AtomicModelCheckpoint(os.path.join(directory, RUN_FILES["last"])))
+    result.append(keras.callbacks.CSVLogger(os.path.join(directory, RUN_FILES["log"]), append=True))
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        result.append(keras.callbacks.TensorBoard(os.path.join(directory, "tensorboard")))
+        result.append(keras.callbacks.TensorBoard(os.path.join(directory, RUN_FILES["tensorboard"])))
     return result

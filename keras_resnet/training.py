@@ -35,10 +35,7 @@ SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
 
 # The run folder's files; `presets.callbacks` writes the backup, checkpoints and log under these names.
-_RUN_FILES = {
-    "backup": "backup", "log": "log.csv", "last": "last.keras", "best": "best.keras", "curves": "curves.png",
-    "config": "run.json",
-}
+_RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json"}
 
 _CIFAR = ("cifar10", "cifar100")
 _FOLDER = "folder:"
