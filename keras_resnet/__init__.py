@@ -56,4 +56,4 @@ from keras_resnet.summary import count_macs, count_params, model_summary
 from keras_resnet.training import datasets, train
 from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
 
-__version__ = "0.1.0"
+from keras_resnet._version import __version__

@@ -433,7 +433,7 @@ def export_saved_model(
     normalization = _normalization(preprocessing, image_size)
     if isinstance(preprocessing, dict):
         preprocessing = {key: np.asarray(value).tolist() for key, value in preprocessing.items()}
-    from keras_resnet import __version__
+    from keras_resnet._version import __version__
 
     metadata = {
         "image_size": list(image_size),
