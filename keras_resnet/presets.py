@@ -507,8 +507,14 @@ def _use_policy(model, policy):
     keras.mixed_precision.set_global_policy(policy)
 
 
+def _acceleration(acceleration):
+    from keras_resnet import accelerate
+
+    return accelerate.acceleration() if acceleration == "auto" else acceleration
+
+
 def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=True,
-                from_logits=None, **overrides):
+                from_logits=None, acceleration="auto", **overrides):
     """Compiles a model with a recipe's optimizer, loss and metrics.
 
     Args:
@@ -522,6 +528,10 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
             one-hot or soft).
         from_logits: bool, whether the model outputs logits; `None` infers it
             (probabilities when the last layer's activation is softmax).
+        acceleration: `"auto"` compiles with the `jit_compile` and
+            `steps_per_execution` that `keras_resnet.accelerate.acceleration()`
+            chooses for this machine; a `keras_resnet.accelerate.Acceleration`
+            uses its choice; `None` leaves Keras' defaults.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
@@ -540,8 +550,10 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
         _use_policy(model, mixed_precision)
     if from_logits is None:
         from_logits = getattr(model.layers[-1], "activation", None) is not keras.activations.softmax
+    # Device-aware jit_compile and steps_per_execution (keras_resnet.accelerate).
+    options = {} if acceleration is None else _acceleration(acceleration).compile_options()
     model.compile(optimizer=optimizer_for(recipe), loss=_loss(recipe, from_logits, sparse_labels),
-                  metrics=_metrics(recipe, sparse_labels))
+                  metrics=_metrics(recipe, sparse_labels), **options)
     return recipe
 
 

@@ -23,7 +23,7 @@ import os
 import keras
 import numpy as np
 
-from keras_resnet import data, distribute, evaluation, presets, shapes
+from keras_resnet import accelerate, data, distribute, evaluation, presets, shapes
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
@@ -295,6 +295,7 @@ def train(
     def build():
         built = model
         if isinstance(model, str):
+            accelerate.acceleration().apply()  # keras_resnet.accelerate: the device's precision, before building
             built = get_model(model, input_shape=(image_size, image_size, 3), classes=len(train_data.class_names))
         presets.compile_for(built, chosen)
         return built

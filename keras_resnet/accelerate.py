@@ -1,0 +1,214 @@
+"""Device-aware training settings: what makes training fast on the machine at hand, chosen once.
+
+`acceleration()` looks at the Keras backend and its devices and picks:
+
+- **precision**: `"mixed_bfloat16"` on GPUs that compute bfloat16 natively (compute capability 8.0 and newer:
+  A100, H100, H200, ...) and on TPUs; `"mixed_float16"` on older GPUs (Keras adds loss scaling); `"float32"`
+  on CPUs. The models keep their classifier in float32 (`models.ResNet`) and Keras losses compute in
+  float32, so only the convolutions and batch-norm inputs run in 16 bits.
+- **jit_compile**: on GPUs and TPUs, XLA (TensorFlow) / `jax.jit` (JAX). On a CPU with TensorFlow it stays
+  off: TensorFlow's oneDNN kernels train a ResNet-20 about 3x faster than XLA there
+  (`benchmarks/RESULTS.md`). JAX always compiles (it has no faster eager mode); torch runs eagerly.
+- **steps_per_execution**: 8 on accelerators, so Keras returns to Python (callbacks, logs) once per 8
+  steps instead of after every step; 1 on CPUs, where a step takes far longer than that overhead.
+- **data_parallel**: on JAX with several local accelerators, `keras.distribution.DataParallel` over all of
+  them (on TensorFlow, `keras_resnet.distribute` replicates with `tf.distribute`).
+
+Every choice can be overridden by an argument. `Acceleration.apply()` sets the dtype policy (before the
+model is built) and the distribution, and prints the choice once per process; `compile_options()` gives the
+arguments of `model.compile`. `keras_resnet.presets.compile_for` and `keras_resnet.training.train` use it.
+
+```python
+from keras_resnet import accelerate
+setup = accelerate.acceleration().apply()     # e.g. "keras_resnet: gpu x1 (jax): mixed_bfloat16, jit, ..."
+model = keras_resnet.ResNet50(weights=None)
+model.compile("sgd", "sparse_categorical_crossentropy", **setup.compile_options())
+```
+"""
+
+import dataclasses
+
+import keras
+
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import is_positive_int as _is_positive_int
+
+__all__ = ["PRECISIONS", "Acceleration", "acceleration", "device_kind"]
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+_ACCELERATED_STEPS = 8
+_printed = set()
+
+
+@dataclasses.dataclass(frozen=True)
+class Acceleration:
+    """The training settings chosen for a machine; build one with `acceleration()`.
+
+    Attributes:
+        backend: the Keras backend (`"tensorflow"`, `"jax"`, `"torch"`).
+        device: `"gpu"`, `"tpu"` or `"cpu"`: the kind of the first device.
+        device_count: number of local devices of that kind.
+        precision: the dtype policy to build models under, one of `PRECISIONS`.
+        jit_compile: bool, the `jit_compile` of `model.compile`.
+        steps_per_execution: int, the `steps_per_execution` of `model.compile`.
+        data_parallel: bool, whether `apply()` sets `keras.distribution.DataParallel` (JAX only).
+
+    Example:
+
+    ```python
+    setup = Acceleration("jax", "gpu", 1, "mixed_bfloat16", True, 8, False)
+    setup.describe()  # 'gpu x1 (jax): mixed_bfloat16, jit_compile=True, steps_per_execution=8'
+    ```
+    """
+
+    backend: str
+    device: str
+    device_count: int
+    precision: str
+    jit_compile: bool
+    steps_per_execution: int
+    data_parallel: bool
+
+    def compile_options(self):
+        """The arguments of `model.compile` that this setup chooses.
+
+        Returns:
+            A dict with `jit_compile` and `steps_per_execution`.
+
+        Example:
+
+        ```python
+        model.compile("sgd", "mse", **acceleration().compile_options())
+        ```
+        """
+        return {"jit_compile": self.jit_compile, "steps_per_execution": self.steps_per_execution}
+
+    def describe(self):
+        """One line naming the device and every choice.
+
+        Returns:
+            A string.
+
+        Example:
+
+        ```python
+        print(acceleration().describe())  # cpu x1 (tensorflow): float32, jit_compile=False, ...
+        ```
+        """
+        parallel = ", DataParallel" if self.data_parallel else ""
+        return (f"{self.device} x{self.device_count} ({self.backend}): {self.precision}, "
+                f"jit_compile={self.jit_compile}, steps_per_execution={self.steps_per_execution}{parallel}")
+
+    def apply(self, *, verbose=True):
+        """Sets the global dtype policy and (JAX, several devices) the distribution; prints the choice once.
+
+        Call it before building the model: the dtype policy applies to layers built afterwards.
+
+        Args:
+            verbose: bool; `True` prints `describe()` the first time this choice is applied in the process.
+
+        Returns:
+            `self`, for chaining.
+
+        Example:
+
+        ```python
+        setup = acceleration().apply()
+        ```
+        """
+        keras.config.set_dtype_policy(self.precision)
+        if self.data_parallel:
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+        line = self.describe()
+        if verbose and line not in _printed:
+            _printed.add(line)
+            print(f"keras_resnet: {line} (override with keras_resnet.accelerate.acceleration arguments)")
+        return self
+
+
+def device_kind():
+    """The kind and number of the accelerators the Keras backend sees.
+
+    Returns:
+        A tuple `(kind, count, compute_capability)`: kind `"gpu"`, `"tpu"` or `"cpu"`; compute capability
+        as a float for NVIDIA GPUs when the backend reports it, else `None`.
+
+    Example:
+
+    ```python
+    device_kind()  # ('cpu', 1, None) on a laptop, ('gpu', 8, 9.0) on an 8-GPU H100 host
+    ```
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = jax.local_devices()
+        kind = devices[0].platform.lower()
+        capability = getattr(devices[0], "compute_capability", None)
+        return ("gpu" if kind in ("gpu", "cuda", "rocm") else kind if kind == "tpu" else "cpu",
+                len(devices) if kind != "cpu" else 1, float(capability) if capability else None)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            capability = details.get("compute_capability")
+            return "gpu", len(gpus), float(f"{capability[0]}.{capability[1]}") if capability else None
+        return "cpu", 1, None
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            return "gpu", torch.cuda.device_count(), float(f"{major}.{minor}")
+    return "cpu", 1, None
+
+
+def acceleration(*, precision="auto", jit_compile="auto", steps_per_execution="auto", data_parallel="auto"):
+    """Chooses the fastest correct training settings for this machine (see the module docstring).
+
+    Args:
+        precision: `"auto"` (the global dtype policy when one other than
+            `"float32"` is set, else the device's choice) or one of `PRECISIONS`.
+        jit_compile: `"auto"`, `True` or `False`.
+        steps_per_execution: `"auto"` or a positive int.
+        data_parallel: `"auto"`, `True` or `False`; `True` needs the JAX backend.
+
+    Returns:
+        An `Acceleration`; call `.apply()` on it before building the model.
+
+    Example:
+
+    >>> setup = acceleration(precision="float32", steps_per_execution=2)
+    >>> setup.precision, setup.steps_per_execution
+    ('float32', 2)
+    """
+    _check_choice("precision", precision, ("auto", *PRECISIONS))
+    _check_choice("jit_compile", jit_compile, ("auto", True, False))
+    _check_choice("data_parallel", data_parallel, ("auto", True, False))
+    if steps_per_execution != "auto" and not _is_positive_int(steps_per_execution):
+        raise ValueError(f"steps_per_execution must be 'auto' or a positive integer; received {steps_per_execution!r}")
+    backend = keras.backend.backend()
+    if data_parallel is True and backend != "jax":
+        raise ValueError(
+            f"data_parallel=True needs the jax backend; received backend {backend!r}. On tensorflow use "
+            "keras_resnet.distribute.replicate('mirrored')."
+        )
+    kind, count, capability = device_kind()
+    accelerated = kind != "cpu"
+    if precision == "auto" and keras.config.dtype_policy().name != "float32":
+        precision = keras.config.dtype_policy().name  # a policy the user set keeps its say
+    if precision == "auto":
+        if not accelerated:
+            precision = "float32"
+        else:
+            precision = "mixed_float16" if capability is not None and capability < 8.0 else "mixed_bfloat16"
+    if jit_compile == "auto":
+        jit_compile = backend == "jax" or (backend == "tensorflow" and accelerated)
+    if steps_per_execution == "auto":
+        steps_per_execution = _ACCELERATED_STEPS if accelerated else 1
+    if data_parallel == "auto":
+        data_parallel = backend == "jax" and accelerated and count > 1
+    return Acceleration(backend, kind, count, precision, bool(jit_compile), steps_per_execution, data_parallel)
