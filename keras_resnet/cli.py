@@ -8,6 +8,7 @@ keras-resnet summary resnet50                       # layers, parameters, multip
 keras-resnet summary --all                          # the model table
 keras-resnet plot runs/plain20/log.csv runs/resnet20/log.csv --output fig4.png
 keras-resnet export --checkpoint runs/resnet20/best.keras --output serving/resnet20
+keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   # images/s vs keras.applications
 ```
 
 Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
@@ -74,7 +75,7 @@ def build_parser():
 
     Returns:
         An `argparse.ArgumentParser` with the subcommands `train`,
-        `evaluate`, `summary`, `plot` and `export`.
+        `evaluate`, `summary`, `plot`, `export` and `benchmark`.
 
     Example:
 
@@ -149,7 +150,46 @@ def build_parser():
                       help="draw against iterations instead of epochs")
     plot.add_argument("--title", help="figure title")
     export.add_export_command(commands)
+    _add_benchmark_command(commands)
     return parser
+
+
+def _add_benchmark_command(commands):
+    """`keras-resnet benchmark`: keras_resnet.benchmark on the command line."""
+    from keras_resnet import accelerate, benchmark
+
+    bench = _command(
+        commands, "benchmark", _benchmark, "training and inference throughput against keras.applications",
+        "Training and inference throughput (images/s, medians of interleaved rounds, MFU against a "
+        "measured matmul peak) of models against keras.applications, torchvision (when importable) "
+        "and, on JAX, the jitted device-resident step. Prints a table and writes JSON.",
+    )
+    bench.add_argument("--model", nargs="+", default=["resnet50"], choices=sorted(MODELS), metavar="NAME",
+                       help="one or more model names (default: %(default)s)")
+    bench.add_argument("--mode", nargs="+", default=["train"], choices=benchmark.MODES,
+                       help="train and/or inference (default: %(default)s)")
+    bench.add_argument("--batch-size", type=_positive_int, default=256, help="images per step (default: %(default)s)")
+    bench.add_argument("--image-size", type=_positive_int, default=224,
+                       help="input side; 64 and below use CIFAR augmentation (default: %(default)s)")
+    bench.add_argument("--precision", default="auto", choices=("auto", *accelerate.PRECISIONS),
+                       help="dtype policy; auto: the device's (keras_resnet.accelerate) (default: %(default)s)")
+    bench.add_argument("--rounds", type=_positive_int, default=5, help="interleaved timed rounds (default: %(default)s)")
+    bench.add_argument("--steps", type=_positive_int, default=10, help="steps per round (default: %(default)s)")
+    bench.add_argument("--no-peers", action="store_true", help="time the library's models only")
+    bench.add_argument("--no-ceiling", action="store_true", help="leave out the jitted device-resident step (JAX)")
+    bench.add_argument("--output", default="benchmark.json", help="JSON file to write (default: %(default)s)")
+
+
+def _benchmark(args):
+    from keras_resnet import benchmark
+
+    results = benchmark.benchmark(
+        args.model, modes=args.mode, batch_size=args.batch_size, image_size=args.image_size,
+        precision=args.precision, rounds=args.rounds, steps=args.steps, peers=not args.no_peers,
+        ceiling=not args.no_ceiling, output=args.output,
+    )
+    print(benchmark.table(results))
+    print(f"wrote {args.output}")
 
 
 def _train(args):

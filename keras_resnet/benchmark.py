@@ -1,0 +1,508 @@
+"""Training and inference throughput of the library's models against keras.applications and torchvision.
+
+`benchmark` is the engine of `keras-resnet benchmark`. It times, in one process:
+
+- `library` — a `keras_resnet` model trained with `model.fit` the library's fast way: uint8 images in
+  memory, augmented on the device by `keras_resnet.augment.Augmentation` inside the compiled step, with
+  the settings of `keras_resnet.accelerate` (precision, jit, steps per execution);
+- `keras.applications` — `keras.applications.ResNet50` (or 101/152) trained with `model.fit` on float32
+  images in memory, as its documentation does it, under the same dtype policy;
+- `jitted step` (JAX only) — the library's model trained by one `jax.jit` step on a batch already on the
+  device: the ceiling that no input pipeline can beat;
+- `torchvision` (when torch is importable) — the same architecture in PyTorch, eager, autocast to the
+  same 16-bit type, channels_last, on a batch already on the device.
+
+Every contender is compiled and warmed up first; then the rounds are interleaved (each round times every
+contender once), so a slow moment of the machine hits all of them alike, and the table reports medians.
+Model-FLOP utilisation (MFU) is `images/s x FLOPs per image / peak`, with FLOPs = 2 x the multiply-adds of
+`keras_resnet.count_macs` (x 3 when training: forward and backward) and the peak a measured matrix product
+in the compute type (`matmul_peak`).
+
+```python
+from keras_resnet import benchmark
+results = benchmark.benchmark(["resnet50"], batch_size=64, image_size=224, rounds=3, steps=5)
+print(benchmark.table(results))
+```
+"""
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_resnet import accelerate, augment
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive
+
+__all__ = ["MODES", "Contender", "benchmark", "contenders", "environment", "matmul_peak", "run", "table", "write_json"]
+
+MODES = ("train", "inference")
+# keras.applications and torchvision models of the same architecture as a keras_resnet model.
+_PEERS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
+          "resnet18": None, "resnet34": None}
+_TORCHVISION = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+_CLASSES = 1000
+
+
+def _sync(value):
+    """Waits until an asynchronously computed tensor (JAX, GPU) is ready."""
+    keras.ops.convert_to_numpy(keras.ops.reshape(value, (-1,))[:1])
+
+
+def matmul_peak(dtype="bfloat16", *, size=None, repeats=None):
+    """The measured matrix-product throughput of the default device, in FLOP/s.
+
+    Args:
+        dtype: the compute type, e.g. `"bfloat16"` or `"float32"`.
+        size: side of the square matrices; defaults to 8192 on accelerators and 1024 on CPUs.
+        repeats: products timed (after one warm-up); defaults to 50 on accelerators, 5 on CPUs.
+
+    Returns:
+        float, FLOP/s (2 x size^3 per product).
+
+    Example:
+
+    >>> matmul_peak("float32", size=256, repeats=2) > 0
+    True
+    """
+    accelerated = accelerate.device_kind()[0] != "cpu"
+    size = size or (8192 if accelerated else 1024)
+    repeats = repeats or (50 if accelerated else 5)
+    _check_positive("size", size)
+    _check_positive("repeats", repeats)
+    a = keras.random.normal((size, size), dtype=dtype, seed=0)
+    b = keras.random.normal((size, size), dtype=dtype, seed=1)
+    _sync(keras.ops.matmul(a, b))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        c = keras.ops.matmul(a, b)
+    _sync(c)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+class Contender:
+    """One thing to time: `prepare()` compiles and warms it up, `time(steps)` returns the seconds of `steps` steps.
+
+    Args:
+        name: label in the table (`"library"`, `"keras.applications"`, ...).
+        model: the keras_resnet model name it stands for.
+        mode: `"train"` or `"inference"`.
+        batch_size: images per step.
+        macs: multiply-adds per image of one forward pass.
+        prepare: function of no arguments, run once before the rounds.
+        step: function of `steps`, runs them and waits for the device.
+
+    Example:
+
+    ```python
+    contender = Contender("mine", "resnet20", "train", 64, 41e6, prepare=lambda: None, step=run_steps)
+    ```
+    """
+
+    def __init__(self, name, model, mode, batch_size, macs, *, prepare, step):
+        self.name, self.model, self.mode, self.batch_size, self.macs = name, model, mode, batch_size, macs
+        self._prepare, self._step = prepare, step
+
+    def prepare(self):
+        self._prepare()
+
+    def time(self, steps):
+        start = time.perf_counter()
+        self._step(steps)
+        return time.perf_counter() - start
+
+
+def _library_model(name, image_size, kind, uint8_input):
+    from keras_resnet.models import get_model
+
+    net = get_model(name, input_shape=(image_size, image_size, 3), classes=_CLASSES if image_size > 64 else 10)
+    if not uint8_input:
+        return net, net
+    inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
+    options = {"scale_range": (image_size, round(image_size * 480 / 256)), "resize_size": image_size}
+    x = augment.Augmentation(kind, image_size=image_size, mean=127.5, std=64.0, seed=0,
+                             **(options if kind == "imagenet" else {}))(inputs)
+    return keras.Model(inputs, net(x), name=f"{name}_on_device_augmentation"), net
+
+
+def _in_memory(count, image_size, dtype, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == "uint8":
+        images = rng.integers(0, 256, (count, image_size, image_size, 3), dtype=np.uint8)
+    else:
+        images = rng.standard_normal((count, image_size, image_size, 3), dtype=np.float32)
+    return images, rng.integers(0, classes, count).astype("int32")
+
+
+def _fit_contender(name, model_name, model, macs, mode, setup, batch_size, steps, images):
+    """Times `model.fit` (or `model.predict`) over `steps` batches of in-memory `images`."""
+    x, y = images
+
+    def compile_model():
+        keras.utils.set_random_seed(0)
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), **setup)
+
+    def run_steps(count):
+        n = count * batch_size
+        if mode == "train":
+            model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            _sync(model.trainable_variables[0].value)
+        else:
+            _sync(model.predict(x[:n], batch_size=batch_size, verbose=0))
+
+    def prepare():
+        compile_model()
+        run_steps(max(2, setup["steps_per_execution"]))
+
+    return Contender(name, model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
+
+
+def _jitted_contender(model_name, net, macs, mode, batch_size, image_size):
+    import jax
+
+    x = jax.device_put(np.asarray(_in_memory(batch_size, image_size, "float32", 10)[0]))
+    y = jax.device_put(np.zeros((batch_size,), "int32"))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    state = {}
+
+    def loss_and_updates(trainable, non_trainable):
+        outputs, non_trainable = net.stateless_call(trainable, non_trainable, x, training=True)
+        return loss_fn(y, outputs), non_trainable
+
+    def train_step(variables):
+        trainable, non_trainable, optimizer_variables = variables
+        (loss, non_trainable), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(trainable, non_trainable)
+        trainable, optimizer_variables = optimizer.stateless_apply(optimizer_variables, grads, trainable)
+        return loss, (trainable, non_trainable, optimizer_variables)
+
+    def infer_step(variables):
+        outputs, _ = net.stateless_call(variables[0], variables[1], x, training=False)
+        return outputs, variables
+
+    def prepare():
+        optimizer.build(net.trainable_variables)
+        state["variables"] = ([v.value for v in net.trainable_variables],
+                              [v.value for v in net.non_trainable_variables],
+                              [v.value for v in optimizer.variables])
+        state["step"] = jax.jit(train_step if mode == "train" else infer_step, donate_argnums=0)
+        run_steps(2)
+
+    def run_steps(count):
+        variables = state["variables"]
+        for _ in range(count):
+            out, variables = state["step"](variables)
+        state["variables"] = variables
+        jax.block_until_ready(out)
+
+    return Contender("jitted step", model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
+
+
+def _torch_contender(model_name, macs, mode, batch_size, image_size, precision):
+    import torch
+    import torchvision
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    half = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
+    state = {}
+
+    def prepare():
+        torch.manual_seed(0)
+        model = getattr(torchvision.models, model_name)(num_classes=_CLASSES if image_size > 64 else 10)
+        model = model.to(device, memory_format=torch.channels_last)
+        x = torch.randn(batch_size, 3, image_size, image_size, device=device).to(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (batch_size,), device=device)
+        state.update(model=model.train(mode == "train"), x=x, y=y,
+                     optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+        run_steps(2)
+
+    def run_steps(count):
+        model, x, y, optimizer = state["model"], state["x"], state["y"], state["optimizer"]
+        for _ in range(count):
+            with torch.autocast(device, dtype=half or torch.float32, enabled=half is not None):
+                if mode == "train":
+                    loss = torch.nn.functional.cross_entropy(model(x), y)
+                else:
+                    with torch.inference_mode():
+                        model(x)
+            if mode == "train":
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return Contender("torchvision", model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
+
+
+def _torch_available():
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def contenders(model, *, mode="train", batch_size=256, image_size=224, steps=10, precision="auto", peers=True,
+               ceiling=True, log=print):
+    """The contenders `benchmark` times for one model and mode (see the module docstring).
+
+    Sets the global dtype policy to the chosen precision (the models are built under it).
+
+    Args:
+        model: a keras_resnet model name, e.g. `"resnet50"`.
+        mode: `"train"` or `"inference"`.
+        batch_size: images per step.
+        image_size: side of the square inputs.
+        steps: steps per timed round (the in-memory data holds this many batches).
+        precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
+        peers: bool, whether to add keras.applications and torchvision where they have the model.
+        ceiling: bool, whether to add the jitted device-resident step (JAX only).
+        log: function printing one line, for the peers that are left out.
+
+    Returns:
+        A list of `Contender`s, the library's first.
+
+    Example:
+
+    ```python
+    [c.name for c in contenders("resnet50")]  # ['library', 'keras.applications', 'jitted step', 'torchvision']
+    ```
+    """
+    from keras_resnet.summary import count_macs
+
+    _check_choice("mode", mode, MODES)
+    for argument, value in (("batch_size", batch_size), ("image_size", image_size), ("steps", steps)):
+        _check_positive(argument, value)
+    setup = accelerate.acceleration(precision=precision).apply(verbose=False)
+    options = setup.compile_options()
+    kind = "cifar" if image_size <= 64 else "imagenet"
+    model_name = model.lower()
+    wrapped, net = _library_model(model_name, image_size, kind, uint8_input=True)
+    macs = count_macs(net)
+    count = steps * batch_size
+    found = [_fit_contender("library", model_name, wrapped, macs, mode, options, batch_size, steps,
+                            _in_memory(count, image_size, "uint8", 10))]
+    peer = _PEERS.get(model_name)
+    if peers and peer:
+        application = getattr(keras.applications, peer)(weights=None, input_shape=(image_size, image_size, 3),
+                                                         classes=_CLASSES if image_size > 64 else 10)
+        defaults = {"jit_compile": "auto", "steps_per_execution": 1}
+        found.append(_fit_contender("keras.applications", model_name, application, macs, mode, defaults,
+                                    batch_size, steps, _in_memory(count, image_size, "float32", 10)))
+    elif peers:
+        log(f"keras.applications: skipped, it has no {model_name}")
+    if ceiling and keras.backend.backend() == "jax":
+        found.append(_jitted_contender(model_name, _library_model(model_name, image_size, kind, False)[0], macs,
+                                       mode, batch_size, image_size))
+    elif ceiling:
+        log(f"jitted step: skipped, it needs the jax backend (running {keras.backend.backend()})")
+    if peers and model_name in _TORCHVISION and _torch_available():
+        found.append(_torch_contender(model_name, macs, mode, batch_size, image_size, setup.precision))
+    elif peers:
+        log(f"torchvision: skipped, {'torch or torchvision is not importable' if model_name in _TORCHVISION else 'it has no ' + model_name}")
+    return found
+
+
+def environment(precision="auto"):
+    """Versions, device and measured matrix peak of this machine, as `benchmark` records them.
+
+    Args:
+        precision: the precision whose compute type the peak is measured in.
+
+    Returns:
+        A dict: `python`, `keras`, `backend`, backend and torch versions, `device`, `cpu_count`,
+        `load_average`, `precision`, `peak_flops`.
+
+    Example:
+
+    ```python
+    environment()["device"]  # 'cuda:0 NVIDIA H200' or 'cpu'
+    ```
+    """
+    setup = accelerate.acceleration(precision=precision)
+    found = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
+             "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "precision": setup.precision,
+             "device": f"{setup.device} x{setup.device_count}"}
+    for module in ("jax", "tensorflow", "torch", "torchvision"):
+        if module in sys.modules or module == keras.backend.backend():
+            found[module] = getattr(__import__(module), "__version__", "?")
+    if keras.backend.backend() == "jax":
+        import jax
+
+        found["device"] = f"{jax.devices()[0].platform} x{jax.device_count()}: {jax.devices()[0].device_kind}"
+    compute = keras.dtype_policies.DTypePolicy(setup.precision).compute_dtype
+    found["peak_flops"] = matmul_peak(compute)
+    found["peak_dtype"] = compute
+    return found
+
+
+def run(found, *, rounds=5, steps=10, peak_flops=None, deadline=None, on_round=None, log=print):
+    """Prepares every contender, then times interleaved rounds and summarises them.
+
+    Args:
+        found: `Contender`s (see `contenders`).
+        rounds: timed rounds; each times every contender once, in turn.
+        steps: steps per contender and round.
+        peak_flops: FLOP/s for the MFU column (`matmul_peak`); `None` leaves MFU out.
+        deadline: optional `time.monotonic()` value; no contender is prepared and no round started after
+            it (a round already running finishes).
+        on_round: optional function called with the rows after each round (to save partial results).
+        log: function printing one line of progress.
+
+    Returns:
+        A list of dicts, one per contender that was prepared: `name`, `model`, `mode`, `batch_size`,
+        `macs`, `seconds` (per round), `images_per_s` (per round), `median_images_per_s`, `mfu`.
+
+    Example:
+
+    ```python
+    rows = run(contenders("resnet20", batch_size=32, image_size=32), rounds=3, steps=5)
+    ```
+    """
+    _check_positive("rounds", rounds)
+    _check_positive("steps", steps)
+    ready = []
+    for contender in found:
+        if deadline is not None and time.monotonic() > deadline:
+            log(f"{contender.name}: skipped, out of time before compiling")
+            continue
+        start = time.perf_counter()
+        try:
+            contender.prepare()
+        except Exception as error:  # noqa: BLE001 - a peer that cannot run here (out of memory) is reported
+            log(f"{contender.name}: failed to prepare: {type(error).__name__}: {str(error)[:300]}")
+            continue
+        log(f"{contender.name}: compiled and warmed up in {time.perf_counter() - start:.1f} s")
+        ready.append((contender, []))
+    rows = []
+    for number in range(rounds):
+        if deadline is not None and time.monotonic() > deadline:
+            log(f"stopped after {number} rounds: out of time")
+            break
+        for contender, seconds in ready:
+            seconds.append(contender.time(steps))
+        rows = [_row(contender, seconds, steps, peak_flops) for contender, seconds in ready]
+        log(f"round {number + 1}: " + ", ".join(f"{row['name']} {row['images_per_s'][-1]:,.0f}" for row in rows))
+        if on_round is not None:
+            on_round(rows)
+    return rows
+
+
+def _row(contender, seconds, steps, peak_flops):
+    per_second = [steps * contender.batch_size / s for s in seconds]
+    median = statistics.median(per_second)
+    flops = 2 * contender.macs * (3 if contender.mode == "train" else 1)
+    return {
+        "name": contender.name, "model": contender.model, "mode": contender.mode,
+        "batch_size": contender.batch_size, "macs": contender.macs, "seconds": seconds,
+        "images_per_s": per_second, "median_images_per_s": median,
+        "mfu": median * flops / peak_flops if peak_flops else None,
+    }
+
+
+def table(results):
+    """A Markdown table of `benchmark` results: medians, spread, MFU and speed relative to the library.
+
+    Args:
+        results: the dict `benchmark` returns (or its `rows`).
+
+    Returns:
+        str.
+
+    Example:
+
+    ```python
+    print(table(benchmark(["resnet20"], batch_size=32, image_size=32, rounds=3, steps=5)))
+    ```
+    """
+    rows = results["rows"] if isinstance(results, dict) else results
+    lines = ["| model | mode | contender | batch | median images/s | min-max | rounds | MFU | library vs it |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    library = {(r["model"], r["mode"]): r["median_images_per_s"] for r in rows if r["name"] == "library"}
+    for r in rows:
+        mine = library.get((r["model"], r["mode"]))
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "-"
+        ratio = f"{mine / r['median_images_per_s']:.2f}x" if mine and r["name"] != "library" else "-"
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['name']} | {r['batch_size']} | {r['median_images_per_s']:,.0f} | "
+            f"{min(r['images_per_s']):,.0f}-{max(r['images_per_s']):,.0f} | {len(r['images_per_s'])} | {mfu} | "
+            f"{ratio} |")
+    return "\n".join(lines)
+
+
+def benchmark(models=("resnet50",), *, modes=("train",), batch_size=256, image_size=224, precision="auto",
+              rounds=5, steps=10, peers=True, ceiling=True, output=None, deadline=None, log=print):
+    """Times the library's models against their peers (see the module docstring); the `keras-resnet benchmark` engine.
+
+    Args:
+        models: keras_resnet model names.
+        modes: `"train"` and/or `"inference"`.
+        batch_size: images per step.
+        image_size: side of the square inputs (CIFAR-style augmentation at 64 and below, else ImageNet-style).
+        precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
+        rounds: interleaved timed rounds per model and mode.
+        steps: steps per contender and round.
+        peers: bool, whether to time keras.applications and torchvision too.
+        ceiling: bool, whether to time the jitted device-resident step (JAX).
+        output: optional path of a JSON file, rewritten after every round.
+        deadline: optional `time.monotonic()` value after which nothing new starts.
+        log: function printing one line of progress.
+
+    Returns:
+        A dict: `environment` (see `environment`), `settings` and `rows` (see `run`).
+
+    Example:
+
+    ```python
+    results = benchmark(["resnet18", "resnet50"], batch_size=128, output="bench.json")
+    print(table(results))
+    ```
+    """
+    for mode in modes:
+        _check_choice("mode", mode, MODES)
+    results = {
+        "environment": environment(precision),
+        "settings": {"batch_size": batch_size, "image_size": image_size, "rounds": rounds, "steps": steps,
+                     "precision": precision, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+        "rows": [],
+    }
+    peak = results["environment"]["peak_flops"]
+    log(f"matmul peak ({results['environment']['peak_dtype']}): {peak / 1e12:.1f} TFLOP/s")
+    for model in models:
+        for mode in modes:
+            done = list(results["rows"])
+
+            def save(rows, done=done):
+                results["rows"] = done + rows
+                if output:
+                    write_json(results, output)
+
+            found = contenders(model, mode=mode, batch_size=batch_size, image_size=image_size, steps=steps,
+                               precision=precision, peers=peers, ceiling=ceiling, log=log)
+            save(run(found, rounds=rounds, steps=steps, peak_flops=peak, deadline=deadline, on_round=save, log=log))
+            keras.backend.clear_session()
+    return results
+
+
+def write_json(results, path):
+    """Writes results as JSON, through a temporary file so a killed run never leaves half a file.
+
+    Example:
+
+    ```python
+    write_json({"rows": []}, "bench.json")
+    ```
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(f"{path}.tmp", "w") as handle:
+        json.dump(results, handle, indent=1, default=float)
+    os.replace(f"{path}.tmp", path)
+
