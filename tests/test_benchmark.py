@@ -58,20 +58,6 @@ def test_matmul_peak_is_a_plausible_flop_rate():
 
 
 @pytest.mark.slow
-def test_benchmark_times_the_library_against_keras_applications_and_writes_json(tmp_path):
-    path = tmp_path / "bench.json"
-    lines = []
-    results = benchmark.benchmark(["resnet50"], batch_size=2, image_size=32, rounds=2, steps=1, ceiling=False,
-                                  output=str(path), log=lines.append)
-    names = [row["name"] for row in results["rows"]]
-    assert names[:2] == ["library", "keras.applications"]
-    assert all(len(row["images_per_s"]) == 2 and row["median_images_per_s"] > 0 for row in results["rows"])
-    assert json.loads(path.read_text())["rows"][0]["macs"] == results["rows"][0]["macs"]
-    assert results["environment"]["peak_flops"] > 0
-    assert "jitted step" not in names
-
-
-@pytest.mark.slow
 def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
     pytest.importorskip("jax", reason="the device script runs on the jax backend")
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(tmp_path / "out"), "--smoke"]
