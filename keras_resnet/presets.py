@@ -27,13 +27,16 @@ the paper for the same number.
 import dataclasses
 import importlib.util
 import math
-import numbers
 import os
 import types
 
 import keras
 from keras import ops
 
+from keras_resnet._validation import is_int as _is_int
+from keras_resnet._validation import is_real as _is_real
+from keras_resnet._validation import one_of as _one_of
+from keras_resnet._validation import require as _require
 from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay,
                                     StopOnNaN)
 
@@ -64,23 +67,6 @@ _SCHEDULES = {
     "cosine": lambda recipe: keras.optimizers.schedules.CosineDecay(recipe.lr, recipe.total_steps),
     "plateau": lambda recipe: float(recipe.lr),
 }
-
-
-def _require(ok, name, value, allowed):
-    if not ok:
-        raise ValueError(f"{name} must be {allowed}; received {name}={value!r}")
-
-
-def _one_of(values):
-    return "one of " + ", ".join(repr(value) for value in values)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
