@@ -238,12 +238,15 @@ def recipe_for(recipe="cifar10", **overrides):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
-class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
     """Multiplies the learning rate by `factor` (0.1: divides by 10) at each boundary.
 
     Iteration `step` trains at `initial_learning_rate * factor ** n`, `n` being
     the number of boundaries `<= step`: the paper's CIFAR schedule is 0.1 up to
-    iteration 31,999, 0.01 from 32,000 and 0.001 from 48,000.
+    iteration 31,999, 0.01 from 32,000 and 0.001 from 48,000. It is a
+    `keras.optimizers.schedules.PiecewiseConstantDecay` whose pieces start at
+    the boundaries, where Keras's start one iteration later: its `boundaries`
+    attribute holds each boundary minus one, `drop_steps` the boundaries.
 
     Args:
         initial_learning_rate: float, the rate before the first boundary.
@@ -262,17 +265,16 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         _require(all(_is_int(b) for b in boundaries) and list(boundaries) == sorted(set(boundaries)),
                  "boundaries", boundaries, "increasing integers")
         self.initial_learning_rate = initial_learning_rate
-        self.boundaries = tuple(boundaries)
+        self.drop_steps = tuple(boundaries)
         self.factor = factor
-
-    def __call__(self, step):
-        passed = ops.greater_equal(ops.cast(step, "int32"), ops.array(self.boundaries, "int32"))
-        drops = ops.sum(ops.cast(passed, "float32"))
-        return self.initial_learning_rate * ops.power(self.factor, drops)
+        rates = [initial_learning_rate * factor**drops for drops in range(len(boundaries) + 1)]
+        # PiecewiseConstantDecay moves to the next rate after a boundary, the paper at it;
+        # it needs one boundary at least, so a schedule without drops has two equal pieces.
+        super().__init__([b - 1 for b in boundaries] or [0], rates if boundaries else rates * 2)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
-                "boundaries": list(self.boundaries), "factor": self.factor}
+                "boundaries": list(self.drop_steps), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
