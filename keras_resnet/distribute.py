@@ -108,7 +108,7 @@ import warnings
 
 import keras
 
-from keras_resnet import presets
+from keras_resnet import _keras_compat, presets
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.callbacks import AtomicBackupAndRestore
@@ -417,7 +417,7 @@ def _adapt_train_step(model, replication):
     # Keras 3 keeps a replica's batch-norm moving statistics to itself (tf.keras averaged them on read).
     statistics = [
         variable
-        for layer in model._flatten_layers()
+        for layer in _keras_compat.flatten_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable and not layer.synchronized
         for variable in (layer.moving_mean, layer.moving_variance)
     ]
@@ -443,14 +443,14 @@ def _adapt_train_step(model, replication):
         # keras-team/keras#20585: Keras averages a distributed batch across workers to learn its
         # shapes, which fails for an (x, y) tuple; the dataset's element spec has them.
         if iterator is not None:
-            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
+            data_batch = _keras_compat.epoch_iterator_element_spec(iterator)
         with model.distribute_strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
+            _keras_compat.symbolic_build(model, data_batch)
 
-    model.train_step = replicated_train_step
+    _keras_compat.override_steps(model, train_step=replicated_train_step)
     if across_workers:
-        model.test_step = lambda data: with_batch_axis(test_step(data))
-        model._maybe_symbolic_build = symbolic_build
+        _keras_compat.override_steps(model, test_step=lambda data: with_batch_axis(test_step(data)))
+        _keras_compat.override_symbolic_build(model, symbolic_build)
 
 
 def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_batch_size=None,

@@ -33,6 +33,7 @@ import types
 import keras
 from keras import ops
 
+from keras_resnet import _keras_compat
 from keras_resnet._validation import is_int as _is_int
 from keras_resnet._validation import is_real as _is_real
 from keras_resnet._validation import one_of as _one_of
@@ -365,7 +366,7 @@ class L2SGD(keras.optimizers.SGD):
                          for variable in variables]
 
     def update_step(self, gradient, variable, learning_rate):
-        if self._decayed[self._get_variable_index(variable)]:
+        if self._decayed[_keras_compat.optimizer_variable_index(self, variable)]:
             decay = ops.multiply(ops.cast(self.l2, variable.dtype), variable)
             gradient = ops.add(ops.cast(gradient, variable.dtype), decay)
         super().update_step(gradient, variable, learning_rate)

@@ -14,6 +14,7 @@ import h5py
 import keras
 import numpy as np
 
+from keras_resnet import _keras_compat
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_model as _check_model
 from keras_resnet.architectures import ARCHITECTURES
@@ -328,19 +329,13 @@ def _expected_groups(model, legacy):
         if legacy:
             key = layer.name
         else:
-            base = _snake_case(type(layer).__name__)
+            base = _keras_compat.saving_class_key(type(layer).__name__)
             count = seen.get(base, 0)
             seen[base] = count + 1
             key = base if count == 0 else f"{base}_{count}"
         if layer.weights:
             expected[key] = layer
     return expected
-
-
-def _snake_case(name):
-    from keras.src.utils.naming import to_snake_case
-
-    return to_snake_case(name)
 
 
 def _mismatches(expected, groups):
