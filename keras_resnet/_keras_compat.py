@@ -70,3 +70,20 @@ def saving_class_key(class_name):
     from keras.src.utils.naming import to_snake_case
 
     return to_snake_case(class_name)
+
+
+def with_imagenet_class_index(index, function, *args, **kwargs):
+    """Calls `function(*args, **kwargs)` with `keras.applications`' ImageNet class index set to `index`.
+
+    `keras.applications.*.decode_predictions` then decode with `index` instead of downloading theirs.
+    Keras: the module global `keras.src.applications.imagenet_utils.CLASS_INDEX`, which `decode_predictions`
+    fills on first use; its previous value is put back afterwards.
+    """
+    from keras.src.applications import imagenet_utils
+
+    saved = imagenet_utils.CLASS_INDEX
+    imagenet_utils.CLASS_INDEX = index
+    try:
+        return function(*args, **kwargs)
+    finally:
+        imagenet_utils.CLASS_INDEX = saved

@@ -166,6 +166,21 @@ def test_saving_class_key_names_the_layers_of_a_weights_file(tmp_path):
         assert keys <= expected, f"file keys {sorted(keys)}, expected among {sorted(expected)}"
 
 
+def test_with_imagenet_class_index_is_what_decode_predictions_reads():
+    from keras.src.applications import imagenet_utils
+
+    before = imagenet_utils.CLASS_INDEX
+    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
+    preds = np.zeros((1, 1000), "float32")
+    preds[0, [5, 9]] = [0.25, 0.75]
+    with keras_still("decodes with the module global imagenet_utils.CLASS_INDEX when it is set",
+                     _keras_compat.with_imagenet_class_index):
+        decoded = _keras_compat.with_imagenet_class_index(
+            index, keras.applications.resnet.decode_predictions, preds, top=2)
+        assert [name for _, name, _ in decoded[0]] == ["class_9", "class_5"]
+        assert imagenet_utils.CLASS_INDEX is before
+
+
 def test_installed_keras_is_in_the_pinned_range():
     import configparser
     import pathlib
