@@ -148,6 +148,34 @@ def test_optimizer_variable_index_is_the_build_position():
         assert [tuple(m.shape) for m in optimizer.momentums] == [(2,), (3,), (1,)]
 
 
+def test_optimizer_variable_index_maps_a_replica_component_back():
+    # Under tf.distribute, update_step receives each replica's tf.Variable, not the keras.Variable.
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute is the TensorFlow backend's")
+    seen = []
+
+    class Recording(keras.optimizers.SGD):
+        def update_step(self, gradient, variable, learning_rate):
+            seen.append(_keras_compat.optimizer_variable_index(self, variable))
+            super().update_step(gradient, variable, learning_rate)
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        variables = [keras.Variable(np.zeros(shape, "float32")) for shape in [(2,), (3,)]]
+        optimizer = Recording(0.1)
+        optimizer.build(variables)
+
+    @tf.function
+    def step():
+        strategy.run(lambda: optimizer.apply_gradients([(tf.ones(v.shape), v) for v in variables]))
+
+    with keras_still("maps the per-replica variable update_step receives to its build position",
+                     _keras_compat.optimizer_variable_index):
+        step()
+        assert seen == [0, 1]
+
+
 def test_saving_class_key_names_the_layers_of_a_weights_file(tmp_path):
     model = tiny_model()
     path = str(tmp_path / "tiny.weights.h5")
