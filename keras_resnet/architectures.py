@@ -8,7 +8,8 @@ stem. Adding a ResNet-8 or a ResNet-200 is one line in `ARCHITECTURES`.
 import dataclasses
 
 from keras_resnet._validation import check_choice as _check_choice
-from keras_resnet._validation import is_positive_int as _is_positive_int
+from keras_resnet._validation import check_positive_int as _check_positive_int
+from keras_resnet._validation import check_positive_ints as _check_positive_ints
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
@@ -66,22 +67,11 @@ class Architecture:
         _check_choice("block", self.block, BLOCKS)
         _check_choice("stem", self.stem, STEMS)
         _check_choice("shortcut", self.shortcut, ("A", "B", "C"))
-        if not depths or not all(_is_positive_int(d) for d in depths):
-            raise ValueError(
-                "depths must be a non-empty sequence of positive integers; "
-                f"received {self.depths!r}"
-            )
+        _check_positive_ints("depths", depths)
         for field, values in (("widths", widths), ("strides", strides)):
-            if len(values) != len(depths) or not all(_is_positive_int(v) for v in values):
-                raise ValueError(
-                    f"{field} must hold one positive integer per stage "
-                    f"({len(depths)} stages); received {values!r}"
-                )
+            _check_positive_ints(field, values, len(depths), context=", one per stage")
         for field in ("default_size", "default_classes"):
-            if not _is_positive_int(getattr(self, field)):
-                raise ValueError(
-                    f"{field} must be a positive integer; received {getattr(self, field)!r}"
-                )
+            _check_positive_int(field, getattr(self, field))
 
     @property
     def expansion(self):

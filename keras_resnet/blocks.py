@@ -8,11 +8,12 @@ written. Layer names follow `keras.applications`: a block named
 """
 
 import dataclasses
-import numbers
 
 import keras
 
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import is_real as _is_real
+from keras_resnet._validation import require as _require
 from keras_resnet.layers import ZeroPadShortcut
 
 SHORTCUTS = ("A", "B", "C")
@@ -50,8 +51,7 @@ class LayerSettings:
 
     def __post_init__(self):
         for argument, value in (("bn_epsilon", self.bn_epsilon), ("bn_momentum", self.bn_momentum)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-                raise ValueError(f"{argument} must be a number in (0, 1); received {value!r}")
+            _require(_is_real(value) and 0 < value < 1, argument, value, "a number in (0, 1)")
         fmt = self.data_format or keras.config.image_data_format()
         _check_choice("data_format", fmt, ("channels_last", "channels_first"))
         object.__setattr__(self, "data_format", fmt)

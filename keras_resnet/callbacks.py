@@ -183,11 +183,12 @@ def _replace_atomically(path, write):
         os.close(descriptor)
 
 
-class StopOnNaN(keras.callbacks.Callback):
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Stops training at the first NaN or infinite loss, naming the step.
 
-    Raises a `FloatingPointError` naming the optimizer step, epoch and
-    batch after the first batch whose loss is not finite, and at the end of
+    `keras.callbacks.TerminateOnNaN(raise_error=True)` finds the first batch
+    whose loss is not finite; this raises its error as a `FloatingPointError`
+    naming the optimizer step, epoch and batch, and also stops at the end of
     an epoch whose validation loss or weights are not finite. Placed
     before the checkpoint callbacks (as `keras_resnet.presets.callbacks`
     does), it stops the run before they save the broken epoch: `last.keras`
@@ -211,7 +212,7 @@ class StopOnNaN(keras.callbacks.Callback):
     """
 
     def __init__(self):
-        super().__init__()
+        super().__init__(raise_error=True)
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -225,9 +226,10 @@ class StopOnNaN(keras.callbacks.Callback):
             "learning rate or check the data.")
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self._stop("the training loss", float(loss), f"epoch {self._epoch + 1}, batch {batch + 1}")
+        try:
+            super().on_train_batch_end(batch, logs)
+        except RuntimeError:
+            self._stop("the training loss", float(logs["loss"]), f"epoch {self._epoch + 1}, batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("val_loss")

@@ -65,24 +65,23 @@ off on a CPU-only machine and under any `tf.distribute` strategy; an explicit
 over every replica included, as one XLA cluster. `with_strategy` and
 `distributed_model` keep XLA on where that cluster compiles, and off where it
 cannot (with a warning when `jit_compile=True` was asked); their `"auto"`
-(the default) also leaves it off on a CPU-only machine, where it is slower:
+(the default) also leaves it off on a CPU-only machine, where it is slower
+than TensorFlow's oneDNN kernels:
 
 - One device (`"none"`): XLA on (with `"auto"`, only on a machine with an
-  accelerator). On a 2-core CPU a ResNet-20 then trains at 0.29x the speed of
-  TensorFlow's oneDNN kernels, for 1.6x their CPU time per step
-  (`benchmarks/RESULTS.md`).
+  accelerator).
 - Several local devices (`"mirrored"`): off. Keras's single cluster cannot
-  reach the other replicas' variables: `InvalidArgumentError: Trying to access
-  resource ... located in device CPU:1 from device CPU:0` (2 logical CPUs).
-- One CPU per worker (`"multiworker"`): off. `Collectives are not yet
-  implemented for CPU devices when compiling with XLA` (2 worker processes).
-- One GPU per worker (`"multiworker"`): on; XLA has collective ops for GPUs
-  (not measured here: no GPU).
+  reach the other replicas' variables (`InvalidArgumentError: Trying to
+  access resource ... located in device CPU:1 from device CPU:0`).
+- One CPU per worker (`"multiworker"`): off. XLA has no collective ops for
+  CPU devices (`Collectives are not yet implemented for CPU devices when
+  compiling with XLA`).
+- One GPU per worker (`"multiworker"`): on; XLA has collective ops for GPUs.
 
-Without XLA, MirroredStrategy over 2 logical CPUs of the same 2 cores runs at
-0.44x the speed of one device: the strategy's overhead, as both replicas share
-the cores. On JAX every step is compiled by `jax.jit`, with or without
-distribution (`jit_compile=False` runs it eagerly).
+On JAX every step is compiled by `jax.jit`, with or without distribution
+(`jit_compile=False` runs it eagerly). The measurements behind these choices,
+and what the strategies cost on a CPU, are in `benchmarks/RESULTS.md`
+("XLA under tf.distribute").
 
 **Keras 3.15 and `MultiWorkerMirroredStrategy`.** Plain `model.fit` fails with
 more than one worker (keras-team/keras#20585): Keras averages the first
@@ -108,7 +107,7 @@ import warnings
 
 import keras
 
-from keras_resnet import presets
+from keras_resnet import _keras_compat, presets
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.callbacks import AtomicBackupAndRestore
@@ -417,7 +416,7 @@ def _adapt_train_step(model, replication):
     # Keras 3 keeps a replica's batch-norm moving statistics to itself (tf.keras averaged them on read).
     statistics = [
         variable
-        for layer in model._flatten_layers()
+        for layer in _keras_compat.flatten_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable and not layer.synchronized
         for variable in (layer.moving_mean, layer.moving_variance)
     ]
@@ -443,14 +442,14 @@ def _adapt_train_step(model, replication):
         # keras-team/keras#20585: Keras averages a distributed batch across workers to learn its
         # shapes, which fails for an (x, y) tuple; the dataset's element spec has them.
         if iterator is not None:
-            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
+            data_batch = _keras_compat.epoch_iterator_element_spec(iterator)
         with model.distribute_strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
+            _keras_compat.symbolic_build(model, data_batch)
 
-    model.train_step = replicated_train_step
+    _keras_compat.override_steps(model, train_step=replicated_train_step)
     if across_workers:
-        model.test_step = lambda data: with_batch_axis(test_step(data))
-        model._maybe_symbolic_build = symbolic_build
+        _keras_compat.override_steps(model, test_step=lambda data: with_batch_axis(test_step(data)))
+        _keras_compat.override_symbolic_build(model, symbolic_build)
 
 
 def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_batch_size=None,

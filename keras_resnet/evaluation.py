@@ -10,7 +10,10 @@ TensorFlow is imported inside the functions: importing this module does not need
 
 import numpy as np
 
-from keras_resnet.data import _check_choice, _check_positive, center_crop, resize_shorter_side
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive
+from keras_resnet._validation import check_positive_ints as _check_positive_ints
+from keras_resnet.data import center_crop, resize_shorter_side
 
 PAPER_SCALES = (224, 256, 384, 480, 640)
 """Shorter sides of the paper's multi-scale fully-convolutional testing."""
@@ -121,8 +124,7 @@ def evaluate(
     _check_positive("resize_size", resize_size)
     if resize_size < crop_size:
         raise ValueError(f"resize_size must be at least crop_size ({crop_size}); received {resize_size!r}")
-    if not scales or not all(isinstance(scale, int) and not isinstance(scale, bool) and scale > 0 for scale in scales):
-        raise ValueError(f"scales must be a non-empty tuple of positive integers; received {scales!r}")
+    _check_positive_ints("scales", scales)
     image_spec = images.element_spec[0]
     if image_spec.shape.rank != 3:
         raise ValueError(

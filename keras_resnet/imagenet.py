@@ -6,21 +6,29 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_resnet import _keras_compat
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive_int
 from keras_resnet.weights import cached_file
 
 # Caffe-style ImageNet channel means, BGR order (keras.applications "caffe" mode).
 BGR_MEAN = (103.939, 116.779, 123.68)
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
 MODES = ("caffe", "tf")
+_KERAS_PREPROCESS = {
+    "caffe": keras.applications.resnet.preprocess_input,
+    "tf": keras.applications.resnet_v2.preprocess_input,
+}
 
 
 def preprocess_input(x, data_format=None, mode="caffe"):
     """Preprocesses RGB images in [0, 255] for a ResNet.
 
-    `mode="caffe"` (ResNet v1, the default, same as
-    `keras.applications.resnet.preprocess_input`): RGB to BGR, then subtract
-    the ImageNet channel means. `mode="tf"` (ResNet v2, same as
-    `keras.applications.resnet_v2.preprocess_input`): scale to [-1, 1].
+    `mode="caffe"` (ResNet v1, the default) is
+    `keras.applications.resnet.preprocess_input`: RGB to BGR, then subtract
+    the ImageNet channel means. `mode="tf"` (ResNet v2) is
+    `keras.applications.resnet_v2.preprocess_input`: scale to [-1, 1]. Both
+    are called on a float32 copy, so the input is never changed in place.
 
     Args:
         x: images, a numpy array or tensor, channels last or first.
@@ -37,24 +45,12 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].round(3).tolist()
     [151.061, 138.221, 131.32]
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of 'caffe', 'tf'; received {mode!r}")
-    data_format = data_format or keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"data_format must be one of 'channels_last', 'channels_first'; received {data_format!r}"
-        )
-    is_numpy = isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple))
-    x = ops.cast(ops.convert_to_tensor(np.asarray(x) if is_numpy else x), "float32")
-    if mode == "tf":
-        out = x / 127.5 - 1.0
-    else:
-        axis = -1 if data_format == "channels_last" else (-3 if len(x.shape) > 3 else 0)
-        out = ops.flip(x, axis=axis)
-        shape = [1] * len(x.shape)
-        shape[axis] = 3
-        out = out - ops.reshape(ops.convert_to_tensor(BGR_MEAN, "float32"), shape)
-    return ops.convert_to_numpy(out) if is_numpy else out
+    _check_choice("mode", mode, MODES)
+    _check_choice("data_format", data_format or keras.config.image_data_format(), ("channels_last", "channels_first"))
+    preprocess = _KERAS_PREPROCESS[mode]
+    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
+        return preprocess(np.array(x, dtype="float32"), data_format=data_format)
+    return preprocess(ops.cast(x, "float32"), data_format=data_format)
 
 
 def preprocess_input_v2(x, data_format=None):
@@ -78,7 +74,11 @@ def _class_index_path():
 
 
 def decode_predictions(preds, top=5):
-    """Decodes ImageNet predictions, like `keras.applications.resnet.decode_predictions`.
+    """Decodes ImageNet predictions with `keras.applications.resnet.decode_predictions`.
+
+    The class index comes from this library's cache: a cached
+    `imagenet_class_index.json` is used as it is, and offline, without one,
+    the error says where to put it.
 
     Args:
         preds: array of shape `(batch, 1000)`.
@@ -105,12 +105,8 @@ def decode_predictions(preds, top=5):
         raise ValueError(
             f"preds must be a batch of ImageNet predictions, shape (samples, 1000); received shape {preds.shape}"
         )
-    if not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive integer; received {top!r}")
+    _check_positive_int("top", top)
     with open(_class_index_path()) as f:
         index = json.load(f)
-    results = []
-    for row in preds:
-        best = np.argsort(row)[::-1][:top]
-        results.append([(*index[str(i)], row[i]) for i in best])
-    return results
+    return _keras_compat.with_imagenet_class_index(
+        index, keras.applications.resnet.decode_predictions, preds, top=top)

@@ -9,6 +9,8 @@ matplotlib is imported only when a figure is drawn, with the Agg backend.
 import csv
 import os
 
+from keras_resnet._validation import check_int as _check_int
+
 # Accuracy columns that are not top-1 (e.g. a top-5 metric).
 _NOT_TOP1 = ("top", "_k_", "sparse_top")
 
@@ -84,8 +86,7 @@ def plot_curves(logs, output, *, labels=None, steps_per_epoch=None, title=None):
     ...             "curves.png")  # doctest: +SKIP
     'curves.png'
     """
-    if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
-        raise ValueError(f"steps_per_epoch must be None or a positive integer; received {steps_per_epoch!r}")
+    _check_int("steps_per_epoch", steps_per_epoch, optional=True)
     logs = list(logs) if isinstance(logs, (list, tuple)) else [logs]
     if not logs:
         raise ValueError("logs must name at least one log; received an empty list")

@@ -27,13 +27,17 @@ the paper for the same number.
 import dataclasses
 import importlib.util
 import math
-import numbers
 import os
 import types
 
 import keras
 from keras import ops
 
+from keras_resnet import _keras_compat
+from keras_resnet._validation import is_int as _is_int
+from keras_resnet._validation import is_real as _is_real
+from keras_resnet._validation import one_of as _one_of
+from keras_resnet._validation import require as _require
 from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay,
                                     StopOnNaN)
 
@@ -64,23 +68,6 @@ _SCHEDULES = {
     "cosine": lambda recipe: keras.optimizers.schedules.CosineDecay(recipe.lr, recipe.total_steps),
     "plateau": lambda recipe: float(recipe.lr),
 }
-
-
-def _require(ok, name, value, allowed):
-    if not ok:
-        raise ValueError(f"{name} must be {allowed}; received {name}={value!r}")
-
-
-def _one_of(values):
-    return "one of " + ", ".join(repr(value) for value in values)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,12 +239,15 @@ def recipe_for(recipe="cifar10", **overrides):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
-class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
     """Multiplies the learning rate by `factor` (0.1: divides by 10) at each boundary.
 
     Iteration `step` trains at `initial_learning_rate * factor ** n`, `n` being
     the number of boundaries `<= step`: the paper's CIFAR schedule is 0.1 up to
-    iteration 31,999, 0.01 from 32,000 and 0.001 from 48,000.
+    iteration 31,999, 0.01 from 32,000 and 0.001 from 48,000. It is a
+    `keras.optimizers.schedules.PiecewiseConstantDecay` whose pieces start at
+    the boundaries, where Keras's start one iteration later: its `boundaries`
+    attribute holds each boundary minus one, `drop_steps` the boundaries.
 
     Args:
         initial_learning_rate: float, the rate before the first boundary.
@@ -276,17 +266,16 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         _require(all(_is_int(b) for b in boundaries) and list(boundaries) == sorted(set(boundaries)),
                  "boundaries", boundaries, "increasing integers")
         self.initial_learning_rate = initial_learning_rate
-        self.boundaries = tuple(boundaries)
+        self.drop_steps = tuple(boundaries)
         self.factor = factor
-
-    def __call__(self, step):
-        passed = ops.greater_equal(ops.cast(step, "int32"), ops.array(self.boundaries, "int32"))
-        drops = ops.sum(ops.cast(passed, "float32"))
-        return self.initial_learning_rate * ops.power(self.factor, drops)
+        rates = [initial_learning_rate * factor**drops for drops in range(len(boundaries) + 1)]
+        # PiecewiseConstantDecay moves to the next rate after a boundary, the paper at it;
+        # it needs one boundary at least, so a schedule without drops has two equal pieces.
+        super().__init__([b - 1 for b in boundaries] or [0], rates if boundaries else rates * 2)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
-                "boundaries": list(self.boundaries), "factor": self.factor}
+                "boundaries": list(self.drop_steps), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -377,7 +366,7 @@ class L2SGD(keras.optimizers.SGD):
                          for variable in variables]
 
     def update_step(self, gradient, variable, learning_rate):
-        if self._decayed[self._get_variable_index(variable)]:
+        if self._decayed[_keras_compat.optimizer_variable_index(self, variable)]:
             decay = ops.multiply(ops.cast(self.l2, variable.dtype), variable)
             gradient = ops.add(ops.cast(gradient, variable.dtype), decay)
         super().update_step(gradient, variable, learning_rate)

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from keras_resnet._validation import check_int as _check_int
+
 CLASS_NAMES = ("circle", "square", "triangle", "cross", "ring")
 
 # Shape radius and noise, relative to the image side and to the 0-1 range.
@@ -53,10 +55,9 @@ def generate(count, *, classes=CLASS_NAMES, image_size=32, seed=0):
     >>> images.shape, images.dtype, sorted(set(labels.tolist()))
     ((10, 32, 32, 3), dtype('uint8'), [0, 1, 2, 3, 4])
     """
-    _check_count("count", count)
+    _check_int("count", count, 0)
     classes = _check_classes(classes)
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
-        raise ValueError(f"image_size must be an integer of at least 16; received {image_size!r}")
+    _check_int("image_size", image_size, 16)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % len(classes))
 
@@ -109,11 +110,10 @@ def load_data(train_size=6000, validation_size=1000, *, classes=CLASS_NAMES, ima
     >>> x_train.shape, x_val.shape, names[0]
     ((100, 32, 32, 3), (20, 32, 32, 3), 'circle')
     """
-    _check_count("train_size", train_size)
-    _check_count("validation_size", validation_size)
+    _check_int("train_size", train_size, 0)
+    _check_int("validation_size", validation_size, 0)
     classes = _check_classes(classes)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; received {seed!r}")
+    _check_int("seed", seed, 0)
     train_seed, validation_seed = np.random.SeedSequence(seed).spawn(2)
     options = dict(classes=classes, image_size=image_size)
     train = generate(train_size, seed=train_seed, **options)
@@ -156,11 +156,6 @@ def save_folder(directory, train_size=6000, validation_size=1000, *, classes=CLA
             path = os.path.join(directory, split, names[label], f"{index:05d}.png")
             tf.io.write_file(path, tf.io.encode_png(image))
     return directory
-
-
-def _check_count(argument, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{argument} must be a non-negative integer; received {value!r}")
 
 
 def _check_classes(classes):

@@ -9,7 +9,8 @@ set for it in numpy, where only the motion tells the classes apart.
 import keras
 import numpy as np
 
-from keras_resnet._validation import is_positive_int as _is_positive_int
+from keras_resnet._validation import check_int as _check_int
+from keras_resnet._validation import check_positive_int as _check_positive_int
 
 DIRECTIONS = ("left", "right", "up", "down")
 
@@ -45,15 +46,9 @@ def moving_shapes_clips(count, *, frames=5, image_size=32, seed=0):
     >>> clips.shape, clips.dtype, sorted(set(labels.tolist()))
     ((8, 4, 32, 32, 3), dtype('float32'), [0, 1, 2, 3])
     """
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ValueError(f"count must be a non-negative integer; received {count!r}")
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
-        raise ValueError(f"image_size must be an integer of at least 16; received {image_size!r}")
-    if not isinstance(frames, int) or isinstance(frames, bool) or not 2 <= frames <= image_size // 2 + 1:
-        raise ValueError(
-            f"frames must be an integer from 2 to {image_size // 2 + 1} for image_size={image_size}; "
-            f"received {frames!r}"
-        )
+    _check_int("count", count, 0)
+    _check_int("image_size", image_size, 16)
+    _check_int("frames", frames, 2, image_size // 2 + 1, context=f" for image_size={image_size}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % len(DIRECTIONS))
     # The square covers at most a quarter of the side and travels at most
@@ -125,8 +120,7 @@ def video_classifier(backbone, classes, *, frames, filters=16, data_format=None,
             f"received output shape {backbone.output_shape}"
         )
     for argument, value in (("classes", classes), ("frames", frames), ("filters", filters)):
-        if not _is_positive_int(value):
-            raise ValueError(f"{argument} must be a positive integer; received {value!r}")
+        _check_positive_int(argument, value)
     data_format = data_format or keras.config.image_data_format()
     inputs = keras.Input((frames, *backbone.input_shape[1:]))
     x = keras.layers.TimeDistributed(backbone, name="frames")(inputs)

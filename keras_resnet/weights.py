@@ -14,6 +14,8 @@ import h5py
 import keras
 import numpy as np
 
+from keras_resnet import _keras_compat
+from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_model as _check_model
 from keras_resnet.architectures import ARCHITECTURES
 
@@ -173,8 +175,7 @@ def imagenet_weights_path(name, include_top=True):
     >>> os.path.basename(path)  # doctest: +SKIP
     'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5'
     """
-    if name not in WEIGHTS_HASHES:
-        raise ValueError(f"name must be one of {', '.join(WEIGHTS_HASHES)}; received {name!r}")
+    _check_choice("name", name, WEIGHTS_HASHES)
     file_name = f"{name}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
     file_hash = WEIGHTS_HASHES[name][0 if include_top else 1]
     return cached_file(
@@ -328,19 +329,13 @@ def _expected_groups(model, legacy):
         if legacy:
             key = layer.name
         else:
-            base = _snake_case(type(layer).__name__)
+            base = _keras_compat.saving_class_key(type(layer).__name__)
             count = seen.get(base, 0)
             seen[base] = count + 1
             key = base if count == 0 else f"{base}_{count}"
         if layer.weights:
             expected[key] = layer
     return expected
-
-
-def _snake_case(name):
-    from keras.src.utils.naming import to_snake_case
-
-    return to_snake_case(name)
 
 
 def _mismatches(expected, groups):

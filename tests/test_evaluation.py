@@ -160,8 +160,8 @@ def test_images_of_different_sizes_are_scored_one_by_one():
     [
         ({"method": "five_crop"}, "method must be one of 'center', 'ten_crop', 'multi_scale'; received 'five_crop'"),
         ({"crop_size": 48, "resize_size": 40}, r"resize_size must be at least crop_size \(48\); received 40"),
-        ({"scales": ()}, r"scales must be a non-empty tuple of positive integers; received \(\)"),
-        ({"scales": (224, 0)}, r"scales must be a non-empty tuple of positive integers; received \(224, 0\)"),
+        ({"scales": ()}, r"scales must be a non-empty sequence of positive integers; received \(\)"),
+        ({"scales": (224, 0)}, r"scales must be a non-empty sequence of positive integers; received \(224, 0\)"),
         ({"crop_size": 0}, "crop_size must be a positive integer; received 0"),
     ],
 )

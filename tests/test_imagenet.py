@@ -24,6 +24,25 @@ def test_preprocess_input_matches_keras_applications(data_format):
     )
 
 
+@pytest.mark.parametrize("mode", ["caffe", "tf"])
+def test_preprocess_input_leaves_its_input_alone(mode):
+    # keras.applications works in place on float arrays; this library hands it a copy.
+    x = np.random.default_rng(1).uniform(0, 255, (2, 4, 4, 3))
+    original = x.copy()
+    out = kr.preprocess_input(x, mode=mode)
+    np.testing.assert_array_equal(x, original)
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf"])
+def test_preprocess_input_of_one_channels_first_image_tensor_matches_the_array(mode):
+    image = np.random.default_rng(2).uniform(0, 255, (3, 5, 6)).astype("float32")
+    tensor = kr.preprocess_input(keras.ops.convert_to_tensor(image), data_format="channels_first", mode=mode)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(tensor),
+                               kr.preprocess_input(image, data_format="channels_first", mode=mode), rtol=1e-6)
+    assert tuple(tensor.shape) == (3, 5, 6)
+
+
 def test_preprocess_input_works_on_tensors_inside_a_model():
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, kr.preprocess_input(inputs))

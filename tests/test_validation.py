@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet import callbacks, distribute, evaluation, export, features, models, presets, training
+from keras_resnet import _validation, callbacks, distribute, evaluation, export, features, models, presets, training
 
 MODULES = (kr, presets, export, features, distribute, training, evaluation, callbacks)
 
@@ -98,6 +98,7 @@ CASES = [
      "'missing.weights.h5'"),
     (kr.model_summary, lambda: kr.model_summary("resnet20"), "model", "'resnet20'"),
     (kr.plot_curves, lambda: kr.plot_curves([], "curves.png"), "logs", "empty list"),
+    (kr.plot_curves, lambda: kr.plot_curves(["log.csv"], "curves.png", steps_per_epoch=0), "steps_per_epoch", "0"),
     (kr.preprocess_input, lambda: kr.preprocess_input(np.zeros((1, 8, 8, 3)), mode="tf2"), "mode", "'tf2'"),
     (kr.preprocess_input_v2, lambda: kr.preprocess_input_v2(np.zeros((1, 8, 8, 3)), data_format="NHWC"),
      "data_format", "'NHWC'"),
@@ -175,3 +176,30 @@ def test_every_public_callable_is_in_the_table():
     covered = {(case.values if hasattr(case, "values") else case)[0] for case in CASES} | set(EXEMPT)
     missing = sorted(name for value, name in _public_callables().items() if value not in covered)
     assert not missing, f"public callables without a validation row in tests/test_validation.py: {missing}"
+
+
+@pytest.mark.parametrize("check, message", [
+    (lambda: _validation.check_int("n", 0), "n must be a positive integer; received 0"),
+    (lambda: _validation.check_int("n", True), "n must be a positive integer; received True"),
+    (lambda: _validation.check_int("n", -1, 0), "n must be a non-negative integer; received -1"),
+    (lambda: _validation.check_int("n", 8, 16), "n must be an integer of at least 16; received 8"),
+    (lambda: _validation.check_int("n", 9, 2, 5, context=" for m=8"), "n must be an integer from 2 to 5 for m=8; received 9"),
+    (lambda: _validation.check_int("n", 2.0, optional=True), "n must be None or a positive integer; received 2.0"),
+    (lambda: _validation.check_positive_ints("n", []), "n must be a non-empty sequence of positive integers; received []"),
+    (lambda: _validation.check_positive_ints("n", (1, 2), 3, context=", one per stage"),
+     "n must be 3 positive integers, one per stage; received (1, 2)"),
+    (lambda: _validation.check_positive_ints("n", 4), "n must be a non-empty sequence of positive integers; received 4"),
+    (lambda: _validation.check_choice("n", "c", ("a", "b")), "n must be one of 'a', 'b'; received 'c'"),
+    (lambda: _validation.require(False, "n", 1.5, "a number in (0, 1)"), "n must be a number in (0, 1); received n=1.5"),
+])
+def test_each_kind_of_check_says_what_is_allowed(check, message):
+    with pytest.raises(ValueError) as error:
+        check()
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("value", [1, np.int64(3), 2**40])
+def test_integer_checks_accept_python_and_numpy_integers(value):
+    _validation.check_int("n", value)
+    _validation.check_positive_ints("n", [value, value], 2)
+    _validation.check_int("n", None, optional=True)
