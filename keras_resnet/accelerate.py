@@ -144,10 +144,10 @@ def device_kind():
         import jax
 
         devices = jax.local_devices()
-        kind = devices[0].platform.lower()
+        kind = {"gpu": "gpu", "cuda": "gpu", "rocm": "gpu", "tpu": "tpu"}.get(devices[0].platform.lower(), "cpu")
         capability = getattr(devices[0], "compute_capability", None)
-        return ("gpu" if kind in ("gpu", "cuda", "rocm") else kind if kind == "tpu" else "cpu",
-                len(devices) if kind != "cpu" else 1, float(capability) if capability else None)
+        # Forced host devices (--xla_force_host_platform_device_count) share one CPU: count it once.
+        return kind, len(devices) if kind != "cpu" else 1, float(capability) if capability else None
     if backend == "tensorflow":
         import tensorflow as tf
 

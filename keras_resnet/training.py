@@ -295,7 +295,8 @@ def train(
     def build():
         built = model
         if isinstance(model, str):
-            accelerate.acceleration().apply()  # keras_resnet.accelerate: the device's precision, before building
+            # keras_resnet.accelerate: the device's precision, before building (`strategy` did the replication).
+            accelerate.acceleration(data_parallel=False).apply()
             built = get_model(model, input_shape=(image_size, image_size, 3), classes=len(train_data.class_names))
         presets.compile_for(built, chosen)
         return built

@@ -146,3 +146,16 @@ def test_bad_arguments_name_the_argument_and_the_value():
         augment.random_crop_flip(np.zeros((1, 32, 32, 3)), padding=-1)
     with pytest.raises(ValueError, match="images must be a batch of shape"):
         augment.random_crop_flip(np.zeros((32, 32, 3)))
+
+
+@pytest.mark.parametrize("kind", augment.KINDS)
+def test_layer_trains_inside_a_compiled_fit(kind):
+    options = {"scale_range": (40, 48), "resize_size": 40} if kind == "imagenet" else {}
+    inputs = keras.Input((40, 40, 3), dtype="uint8")
+    x = augment.Augmentation(kind, image_size=32, mean=127.5, std=64.0, seed=0, **options)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x)))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    images = np.random.default_rng(0).integers(0, 256, (16, 40, 40, 3), dtype=np.uint8)
+    history = model.fit(images, np.arange(16) % 10, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    assert model.predict(images[:2], verbose=0).shape == (2, 10)
