@@ -562,3 +562,47 @@ def test_a_failure_while_writing_leaves_nothing_at_the_path(tmp_path, monkeypatc
     with pytest.raises(RuntimeError, match="disk full"):
         kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format)
     assert os.listdir(tmp_path) == []
+
+
+def test_export_command_writes_litert_int8_from_a_folder_of_training_images(model, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+
+    model.save(tmp_path / "resnet20.keras")
+    for label in ("cat", "dog"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for index, image in enumerate(uint8_images((4, 32, 32, 3), seed=len(label))):
+            (tmp_path / "train" / label / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
+    status = cli.main(["export", "--checkpoint", str(tmp_path / "resnet20.keras"), "--format", "litert",
+                       "--output", str(tmp_path / "resnet20.tflite"), "--preprocessing", "tf",
+                       "--quantization", "int8", "--representative-data", str(tmp_path / "train")])
+    assert status == 0, capsys.readouterr().err
+    assert f"wrote {tmp_path / 'resnet20.tflite'} (litert, int8)" in capsys.readouterr().out
+    interpreter = Interpreter(str(tmp_path / "resnet20.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+
+
+def test_export_command_writes_onnx_and_a_serving_version(model, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    model.save(tmp_path / "resnet20.keras")
+    common = ["export", "--checkpoint", str(tmp_path / "resnet20.keras"), "--preprocessing", "tf"]
+    assert cli.main([*common, "--format", "onnx", "--output", str(tmp_path / "resnet20.onnx")]) == 0
+    assert cli.main([*common, "--output", str(tmp_path / "serving"), "--version", "7"]) == 0
+    images = uint8_images((2, 32, 32, 3), seed=14)
+    session = onnxruntime.InferenceSession(str(tmp_path / "resnet20.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"images": images})[0], reference(model, images), atol=TOLERANCE)
+    np.testing.assert_allclose(served(tmp_path / "serving" / "7", images=images)["probabilities"],
+                               reference(model, images), atol=TOLERANCE)
+
+
+def test_the_keras_resnet_command_refuses_an_option_of_another_format(tmp_path, capsys):
+    status = cli.main(["export", "--model", "resnet20", "--format", "onnx", "--top-k", "3",
+                       "--output", str(tmp_path / "resnet20.onnx")])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-resnet export: error: top_k is not an option of format='onnx', which takes preprocessing, "
+        "image_size, from_logits, opset; received top_k=3"
+    )
+    assert os.listdir(tmp_path) == []

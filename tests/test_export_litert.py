@@ -61,6 +61,7 @@ def test_int8_file_is_full_integer_with_uint8_ends_and_close_to_float(model, exp
     images = uint8_images((16, 32, 32, 3), seed=21)
     outputs, interpreter = run(exported / "int8.tflite", images)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["images"], "outputs": ["probabilities"]}}
     assert source["dtype"] == np.uint8 and target["dtype"] == np.uint8
     # 0-255 calibration pixels: the uint8 input is the pixel value itself (scale 1, zero point 0).
     assert source["quantization"] == (1.0, 0)
@@ -124,7 +125,7 @@ CONSUMER = NO_TENSORFLOW + textwrap.dedent(
     images = np.load(f"{work}/images.npy")
     interpreter = Interpreter(path)
     runner = interpreter.get_signature_runner()
-    outputs = list(runner(images=images).values())[0]
+    outputs = runner(images=images)["probabilities"]
     np.save(f"{work}/outputs.npy", outputs)
     print("tensorflow imported:", any(name.split(".")[0] == "tensorflow" and module
                                       for name, module in sys.modules.items()))

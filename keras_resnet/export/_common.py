@@ -120,7 +120,7 @@ def served_size(model, image_size):
 
 
 def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
-    """A `keras.Model` from RGB pixels (0-255, `dtype`) of `image_size` to float32 class probabilities.
+    """A `keras.Model` from RGB pixels (0-255, `dtype`) of `image_size` to `{"probabilities": float32 ...}`.
 
     The preprocessing is written with `keras.ops` (cast, subtract, divide,
     flip), which every converter maps to builtin ops; `model` is called as
@@ -133,7 +133,8 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
         inputs = keras.ops.flip(inputs, axis=-1)
     scores = keras.ops.cast(model(inputs), "float32")
     probabilities = keras.ops.softmax(scores, axis=-1) if from_logits else scores
-    return keras.Model(images, probabilities, name=f"{model.name}_on_pixels")
+    # A dict output: converters name the output after its key (LiteRT signatures would say "output_0").
+    return keras.Model(images, {"probabilities": probabilities}, name=f"{model.name}_on_pixels")
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """LiteRT (TFLite) export: float32 or full-integer int8, uint8 images in, builtin ops only.
 
-The file takes uint8 RGB images `(batch, height, width, 3)` at the model's
-input size (the batch is dynamic: `resize_tensor_input` sets it) and
-returns the class probabilities `(batch, classes)`: float32, or with
+The file's signature `serving_default` takes `images`, uint8 RGB
+`(batch, height, width, 3)` at the model's input size (the batch is dynamic:
+the signature runner or `resize_tensor_input` sets it), and returns
+`probabilities`, the class probabilities `(batch, classes)`: float32, or with
 `quantization="int8"` uint8 with the output tensor's scale and zero point
 (`(value - zero_point) * scale`, scale 1/256). The preprocessing is inside.
 

@@ -61,18 +61,5 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     pixels(np.zeros((1, *image_size, 3), np.uint8))  # Keras' ONNX export refuses a model that was never called
     with staged(path, "path", file_name="model.onnx") as target:
         pixels.export(target, format="onnx", opset_version=opset, verbose=False)
-        _name_output(target, "probabilities")
     return str(path)
 
-
-def _name_output(path, name):
-    """Renames the graph's one output (tf2onnx calls it after a TensorFlow tensor, e.g. `Identity:0`)."""
-    import onnx
-
-    graph = onnx.load(path)
-    old = graph.graph.output[0].name
-    for node in graph.graph.node:
-        node.input[:] = [name if value == old else value for value in node.input]
-        node.output[:] = [name if value == old else value for value in node.output]
-    graph.graph.output[0].name = name
-    onnx.save(graph, path)

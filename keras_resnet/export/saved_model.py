@@ -202,7 +202,7 @@ def _serving_module(model, metadata):
 
     def classify(images):
         """float32 RGB 0-255 `(batch, height, width, 3)` at `image_size` -> the signature's outputs."""
-        scores = probabilities(images)
+        scores = probabilities(images)["probabilities"]
         top_scores, top_indices = tf.math.top_k(scores, k=top_k)
         return {
             "probabilities": scores,
@@ -229,7 +229,7 @@ def _serving_module(model, metadata):
 
     @tf.function(input_signature=[tf.TensorSpec((None, *image_size, 3), tf.uint8, name="images")], autograph=False)
     def serve_litert(images):
-        return {"probabilities": probabilities(tf.cast(images, tf.float32))}
+        return probabilities(tf.cast(images, tf.float32))
 
     @tf.function(input_signature=[], autograph=False)
     def metadata():
