@@ -59,6 +59,7 @@ import keras
 import numpy as np
 
 from keras_resnet._validation import check_choice, check_model, check_positive_int
+from keras_resnet._version import __version__
 from keras_resnet.export._common import normalization, pixels_model, served_size, staged
 
 DEFAULT_TOP_K = 5
@@ -328,8 +329,6 @@ def export_saved_model(
     ```
     """
     import tensorflow as tf
-
-    from keras_resnet._version import __version__
 
     check_model("model", model)
     check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
