@@ -105,8 +105,11 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
         ({"quantization": "int8", "representative_data": [np.zeros((32, 32))]},
          "representative_data must yield RGB images (height, width, 3) or batches of them, alone or as "
          "(images, labels); received an element of shape (32, 32)"),
+        ({"quantization": "int8", "representative_data": [np.full((2, 32, 32, 3), -1.5, np.float32)]},
+         "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training source, "
+         "not the normalised batches of its pipeline); received values in [-1.5, -1.5]"),
     ],
-    ids=["int8-without-data", "data-without-int8", "float16", "empty-data", "grey-data"],
+    ids=["int8-without-data", "data-without-int8", "float16", "empty-data", "grey-data", "normalised-data"],
 )
 def test_bad_quantization_arguments_are_refused_and_nothing_is_written(tmp_path, options, message):
     tiny = kr.ResNet({"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3,

@@ -47,9 +47,15 @@ def _representative_images(representative_data, image_size):
                 "representative_data must yield RGB images (height, width, 3) or batches of them, alone or as "
                 f"(images, labels); received an element of shape {np.shape(element)}"
             )
+        if batch.size and (batch.min() < 0 or batch.max() > 255):
+            raise ValueError(
+                "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training "
+                "source, not the normalised batches of its pipeline); received values in "
+                f"[{batch.min():.3g}, {batch.max():.3g}]"
+            )
         if batch.shape[1:3] != tuple(image_size):
-            batch = tf.image.resize(batch.astype(np.float32), image_size, antialias=True).numpy()
-        images.extend(np.clip(batch, 0, 255).astype(np.float32))
+            batch = np.clip(tf.image.resize(batch.astype(np.float32), image_size, antialias=True).numpy(), 0, 255)
+        images.extend(batch.astype(np.float32))
         if len(images) >= REPRESENTATIVE_IMAGES:
             break
     if not images:
