@@ -7,7 +7,8 @@ keras-resnet evaluate --checkpoint runs/resnet56/best.keras --dataset cifar10 --
 keras-resnet summary resnet50                       # layers, parameters, multiply-adds
 keras-resnet summary --all                          # the model table
 keras-resnet plot runs/plain20/log.csv runs/resnet20/log.csv --output fig4.png
-keras-resnet export --checkpoint runs/resnet20/best.keras --output serving/resnet20
+keras-resnet export --checkpoint runs/resnet20/best.keras --output serving/resnet20 --version 1
+keras-resnet export --checkpoint runs/resnet20/best.keras --format litert --output resnet20.tflite
 keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   # images/s vs keras.applications
 ```
 
@@ -17,6 +18,7 @@ their `ValueError`s are printed as one line and exit with status 2, as argparse 
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -149,7 +151,7 @@ def build_parser():
     plot.add_argument("--steps-per-epoch", type=_positive_int,
                       help="draw against iterations instead of epochs")
     plot.add_argument("--title", help="figure title")
-    export.add_export_command(commands)
+    _add_export_command(commands)
     _add_benchmark_command(commands)
     return parser
 
@@ -259,6 +261,96 @@ def _summary(args):
 def _plot(args):
     plot_curves(args.logs, args.output, labels=args.labels, steps_per_epoch=args.steps_per_epoch, title=args.title)
     print(f"wrote {args.output}")
+
+
+def _add_export_command(commands):
+    parser = _command(
+        commands, "export", _export,
+        "export for TensorFlow Serving (SavedModel), LiteRT (TFLite) or ONNX Runtime, preprocessing inside",
+        "Export a .keras checkpoint or a named model. saved_model: a SavedModel whose signatures take raw images "
+        "(uint8 arrays or encoded JPEG/PNG bytes), apply the model's preprocessing and return probabilities and "
+        "the top-k classes (consumers need TensorFlow only). litert: a .tflite file of builtin ops, uint8 "
+        "images in, float32 or int8. onnx: an .onnx file, uint8 images in. Nothing is overwritten.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="FILE", help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
+    source.add_argument("--model", metavar="NAME", help="a model name such as resnet50 (see --weights)")
+    parser.add_argument("--weights", help="with --model: 'imagenet' or a weights file (default: random weights)")
+    parser.add_argument("--format", default="saved_model", choices=tuple(export.FORMATS),
+                        help="what to write (default: %(default)s)")
+    parser.add_argument("--output", required=True, metavar="PATH",
+                        help="a new or empty folder (saved_model) or file (litert, onnx) to write")
+    parser.add_argument(
+        "--preprocessing", default="none", metavar="MODE",
+        help="caffe, tf, none, or a JSON file {\"mean\": ..., \"std\": ..., \"channel_order\": ...} "
+             "(see keras_resnet.export.cifar_preprocessing) (default: %(default)s)",
+    )
+    parser.add_argument("--image-size", type=int, metavar="SIDE",
+                        help="side of the served images (default: the model's input size)")
+    parser.add_argument("--from-logits", action="store_true", help="the model outputs logits: apply a softmax")
+    parser.add_argument("--class-names", metavar="FILE",
+                        help="saved_model: text file with one class name per line, in class-id order "
+                             "(default: 0, 1, ...)")
+    parser.add_argument("--top-k", type=int, metavar="K", help="saved_model: how many best classes to return "
+                                                               "(default: 5)")
+    parser.add_argument("--crop-to-aspect-ratio", action="store_true",
+                        help="saved_model: centre-crop to the model's aspect ratio before resizing, instead of "
+                             "stretching")
+    parser.add_argument("--version", type=int, metavar="N",
+                        help="saved_model: write OUTPUT/N/, the TensorFlow Serving layout")
+    parser.add_argument("--quantization", choices=("int8",),
+                        help="litert: post-training full-integer int8 (needs --representative-data)")
+    parser.add_argument("--representative-data", metavar="DIR",
+                        help="litert int8: a folder of training images in class sub-folders (the first 200 "
+                             "calibrate the int8 ranges)")
+    parser.add_argument("--opset", type=int, metavar="N", help="onnx: the opset (default: 17)")
+    return parser
+
+
+def _export(args):
+    """Runs `keras-resnet export`: loads the model, passes the options given on the line to `export`."""
+    import keras
+
+    from keras_resnet.data import folder_source
+    from keras_resnet.models import get_model
+
+    if args.checkpoint:
+        if args.weights:
+            raise ValueError(f"--weights goes with --model; received --weights {args.weights} with --checkpoint")
+        if not os.path.isfile(args.checkpoint):
+            raise ValueError(f"--checkpoint must be an existing .keras file; received {args.checkpoint!r}")
+        model = keras.saving.load_model(args.checkpoint, compile=False, safe_mode=True)
+    else:
+        model = get_model(args.model, weights=args.weights)
+    if args.preprocessing.endswith(".json"):
+        with open(args.preprocessing, encoding="utf-8") as file:
+            preprocessing = json.load(file)
+    else:
+        preprocessing = None if args.preprocessing == "none" else args.preprocessing
+    options = {"preprocessing": preprocessing}
+    if args.class_names:
+        with open(args.class_names, encoding="utf-8") as file:
+            options["class_names"] = file.read().splitlines()
+    if args.representative_data:
+        options["representative_data"] = folder_source(args.representative_data)
+    for name in ("image_size", "top_k", "version", "quantization", "opset"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    for name in ("from_logits", "crop_to_aspect_ratio"):
+        if getattr(args, name):
+            options[name] = True
+    written = export.export(model, args.output, args.format, **options)
+    if args.format != "saved_model":
+        print(f"wrote {written} ({args.format}{', int8' if args.quantization else ''}): uint8 images "
+              f"[batch, height, width, 3] in, probabilities out")
+        return
+    height, width = written["image_size"]
+    folder = args.output if args.version is None else os.path.join(args.output, str(args.version))
+    print(
+        f"wrote {folder}: signatures serving_default (images: uint8 [batch, height, width, 3]), "
+        f"serving_bytes (image_bytes: encoded images [batch]), serving_litert and metadata; served at "
+        f"{height}x{width}, {len(written['class_names'])} classes, top {written['top_k']}"
+    )
 
 
 def main(argv=None):

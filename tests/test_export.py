@@ -1,6 +1,6 @@
-"""Tests of keras_resnet.export: the served SavedModel, its consumers, .keras archives and the CLI command."""
+"""Tests of keras_resnet.export: `export`, the served SavedModel and its consumers, staged writing, .keras archives,
+the `keras-resnet export` command. LiteRT and ONNX: test_export_litert.py, test_export_onnx.py."""
 
-import argparse
 import concurrent.futures
 import functools
 import importlib.util
@@ -18,18 +18,19 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import keras_resnet as kr  # noqa: E402
-from keras_resnet import data, export  # noqa: E402
+from keras_resnet import cli, data, export  # noqa: E402
+
+from export_helpers import (  # noqa: E402
+    CONSUMER_ENV,
+    NO_KERAS_RESNET,
+    TOLERANCE,
+    classifier,
+    reference,
+    run_consumer,
+    uint8_images,
+)
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-TOLERANCE = 1e-5
-# The environment of a consumer process: quiet TensorFlow logs, nothing added to the import path.
-CONSUMER_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-# First lines of a consumer script: importing keras_resnet raises ImportError from here on.
-NO_KERAS_RESNET = "import sys\nsys.modules['keras_resnet'] = None\n"
-
-
-def uint8_images(shape, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 @functools.lru_cache
@@ -55,12 +56,7 @@ def assert_consistent_top_k(outputs, class_names, k):
 
 @pytest.fixture(scope="module")
 def model():
-    """ResNet-20 whose classifier is scaled so that "tf"-preprocessed images get unsaturated probabilities."""
-    keras.utils.set_random_seed(0)
-    model = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
-    kernel = model.get_layer("predictions").kernel
-    kernel.assign(kernel * 0.05)
-    return model
+    return classifier()
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +73,6 @@ def exported(model, tmp_path_factory):
     export_dir = tmp_path_factory.mktemp("export") / "resnet20"
     metadata = export.export_saved_model(model, export_dir, preprocessing="tf", class_names=CLASS_NAMES, top_k=3)
     return export_dir, metadata
-
-
-def reference(model, images, mode="tf"):
-    """The Keras model on images preprocessed by keras_resnet.preprocess_input (float32)."""
-    return model.predict(kr.preprocess_input(images.astype("float32"), mode=mode), verbose=0)
 
 
 def test_serving_default_matches_the_model_and_carries_its_metadata(model, exported):
@@ -138,12 +129,7 @@ def test_a_consumer_without_keras_resnet_loads_calls_and_wraps_the_export(model,
     np.save(tmp_path / "images.npy", images)
     for index, image in enumerate(images):
         (tmp_path / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
-    run = subprocess.run(
-        [sys.executable, "-c", CONSUMER, str(export_dir), str(tmp_path)],
-        capture_output=True, text=True, env=CONSUMER_ENV, cwd=tmp_path, timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "modules: []" in run.stdout
+    assert "modules: []" in run_consumer(CONSUMER, export_dir, tmp_path, cwd=tmp_path)
     outputs = np.load(tmp_path / "outputs.npz", allow_pickle=True)
     expected = reference(model, images)
     for key in ("loaded_probabilities", "bytes_probabilities", "tfsm_probabilities"):
@@ -394,9 +380,7 @@ def test_a_thousand_concurrent_requests_answer_as_sequential_calls(exported):
 
 
 def parse_export_command(argv):
-    parser = argparse.ArgumentParser(prog="keras-resnet")
-    export.add_export_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["export", *argv])
+    return cli.build_parser().parse_args(["export", *argv])
 
 
 def test_export_command_exports_a_keras_archive(model, tmp_path, capsys):
@@ -449,14 +433,6 @@ def test_export_command_refuses_weights_for_a_checkpoint(tmp_path):
 
 
 def test_the_keras_resnet_command_reports_export_errors_in_one_line(tmp_path, capsys):
-    from keras_resnet import cli
-
-    try:
-        cli.build_parser().parse_args(["export", "--model", "resnet20", "--output", str(tmp_path)])
-    except SystemExit:
-        pytest.skip("keras_resnet/cli.py has no export subcommand yet: build_parser() must call "
-                    "export.add_export_command(commands)")
-    capsys.readouterr()
     status = cli.main(["export", "--model", "resnet20", "--output", str(tmp_path / "export"), "--top-k", "11"])
     assert status == 2
     assert capsys.readouterr().err.strip() == (
@@ -478,3 +454,155 @@ def test_export_command_refuses_an_archive_with_a_lambda_layer(tmp_path):
     with pytest.raises(ValueError, match="safe_mode"):
         args.run(args)
     assert not (tmp_path / "export").exists()
+
+
+def test_version_writes_the_tensorflow_serving_layout_beside_other_versions(model, tmp_path):
+    base = tmp_path / "serving" / "resnet20"
+    (base / "1").mkdir(parents=True)
+    (base / "1" / "saved_model.pb").write_bytes(b"an older version")
+    metadata = kr.export(model, base, version=2, preprocessing="tf", class_names=CLASS_NAMES)
+    assert metadata["class_names"] == CLASS_NAMES
+    assert sorted(os.listdir(base)) == ["1", "2"]  # no staging folder left behind
+    assert (base / "1" / "saved_model.pb").read_bytes() == b"an older version"
+    images = uint8_images((2, 32, 32, 3), seed=12)
+    np.testing.assert_allclose(served(base / "2", images=images)["probabilities"], reference(model, images),
+                               atol=TOLERANCE)
+
+
+def test_serving_litert_signature_converts_with_builtin_ops_only(model, exported):
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(exported[0]), signature_keys=["serving_litert"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = interpreter_module.Interpreter(model_content=converter.convert())
+    images = uint8_images((3, 32, 32, 3), seed=13)
+    outputs = interpreter.get_signature_runner("serving_litert")(images=images)
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+
+
+def non_image_model():
+    inputs = keras.Input((10,))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+
+
+def two_input_model():
+    images, extra = keras.Input((8, 8, 3)), keras.Input((2,))
+    pooled = keras.layers.GlobalAveragePooling2D()(images)
+    return keras.Model([images, extra], keras.layers.Dense(3)(keras.layers.Concatenate()([pooled, extra])))
+
+
+NOT_IMAGES = "model must take one batch of RGB images, channels last, input shape (batch, height, width, 3); "
+
+
+@pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
+@pytest.mark.parametrize(
+    "make_model, message",
+    [
+        (non_image_model, NOT_IMAGES + "received input shape (None, 10)"),
+        (two_input_model, NOT_IMAGES + "received input shape [(None, 8, 8, 3), (None, 2)]"),
+        (lambda: "resnet20", "model must be a keras.Model; received 'resnet20'"),
+    ],
+    ids=["vector-input", "two-inputs", "not-a-model"],
+)
+def test_every_format_refuses_a_model_that_is_no_image_classifier(tmp_path, format, make_model, message):
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        kr.export(make_model(), tmp_path / "out", format=format)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "format, options, message",
+    [
+        ("tflite", {}, "format must be one of 'saved_model', 'litert', 'onnx'; received 'tflite'"),
+        ("onnx", {"top_k": 3}, "top_k is not an option of format='onnx', which takes preprocessing, image_size, "
+                               "from_logits, opset; received top_k=3"),
+        ("litert", {"version": 1}, "version is not an option of format='litert'"),
+        ("saved_model", {"quantization": "int8"}, "quantization is not an option of format='saved_model'"),
+        ("saved_model", {"version": 0}, "version must be a positive integer; received 0"),
+    ],
+)
+def test_export_refuses_unknown_formats_and_options_of_another_format(tmp_path, format, options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format, **options)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
+def test_an_existing_non_empty_path_is_refused_and_left_as_it_was(tmp_path, format):
+    taken = tmp_path / "taken"
+    if format == "saved_model":
+        taken.mkdir()
+        (taken / "notes.txt").write_text("keep me")
+    else:
+        taken.write_text("keep me")
+    with pytest.raises(ValueError, match=r"(export_dir|path) must be .*nothing is overwritten.*received '.*taken'"):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), taken, format=format)
+    assert (taken / "notes.txt" if format == "saved_model" else taken).read_text() == "keep me"
+    assert sorted(os.listdir(tmp_path)) == ["taken"]
+
+
+def test_an_empty_folder_is_filled(model, tmp_path):
+    (tmp_path / "empty").mkdir()
+    kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "empty")
+    assert (tmp_path / "empty" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
+def test_a_failure_while_writing_leaves_nothing_at_the_path(tmp_path, monkeypatch, format):
+    def write_half_and_fail(target):
+        if format == "saved_model":
+            target = os.path.join(target, "variables.data")
+        with open(target, "wb") as file:
+            file.write(b"half of it")
+        raise RuntimeError("disk full")
+
+    if format == "saved_model":
+        monkeypatch.setattr(tf.saved_model, "save", lambda module, target, **kwargs: write_half_and_fail(target))
+    else:
+        monkeypatch.setattr(keras.Model, "export", lambda self, target, **kwargs: write_half_and_fail(target))
+    with pytest.raises(RuntimeError, match="disk full"):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format)
+    assert os.listdir(tmp_path) == []
+
+
+def test_export_command_writes_litert_int8_from_a_folder_of_training_images(model, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+
+    model.save(tmp_path / "resnet20.keras")
+    for label in ("cat", "dog"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        for index, image in enumerate(uint8_images((4, 32, 32, 3), seed=len(label))):
+            (tmp_path / "train" / label / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
+    status = cli.main(["export", "--checkpoint", str(tmp_path / "resnet20.keras"), "--format", "litert",
+                       "--output", str(tmp_path / "resnet20.tflite"), "--preprocessing", "tf",
+                       "--quantization", "int8", "--representative-data", str(tmp_path / "train")])
+    assert status == 0, capsys.readouterr().err
+    assert f"wrote {tmp_path / 'resnet20.tflite'} (litert, int8)" in capsys.readouterr().out
+    interpreter = Interpreter(str(tmp_path / "resnet20.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+
+
+def test_export_command_writes_onnx_and_a_serving_version(model, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    model.save(tmp_path / "resnet20.keras")
+    common = ["export", "--checkpoint", str(tmp_path / "resnet20.keras"), "--preprocessing", "tf"]
+    assert cli.main([*common, "--format", "onnx", "--output", str(tmp_path / "resnet20.onnx")]) == 0
+    assert cli.main([*common, "--output", str(tmp_path / "serving"), "--version", "7"]) == 0
+    images = uint8_images((2, 32, 32, 3), seed=14)
+    session = onnxruntime.InferenceSession(str(tmp_path / "resnet20.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"images": images})[0], reference(model, images), atol=TOLERANCE)
+    np.testing.assert_allclose(served(tmp_path / "serving" / "7", images=images)["probabilities"],
+                               reference(model, images), atol=TOLERANCE)
+
+
+def test_the_keras_resnet_command_refuses_an_option_of_another_format(tmp_path, capsys):
+    status = cli.main(["export", "--model", "resnet20", "--format", "onnx", "--top-k", "3",
+                       "--output", str(tmp_path / "resnet20.onnx")])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-resnet export: error: top_k is not an option of format='onnx', which takes preprocessing, "
+        "image_size, from_logits, opset; received top_k=3"
+    )
+    assert os.listdir(tmp_path) == []

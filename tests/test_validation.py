@@ -7,7 +7,6 @@ complete: a new public name needs a row here (or a justified exemption).
 Property-based tests of the generic builder live in `test_properties.py`.
 """
 
-import argparse
 import inspect
 import re
 
@@ -29,7 +28,6 @@ EXEMPT = {
     callbacks.StopOnNaN: "takes no arguments",
     distribute.DistributedModel: "a record returned by distributed_model, not built by users",
     distribute.Replication: "a record returned by replicate, not built by users",
-    export.add_export_command: "argparse wiring: adds a sub-parser to argparse's own object",
 }
 
 
@@ -45,13 +43,6 @@ def compiled_model():
 
 def tensor():
     return keras.Input((32, 32, 16))
-
-
-def export_args(**overrides):
-    options = dict(checkpoint="missing.keras", weights=None, model=None, preprocessing="none",
-                   class_names=None, output="out", top_k=None, image_size=None,
-                   crop_to_aspect_ratio=False, from_logits=False)
-    return argparse.Namespace(**{**options, **overrides})
 
 
 # (callable, call, argument, received value as the message writes it)
@@ -119,7 +110,10 @@ CASES = [
     (presets.learning_rate_schedule, lambda: presets.learning_rate_schedule("cifar10", lr=0), "lr", "0"),
     (presets.optimizer_for, lambda: presets.optimizer_for("cifar10", momentum=1.0), "momentum", "1.0"),
     (presets.recipe_for, lambda: presets.recipe_for("cifar10", epochs=3), "epochs", "epochs=3"),
-    (export.export_command, lambda: export.export_command(export_args()), "checkpoint", "'missing.keras'"),
+    (export.export, lambda: export.export(tiny_model(), "out", format="tflite"), "format", "'tflite'"),
+    (export.export_litert, lambda: export.export_litert(tiny_model(), "out.tflite", quantization="int8"),
+     "representative_data", "None"),
+    (export.export_onnx, lambda: export.export_onnx(tiny_model(), "out.onnx", opset=13), "opset", "13"),
     (distribute.ClusterBackupAndRestore, lambda: distribute.ClusterBackupAndRestore("backup", is_chief="yes"),
      "is_chief", "'yes'"),
     (distribute.cluster_callbacks, lambda: distribute.cluster_callbacks("cifar10", strategy="tpu"),

@@ -1,4 +1,4 @@
-"""Export for serving: a SavedModel that takes raw images, and `.keras` archives.
+"""SavedModel export: signatures that take raw images, for TensorFlow Serving, LiteRT converters and TFSMLayer.
 
 `export_saved_model` writes a TensorFlow SavedModel that a consumer runs with
 TensorFlow alone (`tf.saved_model.load`, `saved_model_cli`, TensorFlow
@@ -6,12 +6,18 @@ Serving, `keras.layers.TFSMLayer`), without keras_resnet or the model's
 Python code. Its signatures take raw images and carry the model's own
 preprocessing, so a client never re-implements it:
 
-- `serving_default`: `images`, uint8 RGB `(batch, height, width, 3)`.
+- `serving_default`: `images`, uint8 RGB `(batch, height, width, 3)` of any
+  size.
 - `serving_bytes`: `image_bytes`, a 1-D batch of encoded JPEG, PNG, GIF, BMP
   or WebP images (each decoded to RGB; they may differ in size).
 - Both return `probabilities` (float32 `(batch, classes)`), the `top_k` best
   classes as `top_k_indices` (int32), `top_k_scores` (float32) and
   `top_k_classes` (their names, strings), all of shape `(batch, top_k)`.
+- `serving_litert`: `images`, uint8 RGB `(batch, height, width, 3)` at the
+  served size only, returning `probabilities`. Preprocessing and model only,
+  with none of the checks, resizing or strings above: the signature the
+  LiteRT (TFLite) converter turns into builtin ops alone
+  (`TFLiteConverter.from_saved_model(path, signature_keys=["serving_litert"])`).
 - `metadata` (no input): `image_size` (int32 `[height, width]`),
   `class_names`, `top_k`, `preprocessing` (JSON text) and
   `crop_to_aspect_ratio`.
@@ -31,24 +37,15 @@ corrupt body fails in TensorFlow's decoder (e.g. "Invalid PNG").
 
 Files beside `saved_model.pb`: `assets/class_names.txt` (one name a line, in
 class-id order) and `assets/metadata.json` (everything `metadata` returns,
-plus the model name and the library versions).
+plus the model name and the library versions). With `version=N` the
+SavedModel goes to `export_dir/N/`, the layout TensorFlow Serving watches
+(`--model_base_path=export_dir`).
 
 The model runs through `keras.export.ExportArchive`, so any backend Keras
 can export from works: TensorFlow directly, JAX through `jax2tf` (which
-needs TensorFlow installed beside JAX).
-
-On the command line: `keras-resnet export --checkpoint best.keras --output
-serving/resnet20 --preprocessing stats.json --class-names classes.txt`
-(see `add_export_command`).
-
-A `.keras` archive is the way to ship a model for further Keras work (the
-architecture, weights and optimizer state; loading it needs keras_resnet
-imported, for its custom layers). It is Keras' own `model.save`:
-
-```python
-model.save("resnet20.keras")
-model = keras.saving.load_model("resnet20.keras", safe_mode=True)
-```
+needs TensorFlow installed beside JAX). Keras' own
+`model.export(format="tf_saved_model")` is not used: it serves only the
+model's `call` on preprocessed float input, with none of the signatures above.
 
 TensorFlow is imported inside the functions: importing this module does not
 need it.
@@ -61,11 +58,10 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet._validation import check_choice as _check_choice
-from keras_resnet.imagenet import BGR_MEAN
+from keras_resnet._validation import check_choice, check_model, check_positive_int
+from keras_resnet._version import __version__
+from keras_resnet.export._common import normalization, pixels_model, served_size, staged
 
-PREPROCESSING_MODES = ("caffe", "tf", None)
-CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
 # Leading bytes of the encoded images `tf.io.decode_image` reads: (offset, magic bytes).
@@ -76,110 +72,6 @@ IMAGE_MAGIC = (
     (0, b"BM"),  # BMP
     (8, b"WEBP"),  # WebP (after "RIFF" and the file size)
 )
-
-
-def cifar_preprocessing(statistics, normalization="pixel"):
-    """Turns training-set statistics into `preprocessing` for `export_saved_model`.
-
-    The result normalises served images as `keras_resnet.data.cifar_pipeline`
-    normalises training and evaluation batches with the same arguments.
-
-    Args:
-        statistics: the training set's `keras_resnet.data.image_statistics(...)`
-            (a dict with `"pixel_mean"`, `"channel_mean"`, `"channel_std"`);
-            not needed for `normalization=None`.
-        normalization: `"pixel"` (subtract the per-pixel mean, divide by 255;
-            the paper), `"channel"` (per-channel mean and standard deviation)
-            or `None` (divide by 255).
-
-    Returns:
-        A dict `{"mean": ..., "std": ...}` of plain lists and floats (JSON
-        ready, e.g. for `keras-resnet export --preprocessing FILE.json`).
-
-    Example:
-
-    >>> import numpy as np
-    >>> cifar_preprocessing({"channel_mean": np.array([125.3, 123.0, 113.9]),
-    ...                      "channel_std": np.array([63.0, 62.1, 66.7])}, "channel")["std"]
-    [63.0, 62.1, 66.7]
-    """
-    _check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
-    if normalization == "pixel":
-        mean, std = statistics["pixel_mean"], 255.0
-    elif normalization == "channel":
-        mean, std = statistics["channel_mean"], statistics["channel_std"]
-    else:
-        mean, std = (0.0, 0.0, 0.0), 255.0
-    return {"mean": np.asarray(mean, np.float64).tolist(), "std": np.asarray(std, np.float64).tolist()}
-
-
-def _normalization(preprocessing, image_size):
-    """Returns `(mean, std, reverse_channels)` of a `preprocessing` value: RGB 0-255 in, model input out."""
-    if isinstance(preprocessing, dict):
-        unknown = set(preprocessing) - {"mean", "std", "channel_order"}
-        if "mean" not in preprocessing or unknown:
-            raise ValueError(
-                "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
-                f"received keys {sorted(preprocessing)}"
-            )
-        channel_order = preprocessing.get("channel_order", "rgb")
-        _check_choice("preprocessing['channel_order']", channel_order, ("rgb", "bgr"))
-        mean = np.asarray(preprocessing["mean"], np.float32)
-        if mean.shape not in ((3,), (*image_size, 3)):
-            raise ValueError(
-                f"preprocessing['mean'] must have shape (3,) or {(*image_size, 3)} (per pixel at the image size); "
-                f"received shape {mean.shape}"
-            )
-        std = np.asarray(preprocessing.get("std", 1.0), np.float32)
-        try:
-            np.broadcast_to(std, mean.shape)
-        except ValueError:
-            raise ValueError(
-                f"preprocessing['std'] must broadcast to the mean's shape {mean.shape}; received shape {std.shape}"
-            ) from None
-        if not np.all(std > 0):
-            raise ValueError(f"preprocessing['std'] must be positive; received {preprocessing['std']!r}")
-        return mean, std, channel_order == "bgr"
-    if preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(
-            "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; "
-            f"received {preprocessing!r}"
-        )
-    if preprocessing == "caffe":
-        return np.float32(BGR_MEAN[::-1]), np.float32(1.0), True
-    if preprocessing == "tf":
-        return np.float32(127.5), np.float32(127.5), False
-    return np.float32(0.0), np.float32(1.0), False
-
-
-def _image_size(model, image_size):
-    """The `(height, width)` served images are resized to, checked against the model's input and output."""
-    shape = model.input_shape
-    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] != 3:
-        raise ValueError(
-            "model must take one batch of RGB images, channels last, input shape (batch, height, width, 3); "
-            f"received input shape {shape}"
-        )
-    if not (isinstance(model.output_shape, tuple) and len(model.output_shape) == 2):
-        raise ValueError(
-            f"model must output one score per class, shape (batch, classes); received {model.output_shape}"
-        )
-    fixed = shape[1:3]
-    if image_size is None:
-        if None in fixed:
-            raise ValueError(
-                f"image_size must be given as (height, width) for a model with a free input size {fixed}; "
-                "received None"
-            )
-        return fixed
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    valid = len(size) == 2 and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)
-    if not valid or any(side not in (None, want) for side, want in zip(fixed, size)):
-        raise ValueError(
-            f"image_size must be two positive integers (height, width) agreeing with the model's input size "
-            f"{fixed}; received {image_size!r}"
-        )
-    return size
 
 
 def _class_names(class_names, classes):
@@ -286,34 +178,35 @@ def _resize(images, image_size, crop_to_aspect_ratio):
     return resized
 
 
-def _serving_module(model, metadata, normalization):
-    """Builds the `tf.Module` whose functions `export_saved_model` saves.
-
-    `metadata` is the dict `export_saved_model` records, `normalization` the
-    `(mean, std, reverse_channels)` of its preprocessing.
-    """
+def _serving_module(model, metadata):
+    """Builds the `tf.Module` whose functions `export_saved_model` saves; `metadata` is what it records."""
     import tensorflow as tf
 
-    mean, std, reverse_channels = normalization
     image_size, top_k = tuple(metadata["image_size"]), metadata["top_k"]
-    crop_to_aspect_ratio, from_logits = metadata["crop_to_aspect_ratio"], metadata["from_logits"]
+    crop_to_aspect_ratio = metadata["crop_to_aspect_ratio"]
     preprocessing = json.dumps(metadata["preprocessing"])
+    pixels = pixels_model(model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"],
+                          dtype="float32")
     archive = keras.export.ExportArchive()
-    predict = archive.track_and_add_endpoint(
-        "predict", model, [tf.TensorSpec((None, *image_size, 3), tf.float32, name="inputs")]
+    # `pixels` holds the model's variables: tracked once (tracking `model` too would list them twice, which
+    # the JAX backend's jax2tf conversion refuses).
+    archive.track(pixels)
+    predict = archive.add_endpoint(
+        "predict", lambda inputs: model(inputs, training=False),
+        [tf.TensorSpec((None, *image_size, 3), tf.float32, name="inputs")],
+    )
+    probabilities = archive.add_endpoint(
+        "probabilities", lambda images: pixels(images, training=False),
+        [tf.TensorSpec((None, *image_size, 3), tf.float32, name="images")],
     )
     names = tf.constant(metadata["class_names"])
 
     def classify(images):
         """float32 RGB 0-255 `(batch, height, width, 3)` at `image_size` -> the signature's outputs."""
-        inputs = (images - mean) / std
-        if reverse_channels:
-            inputs = inputs[..., ::-1]
-        scores = tf.cast(predict(inputs), tf.float32)
-        probabilities = tf.nn.softmax(scores) if from_logits else scores
-        top_scores, top_indices = tf.math.top_k(probabilities, k=top_k)
+        scores = probabilities(images)["probabilities"]
+        top_scores, top_indices = tf.math.top_k(scores, k=top_k)
         return {
-            "probabilities": probabilities,
+            "probabilities": scores,
             "top_k_indices": top_indices,
             "top_k_scores": top_scores,
             "top_k_classes": tf.gather(names, top_indices),
@@ -335,6 +228,10 @@ def _serving_module(model, metadata, normalization):
         )
         return classify(images)
 
+    @tf.function(input_signature=[tf.TensorSpec((None, *image_size, 3), tf.uint8, name="images")], autograph=False)
+    def serve_litert(images):
+        return probabilities(tf.cast(images, tf.float32))
+
     @tf.function(input_signature=[], autograph=False)
     def metadata():
         return {
@@ -351,6 +248,7 @@ def _serving_module(model, metadata, normalization):
     module.predict = predict
     module.serve = serve
     module.serve_bytes = serve_bytes
+    module.serve_litert = serve_litert
     module.metadata = metadata
     return module
 
@@ -365,18 +263,22 @@ def export_saved_model(
     image_size=None,
     crop_to_aspect_ratio=False,
     from_logits=False,
+    version=None,
 ):
     """Writes a SavedModel that classifies raw images with the model's own preprocessing.
 
-    See the module docstring for the signatures (`serving_default` on uint8
-    images, `serving_bytes` on encoded images, `metadata`) and the files.
-    A consumer needs TensorFlow only.
+    See `keras_resnet.export.saved_model` for the signatures
+    (`serving_default` on uint8 images, `serving_bytes` on encoded images,
+    `serving_litert` for the LiteRT converter, `metadata`) and the files.
+    A consumer needs TensorFlow only. Nothing is overwritten: the SavedModel
+    is written beside the target and renamed into place when complete, so
+    a failed export leaves nothing at the target.
 
     Args:
         model: a `keras.Model` taking `(batch, height, width, 3)` images and
             returning `(batch, classes)` scores, e.g. `ResNet50(...)`.
-        export_dir: folder to write (created; an existing SavedModel in it
-            is overwritten).
+        export_dir: folder to write; it must not exist or be empty (with
+            `version`, that applies to `export_dir/<version>`).
         preprocessing: what turns RGB pixels in [0, 255] into the model's
             input: `"caffe"` (RGB to BGR, subtract the ImageNet channel
             means: `keras_resnet.preprocess_input`, ResNet v1 ImageNet
@@ -399,42 +301,47 @@ def export_saved_model(
             stretches the whole image.
         from_logits: the model outputs logits (`classifier_activation=None`):
             the signatures apply a softmax.
+        version: a positive integer: write to `export_dir/<version>/`, the
+            TensorFlow Serving layout (`export_dir` may hold other
+            versions); `None` writes to `export_dir` itself.
 
     Returns:
         The dict written as `assets/metadata.json`.
 
     Raises:
-        ValueError: an argument is not one of its allowed values; the
-            message names it, says what is allowed and what was received.
+        ValueError: an argument is not one of its allowed values, or the
+            target folder exists and is not empty; the message names the
+            argument, says what is allowed and what was received.
 
     Example:
 
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    keras_resnet.export.export_saved_model(
+    keras_resnet.export_saved_model(
         model, "resnet20_serving", preprocessing={"mean": [125.3, 123.0, 113.9], "std": 255.0},
         class_names=["airplane", "automobile", "bird", "cat", "deer",
-                     "dog", "frog", "horse", "ship", "truck"],
+                     "dog", "frog", "horse", "ship", "truck"], version=1,
     )
-    # Anywhere with TensorFlow only:
-    serving = tf.saved_model.load("resnet20_serving")
+    # Anywhere with TensorFlow only (TensorFlow Serving: --model_base_path=resnet20_serving):
+    serving = tf.saved_model.load("resnet20_serving/1")
     outputs = serving.signatures["serving_default"](images=tf.zeros((1, 32, 32, 3), tf.uint8))
     outputs["top_k_classes"]  # shape (1, 5), strings
     ```
     """
     import tensorflow as tf
 
-    _check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
-    _check_choice("from_logits", from_logits, (True, False))
-    image_size = _image_size(model, image_size)
+    check_model("model", model)
+    check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
+    check_choice("from_logits", from_logits, (True, False))
+    if version is not None:
+        check_positive_int("version", version)
+    image_size = served_size(model, image_size)
     classes = model.output_shape[-1]
     class_names = _class_names(class_names, classes)
     top_k = _top_k(top_k, classes)
-    normalization = _normalization(preprocessing, image_size)
+    normalization(preprocessing, image_size)
     if isinstance(preprocessing, dict):
         preprocessing = {key: np.asarray(value).tolist() for key, value in preprocessing.items()}
-    from keras_resnet._version import __version__
-
     metadata = {
         "image_size": list(image_size),
         "class_names": class_names,
@@ -448,8 +355,9 @@ def export_saved_model(
         "keras_backend": keras.backend.backend(),
         "tensorflow_version": tf.__version__,
     }
-    module = _serving_module(model, metadata, normalization)
-    with tempfile.TemporaryDirectory() as assets:
+    target = os.fspath(export_dir) if version is None else os.path.join(os.fspath(export_dir), str(version))
+    with staged(target, "export_dir") as staging, tempfile.TemporaryDirectory() as assets:
+        module = _serving_module(model, metadata)
         for name, text in (
             ("class_names.txt", "".join(f"{class_name}\n" for class_name in class_names)),
             ("metadata.json", json.dumps(metadata, indent=2) + "\n"),
@@ -460,104 +368,12 @@ def export_saved_model(
             setattr(module, name.replace(".", "_"), tf.saved_model.Asset(path))
         tf.saved_model.save(
             module,
-            os.fspath(export_dir),
+            staging,
             signatures={
                 "serving_default": module.serve,
                 "serving_bytes": module.serve_bytes,
+                "serving_litert": module.serve_litert,
                 "metadata": module.metadata,
             },
         )
     return metadata
-
-
-def add_export_command(commands):
-    """Adds the `export` subcommand to the `keras-resnet` command line.
-
-    `keras-resnet export (--checkpoint FILE.keras | --model NAME [--weights W]) --output DIR [options]`
-    runs `export_saved_model` on a `.keras` checkpoint (loaded with
-    `safe_mode=True`, without its optimizer) or on a model of
-    `keras_resnet.MODELS` built with `--weights`.
-
-    Args:
-        commands: what `argparse.ArgumentParser.add_subparsers()` returned.
-            The subcommand sets `run`: run it as `args.run(args)`.
-
-    Returns:
-        The `export` subparser.
-
-    Example:
-
-    ```python
-    parser = argparse.ArgumentParser(prog="keras-resnet")
-    add_export_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["export", "--checkpoint", "runs/resnet20-shapes/best.keras",
-                              "--output", "serving/resnet20", "--preprocessing", "tf"])
-    args.run(args)
-    ```
-    """
-    parser = commands.add_parser(
-        "export",
-        help="write a SavedModel that classifies raw images (TensorFlow Serving, saved_model_cli, TFSMLayer)",
-        description="Write a TensorFlow SavedModel whose signatures take raw images (uint8 arrays or encoded "
-                    "JPEG/PNG bytes), apply the model's preprocessing and return probabilities and the top-k "
-                    "classes. Consumers need TensorFlow only.",
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="FILE", help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
-    source.add_argument("--model", metavar="NAME", help="a model name such as resnet50 (see --weights)")
-    parser.add_argument("--weights", help="with --model: 'imagenet' or a weights file (default: random weights)")
-    parser.add_argument("--output", required=True, metavar="DIR", help="folder to write the SavedModel to")
-    parser.add_argument(
-        "--preprocessing", default="none", metavar="MODE",
-        help="caffe, tf, none, or a JSON file {\"mean\": ..., \"std\": ..., \"channel_order\": ...} "
-             "(see keras_resnet.export.cifar_preprocessing) (default: %(default)s)",
-    )
-    parser.add_argument("--class-names", metavar="FILE",
-                        help="text file with one class name per line, in class-id order (default: 0, 1, ...)")
-    parser.add_argument("--top-k", type=int, metavar="K", help="how many best classes to return (default: 5)")
-    parser.add_argument("--image-size", type=int, metavar="SIDE",
-                        help="side served images are resized to (default: the model's input size)")
-    parser.add_argument("--crop-to-aspect-ratio", action="store_true",
-                        help="centre-crop to the model's aspect ratio before resizing, instead of stretching")
-    parser.add_argument("--from-logits", action="store_true", help="the model outputs logits: apply a softmax")
-    parser.set_defaults(run=export_command)
-    return parser
-
-
-def export_command(args):
-    """Runs `keras-resnet export` on the parsed arguments of `add_export_command`; prints what it wrote."""
-    if args.checkpoint:
-        if args.weights:
-            raise ValueError(f"--weights goes with --model; received --weights {args.weights} with --checkpoint")
-        if not os.path.isfile(args.checkpoint):
-            raise ValueError(f"--checkpoint must be an existing .keras file; received {args.checkpoint!r}")
-        model = keras.saving.load_model(args.checkpoint, compile=False, safe_mode=True)
-    else:
-        from keras_resnet.models import get_model
-
-        model = get_model(args.model, weights=args.weights)
-    if args.preprocessing.endswith(".json"):
-        with open(args.preprocessing, encoding="utf-8") as file:
-            preprocessing = json.load(file)
-    else:
-        preprocessing = None if args.preprocessing == "none" else args.preprocessing
-    class_names = None
-    if args.class_names:
-        with open(args.class_names, encoding="utf-8") as file:
-            class_names = file.read().splitlines()
-    metadata = export_saved_model(
-        model,
-        args.output,
-        preprocessing=preprocessing,
-        class_names=class_names,
-        top_k=args.top_k,
-        image_size=args.image_size,
-        crop_to_aspect_ratio=args.crop_to_aspect_ratio,
-        from_logits=args.from_logits,
-    )
-    height, width = metadata["image_size"]
-    print(
-        f"wrote {args.output}: signatures serving_default (images: uint8 [batch, height, width, 3]), "
-        f"serving_bytes (image_bytes: encoded images [batch]) and metadata; served at {height}x{width}, "
-        f"{len(metadata['class_names'])} classes, top {metadata['top_k']}"
-    )

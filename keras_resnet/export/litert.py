@@ -1,0 +1,150 @@
+"""LiteRT (TFLite) export: float32 or full-integer int8, uint8 images in, builtin ops only.
+
+The file's signature `serving_default` takes `images`, uint8 RGB
+`(batch, height, width, 3)` at the model's input size (the batch is dynamic:
+the signature runner or `resize_tensor_input` sets it), and returns
+`probabilities`, the class probabilities `(batch, classes)`: float32, or with
+`quantization="int8"` uint8 with the output tensor's scale and zero point
+(`(value - zero_point) * scale`, scale 1/256). The preprocessing is inside.
+
+Built on Keras' own `model.export(format="litert")`, called on the model
+wrapped with its preprocessing (`_common.pixels_model`), with two converter
+settings of ours: builtin ops only (Keras allows TensorFlow "select" ops,
+which need the Flex delegate most LiteRT builds lack), and for int8 the
+post-training full-integer settings with a representative data set.
+"""
+
+import numpy as np
+
+from keras_resnet._validation import check_choice, check_model
+from keras_resnet.export._common import pixels_model, served_size, staged
+
+QUANTIZATIONS = (None, "int8")
+# Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
+REPRESENTATIVE_IMAGES = 200
+
+
+def _representative_images(representative_data, image_size):
+    """Up to `REPRESENTATIVE_IMAGES` uint8 images `(height, width, 3)` from `representative_data`.
+
+    Accepts a `keras_resnet.data` source (its `images()`), a `tf.data.Dataset` or any iterable whose
+    elements are images or batches of images, alone or as the first item of a tuple (an `(images,
+    labels)` pipeline); a source's images are drawn in a shuffled order. Images of another size are resized as served images are (bilinear, antialiased).
+    """
+    import tensorflow as tf
+
+    if hasattr(representative_data, "images") and callable(representative_data.images):
+        # Shuffled: a source lists its files class by class, and 200 images of one class calibrate badly.
+        representative_data = representative_data.images(shuffle=True, seed=0)
+    images = []
+    for element in representative_data:
+        if isinstance(element, (tuple, list)):
+            element = element[0]
+        batch = np.asarray(element)
+        batch = batch[None] if batch.ndim == 3 else batch
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise ValueError(
+                "representative_data must yield RGB images (height, width, 3) or batches of them, alone or as "
+                f"(images, labels); received an element of shape {np.shape(element)}"
+            )
+        if batch.size and (batch.min() < 0 or batch.max() > 255):
+            raise ValueError(
+                "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training "
+                "source, not the normalised batches of its pipeline); received values in "
+                f"[{batch.min():.3g}, {batch.max():.3g}]"
+            )
+        if batch.shape[1:3] != tuple(image_size):
+            batch = np.clip(tf.image.resize(batch.astype(np.float32), image_size, antialias=True).numpy(), 0, 255)
+        images.extend(batch.astype(np.float32))
+        if len(images) >= REPRESENTATIVE_IMAGES:
+            break
+    if not images:
+        raise ValueError("representative_data must yield at least one image; received an empty collection")
+    return images[:REPRESENTATIVE_IMAGES]
+
+
+def export_litert(
+    model,
+    path,
+    *,
+    preprocessing=None,
+    image_size=None,
+    from_logits=False,
+    quantization=None,
+    representative_data=None,
+):
+    """Writes a LiteRT (TFLite) file that classifies uint8 images with builtin ops only.
+
+    See `keras_resnet.export.litert` for the file's input and output. The
+    file is written beside `path` and renamed into place when complete.
+
+    Args:
+        model: a `keras.Model` taking `(batch, height, width, 3)` images and
+            returning `(batch, classes)` scores.
+        path: the `.tflite` file to write; it must not exist (or be empty).
+        preprocessing: as for `keras_resnet.export_saved_model`: `"caffe"`,
+            `"tf"`, a dict `{"mean": ..., "std": ..., "channel_order": ...}`
+            or `None`.
+        image_size: `(height, width)` of the input; defaults to the model's
+            input size, required for a model with a free spatial size.
+        from_logits: the model outputs logits: a softmax is added.
+        quantization: `None` (float32 weights and activations) or `"int8"`
+            (post-training full-integer quantization: int8 weights and
+            activations, uint8 input and output; about 4x smaller).
+        representative_data: with `quantization="int8"`, images from the
+            training pipeline that calibrate the activation ranges: a
+            `keras_resnet.data` source (e.g. `folder_source(...)`), a
+            `tf.data.Dataset` or an iterable of RGB uint8 images or batches
+            (0-255, before preprocessing), alone or as `(images, labels)`;
+            the first 200 images are used (of a source, 200 drawn at
+            random).
+
+    Returns:
+        The path written, as a string.
+
+    Raises:
+        ValueError: an argument is not one of its allowed values, int8
+            without representative data, or `path` exists and is not
+            empty; the message names the argument and what was received.
+
+    Example:
+
+    ```python
+    model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    keras_resnet.export(model, "resnet20.tflite", format="litert", quantization="int8",
+                        representative_data=images, preprocessing="tf")
+    interpreter = ai_edge_litert.interpreter.Interpreter("resnet20.tflite")
+    ```
+    """
+    import tensorflow as tf
+
+    check_model("model", model)
+    check_choice("from_logits", from_logits, (True, False))
+    check_choice("quantization", quantization, QUANTIZATIONS)
+    image_size = served_size(model, image_size)
+    # Builtin ops only: the plain LiteRT runtime runs them without the Flex (TensorFlow ops) delegate.
+    converter_options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if quantization == "int8":
+        if representative_data is None:
+            raise ValueError("representative_data must be given with quantization='int8' (images that calibrate "
+                             "the int8 ranges, e.g. a keras_resnet.data source of the training images); "
+                             "received None")
+        images = _representative_images(representative_data, image_size)
+        converter_options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": lambda: ([image[None]] for image in images),
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            "inference_input_type": tf.uint8,
+            "inference_output_type": tf.uint8,
+        }
+    elif representative_data is not None:
+        raise ValueError("representative_data goes with quantization='int8' only; received representative data "
+                         f"with quantization={quantization!r}")
+    # int8: float pixels in, which the converter replaces by a uint8 input (scale 1, zero point 0 for 0-255
+    # calibration images); float: uint8 in, cast inside (a builtin CAST).
+    pixels = pixels_model(model, preprocessing, image_size, from_logits=from_logits,
+                          dtype="float32" if quantization else "uint8")
+    with staged(path, "path", file_name="model.tflite") as target:
+        pixels.export(target, format="litert", verbose=False, **converter_options)
+    return str(path)
