@@ -5,7 +5,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -537,7 +536,6 @@ def test_unprepared_tfds_names_fail_fast_without_downloading(tmp_path, monkeypat
         raise AssertionError("a download was attempted")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
-    start = time.monotonic()
     with pytest.raises(FileNotFoundError, match="no prepared copy of 'cifar10'") as error:
         data.tfds_source("cifar10", data_dir=tmp_path)
     message = str(error.value)
@@ -547,7 +545,6 @@ def test_unprepared_tfds_names_fail_fast_without_downloading(tmp_path, monkeypat
         data.imagenet(data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="no prepared copy of 'cifar10'"):
         data.cifar10(data_dir=tmp_path)
-    assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize(
