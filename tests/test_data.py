@@ -625,3 +625,32 @@ def test_real_cifar10_jpeg_folder_index_split():
     x, y = next(iter(train_batches))
     assert x.shape == (20, 32, 32, 3) and x.dtype == "float32" and np.all(np.abs(x) <= 1)
     assert sorted(np.concatenate([y for _, y in batches(validation_batches)])) == sorted(list(range(10)) * 4)
+
+
+def test_holdout_split_keeps_the_last_tenth_of_each_class_in_stored_order(tmp_path):
+    for name in ("b", "a"):
+        (tmp_path / name).mkdir()
+        for index in range(20):
+            (tmp_path / name / f"{index:04d}.png").write_bytes(encode(random_images(1, 4, 4)[0], "PNG"))
+    train, validation = data.holdout_split(data.folder_source(tmp_path))
+
+    def listed(source):
+        return sorted((Path(path.decode()).relative_to(tmp_path).as_posix(), int(label))
+                      for path, label in source.elements.as_numpy_iterator())
+
+    assert listed(validation) == [("a/0018.png", 0), ("a/0019.png", 0), ("b/0018.png", 1), ("b/0019.png", 1)]
+    assert len(train) == 36 and not set(listed(train)) & set(listed(validation))
+    assert train.class_names == validation.class_names == ("a", "b")
+    with pytest.raises(ValueError, match="fraction must be a number in \\(0, 1\\); received 1.5"):
+        data.holdout_split(train, 1.5)
+
+
+CIFAR_JPEG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg" / "train"
+
+
+@pytest.mark.skipif(not CIFAR_JPEG.is_dir(), reason="the CIFAR-10 JPEG folder ../shared/data is absent")
+def test_holdout_of_the_cifar10_jpeg_folder_is_its_4500_to_4999_protocol():
+    _, validation = data.holdout_split(data.folder_source(CIFAR_JPEG, check=None))
+    paths = [Path(path.decode()) for path, _ in validation.elements.as_numpy_iterator()]
+    assert len(paths) == 5000
+    assert sorted({int(path.stem) for path in paths}) == list(range(4500, 5000))
