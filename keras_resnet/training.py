@@ -522,12 +522,34 @@ def _write_json(path, content):
         json.dump(content, handle, indent=1)
 
 
-def _run_statistics(path):
-    """The CIFAR statistics of a run's `preprocessing.json` (per-pixel mean, divided by 255), or None."""
+def run_preprocessing(checkpoint):
+    """The normalisation a `train` run used, from the `preprocessing.json` beside one of its checkpoints.
+
+    Args:
+        checkpoint: path of a checkpoint in a run folder (e.g. `runs/resnet20/best.keras`).
+
+    Returns:
+        A dict `{"mean": ..., "std": ...}`, the `preprocessing` argument of
+        `keras_resnet.export.export_saved_model` (and of `keras-resnet
+        export --preprocessing`), or `None` when the folder has no such file.
+
+    Example:
+
+    >>> run_preprocessing("runs/resnet20-shapes/best.keras")["std"]  # doctest: +SKIP
+    255.0
+    """
+    path = os.path.join(os.path.dirname(os.fspath(checkpoint)), _RUN_FILES["preprocessing"])
     if not os.path.isfile(path):
         return None
     with open(path) as handle:
-        preprocessing = json.load(handle)
+        return json.load(handle)
+
+
+def _run_statistics(checkpoint):
+    """The CIFAR statistics of a run's `preprocessing.json` (per-pixel mean, divided by 255), or None."""
+    preprocessing = run_preprocessing(checkpoint)
+    if preprocessing is None:
+        return None
     mean = np.asarray(preprocessing["mean"], np.float32)
     if mean.ndim != 3 or preprocessing.get("std") != 255.0:
         return None  # not the CIFAR per-pixel normalisation: the pipelines' own applies
@@ -636,7 +658,7 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
     if isinstance(model, (str, os.PathLike)):
         if not os.path.isfile(model):
             raise ValueError(f"model must be a keras.Model or an existing .keras file; received {os.fspath(model)!r}")
-        statistics = _run_statistics(os.path.join(os.path.dirname(os.fspath(model)), _RUN_FILES["preprocessing"]))
+        statistics = _run_statistics(model)
         model = keras.saving.load_model(model)
     augmentation, image_size = _resolve(dataset, dataset_options.get("augmentation"), dataset_options.get("image_size"))
     options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}

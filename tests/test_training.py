@@ -248,7 +248,8 @@ def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(ci
     assert run["results"]["test_accuracy"] == {"value": result["test_accuracy"], "split": result["splits"]["test"]}
     assert run["results"]["validation_accuracy"]["split"].startswith("hold-out")
     # The run's normalisation is next to its checkpoints, and evaluate finds it.
-    preprocessing = json.loads((tmp_path / "preprocessing.json").read_text())
+    preprocessing = training.run_preprocessing(tmp_path / "best.keras")
+    assert preprocessing == json.loads((tmp_path / "preprocessing.json").read_text())
     assert np.asarray(preprocessing["mean"]).shape == (32, 32, 3) and preprocessing["std"] == 255.0
     scores = training.evaluate(tmp_path / "last.keras", "cifar10", data_dir=str(cifar10_dir), split="test")
     assert scores["count"] == 20 and scores["split"] == result["splits"]["test"]
