@@ -654,3 +654,23 @@ def test_holdout_of_the_cifar10_jpeg_folder_is_its_4500_to_4999_protocol():
     paths = [Path(path.decode()) for path, _ in validation.elements.as_numpy_iterator()]
     assert len(paths) == 5000
     assert sorted({int(path.stem) for path in paths}) == list(range(4500, 5000))
+
+
+@pytest.mark.parametrize("shuffle_buffer", [None, 16])  # a full permutation, and windows of 16 keys
+def test_a_pipeline_started_at_a_later_epoch_serves_exactly_that_epochs_batches(cifar_like, shuffle_buffer):
+    _, _, source = cifar_like
+    options = dict(training=True, batch_size=20, normalization=None, seed=5, shuffle_buffer=shuffle_buffer)
+    whole = batches(data.cifar_pipeline(source, epochs=range(0, 3), **options))
+    resumed = batches(data.cifar_pipeline(source, epochs=range(1, 3), **options))
+    assert len(whole) == 9 and len(resumed) == 6  # 3 batches (20, 20, 8) per epoch
+    for (x_whole, y_whole), (x_resumed, y_resumed) in zip(whole[3:], resumed):
+        np.testing.assert_array_equal(x_whole, x_resumed)
+        np.testing.assert_array_equal(y_whole, y_resumed)
+    # Each epoch is a new order and new crops of all 48 images.
+    epoch_labels = [np.concatenate([y for _, y in whole[3 * e : 3 * e + 3]]) for e in range(3)]
+    assert all(sorted(labels.tolist()) == sorted((np.arange(48) % 10).tolist()) for labels in epoch_labels)
+    assert not np.array_equal(whole[0][0], whole[3][0])
+    with pytest.raises(ValueError, match=r"epochs must be None or a range\(first, stop\) .* received range\(2, 2\)"):
+        data.cifar_pipeline(source, epochs=range(2, 2), **options)
+    with pytest.raises(ValueError, match="epochs applies to training pipelines only"):
+        data.cifar_pipeline(source, training=False, normalization=None, epochs=range(0, 1))
