@@ -16,7 +16,8 @@ stateless shuffles and stateless `tf.image` ops whose per-element seeds are fold
 seeded pipeline gives identical batches on every run and different ones in every epoch, and a pipeline built
 for `epochs=range(first, stop)` serves exactly the batches that epochs `first`.. of an uninterrupted run saw
 (exact resume).
-`cifar10`, `cifar100`, `imagenet` and `folder` build a (train, evaluation) pair in one call.
+`cifar10`, `cifar100`, `imagenet` and `folder` build a (train, evaluation) pair in one call; `holdout_split`
+holds out the last part of each class of a source for validation (CIFAR's 45k / 5k protocol).
 
 TensorFlow (and tensorflow-datasets) are imported inside the functions: importing this module needs neither.
 """
