@@ -12,7 +12,10 @@ run's files usable whatever happens to the process: a diverging run stops
 before its broken epoch is saved, and every checkpoint is written to a
 temporary file in the same folder, flushed to disk and renamed over the old
 one, so a run killed mid-write (even with `SIGKILL`) leaves the previous
-complete file in place.
+complete file in place. The backup also holds the state of the callbacks
+named in its `state_of` (plateau counter and best value, warm-up switch, best
+checkpoint value), so a resumed run goes on exactly where the killed one
+stopped.
 """
 
 import json
@@ -23,7 +26,9 @@ import os
 import keras
 import numpy as np
 
-__all__ = ["AtomicBackupAndRestore", "AtomicModelCheckpoint", "ErrorWarmUp", "PlateauDecay", "StopOnNaN"]
+from keras_resnet import _keras_compat
+
+__all__ = ["AtomicBackupAndRestore", "AtomicModelCheckpoint", "ErrorWarmUp", "PlateauDecay", "StopOnNaN", "resume_epoch"]
 
 _TEMPORARY_PREFIX = ".tmp-"
 
@@ -84,6 +89,14 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     def on_train_begin(self, logs=None):
         _require_float_learning_rate(self)
         super().on_train_begin(logs)
+
+    def get_state(self):
+        """The plateau's state for a backup: a dict of `wait`, `best` and `cooldown_counter`."""
+        return {"wait": int(self.wait), "best": float(self.best), "cooldown_counter": int(self.cooldown_counter)}
+
+    def set_state(self, state):
+        """Restores `get_state()`'s dict, after `on_train_begin` (which resets the state)."""
+        self.wait, self.best, self.cooldown_counter = state["wait"], state["best"], state["cooldown_counter"]
 
 
 class ErrorWarmUp(keras.callbacks.Callback):
@@ -160,6 +173,14 @@ class ErrorWarmUp(keras.callbacks.Callback):
         if 1 - float(logs[self.monitor]) < self.max_error:
             self.switched_at = int(keras.ops.convert_to_numpy(_synced_optimizer(self.model).iterations))
             self._set_learning_rate()
+
+    def get_state(self):
+        """The warm-up's state for a backup: `{"switched_at": iteration or None}`."""
+        return {"switched_at": self.switched_at}
+
+    def set_state(self, state):
+        """Restores `get_state()`'s dict."""
+        self.switched_at = state["switched_at"]
 
 
 def _replace_atomically(path, write):
@@ -240,13 +261,17 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
                 self._stop(f"weight {weight.path!r}", "non-finite", f"end of epoch {epoch + 1}")
 
 
+@_keras_compat.route_checkpoint_saves
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`keras.callbacks.ModelCheckpoint` that never leaves a half-written file.
 
     Each save goes to a temporary file (`.tmp-<pid>-<name>`) in the
     checkpoint's folder, is flushed to disk and then renamed over the
     checkpoint, so the checkpoint is always either the previous complete
-    file or the new complete file.
+    file or the new complete file. Its best monitored value is part of an
+    `AtomicBackupAndRestore` backup that names it in `state_of`, so a
+    resumed run keeps the best checkpoint of the whole run, not the best
+    since the restart.
 
     Args:
         filepath: the checkpoint's path (`.keras`, or `.weights.h5` with
@@ -267,18 +292,59 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     ```
     """
 
-    def _save_model(self, epoch, batch, logs):
-        filepath = self._get_file_path(epoch, batch, logs)
-        if not self._should_save_model(epoch, batch, logs, filepath):
-            return
+    def write(self, filepath):
+        """Writes the model (or its weights) to `filepath` atomically."""
         save = self.model.save_weights if self.save_weights_only else self.model.save
         _replace_atomically(filepath, lambda temporary: save(temporary, overwrite=True))
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+            print(f"\nfinished saving model to {filepath}")
+
+    def get_state(self):
+        """The checkpoint's state for a backup: `{"best": value or None}`."""
+        return {"best": None if self.best is None else float(self.best)}
+
+    def set_state(self, state):
+        """Restores `get_state()`'s dict."""
+        self.best = state["best"]
+
+
+_METADATA = "training_metadata.json"
+
+
+def _read_metadata(backup_dir):
+    path = os.path.join(os.fspath(backup_dir), _METADATA)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def resume_epoch(backup_dir):
+    """The epoch a run resumes at from the backup in `backup_dir`: 0 without one.
+
+    Use it to build the data of a resumed run (e.g. a `keras_resnet.data`
+    pipeline with `epochs=range(resume_epoch(backup_dir), epochs)`).
+
+    Args:
+        backup_dir: the folder of an `AtomicBackupAndRestore`.
+
+    Returns:
+        int, the first epoch the next `fit` with that backup runs.
+
+    Example:
+
+    ```python
+    import tempfile
+
+    resume_epoch(tempfile.mkdtemp())  # 0
+    ```
+    """
+    metadata = _read_metadata(backup_dir)
+    return 0 if metadata is None else int(metadata["epoch"])
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` whose backup is always complete.
+    """`keras.callbacks.BackupAndRestore` whose backup is always complete and holds the callbacks' state.
 
     Keras writes the backup's weights and its epoch count as two files, in
     place: a process killed between or during the writes leaves a
@@ -289,8 +355,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     is the commit point, and a restore loads exactly the weights it names.
     Older weights files are deleted after the commit.
 
+    The weights file holds the model's weights and the optimizer's (its
+    iteration count, learning rate and momentum slots). The metadata also
+    holds `get_state()` of each callback in `state_of` (`PlateauDecay`,
+    `ErrorWarmUp`, `AtomicModelCheckpoint`), restored at the start of the
+    resumed `fit`: put this callback after them in `fit`'s list, so that it
+    saves what they did in an epoch and restores after they reset.
+
+    With an integer `save_freq`, a save in the middle of epoch `e` records
+    epoch `e` (saves after a restart keep counting from the restored epoch);
+    the resumed `fit` starts epoch `e` from its first batch, from the
+    weights of the save, as Keras does.
+
     Args:
         backup_dir: the backup folder.
+        state_of: callbacks with `get_state()` and `set_state(state)` whose
+            state the backup keeps.
         **kwargs: other arguments of `keras.callbacks.BackupAndRestore`
             (`save_freq`, `delete_checkpoint`).
 
@@ -305,37 +385,70 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     backup = AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)
     model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[backup])
     sorted(os.listdir(backup_dir)) == ["epoch2-batch0.weights.h5", "training_metadata.json"]  # 1
+    resume_epoch(backup_dir)  # 2
     ```
     """
 
-    def __init__(self, backup_dir, **kwargs):
+    def __init__(self, backup_dir, *, state_of=(), **kwargs):
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"backup_dir must be a non-empty path; received backup_dir={backup_dir!r}")
         if kwargs.get("double_checkpoint"):
             raise ValueError("double_checkpoint must be False: every backup is written atomically, so there is no "
                              "half-written file to fall back from; received double_checkpoint=True")
+        stateless = [callback for callback in state_of if not callable(getattr(callback, "get_state", None))
+                     or not callable(getattr(callback, "set_state", None))]
+        if stateless:
+            raise ValueError(f"state_of must hold callbacks with get_state() and set_state(); received {stateless!r}")
         super().__init__(os.fspath(backup_dir), **kwargs)
+        self.state_of = tuple(state_of)
+        self._epoch = 0
+        self._batches_since_save = 0
 
-    def _load_model(self):
-        if os.path.isfile(self._training_metadata_path):
-            with open(self._training_metadata_path) as handle:
-                name = json.load(handle).get("weights")
-            if name is not None:
-                self._weights_path = os.path.join(self.backup_dir, os.path.basename(name))
-        super()._load_model()
+    def _state_keys(self):
+        return [f"{index}:{type(callback).__name__}" for index, callback in enumerate(self.state_of)]
 
-    def _save_model(self):
-        name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+    def on_train_begin(self, logs=None):
+        metadata = _read_metadata(self.backup_dir)
+        self._epoch, self._batches_since_save = 0, 0
+        if metadata is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, os.path.basename(metadata["weights"])))
+        states = metadata.get("callbacks", {})
+        for key, callback in zip(self._state_keys(), self.state_of):
+            if key in states:
+                callback.set_state(states[key])
+        self._epoch = int(metadata["epoch"])
+        _keras_compat.set_initial_epoch(self.model, self._epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._save(self._epoch, batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1, 0)
+
+    def _save(self, epoch, batch):
+        self._batches_since_save = 0
+        name = f"epoch{epoch}-batch{batch}.weights.h5"
         _replace_atomically(os.path.join(self.backup_dir, name),
                             lambda temporary: self.model.save_weights(temporary, overwrite=True))
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        states = {key: callback.get_state() for key, callback in zip(self._state_keys(), self.state_of)}
+        metadata = {"epoch": epoch, "batch": batch, "weights": name, "callbacks": states}
 
         def write_metadata(temporary):
             with open(temporary, "w") as handle:
                 json.dump(metadata, handle)
 
-        _replace_atomically(self._training_metadata_path, write_metadata)
-        self._weights_path = os.path.join(self.backup_dir, name)
+        _replace_atomically(os.path.join(self.backup_dir, _METADATA), write_metadata)
         for entry in os.listdir(self.backup_dir):
             if entry != name and (entry.endswith(".weights.h5") or entry.startswith(_TEMPORARY_PREFIX)):
                 os.remove(os.path.join(self.backup_dir, entry))

@@ -44,8 +44,8 @@ def _add_dataset_arguments(parser):
     parser.add_argument(
         "--dataset", default="shapes",
         help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and "
-             "PATH/validation with one sub-folder per class) or a tensorflow-datasets name "
-             "(default: %(default)s)",
+             "PATH/validation with one sub-folder per class; without PATH/validation the last 10%% of each "
+             "class of PATH/train validates) or a tensorflow-datasets name (default: %(default)s)",
     )
     parser.add_argument("--data-dir", help="folder of the CIFAR python batch files or of prepared "
                                            "tensorflow-datasets data; nothing is downloaded")
@@ -115,13 +115,18 @@ def build_parser():
     train.add_argument("--per-replica-batch-size", type=_positive_int,
                        help="images per replica and step, instead of --batch-size: the global batch is this "
                             "times the number of replicas")
+    train.add_argument("--full-train", action="store_true",
+                       help="cifar10/cifar100: train on all 50,000 training images and report only the final "
+                            "model's test error (the paper's tables); by default the last 10%% of each class "
+                            "validates (best.keras, plateaus) and the test set scores the final model separately")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0: silent, 1: progress bars, 2: one line per epoch (default: %(default)s)")
 
     evaluate = _command(
         commands, "evaluate", _evaluate, "top-1 and top-5 accuracy of a checkpoint",
-        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation split. "
-                    "Give the data set flags used for training.",
+        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation or test split. "
+                    "Give the data set flags used for training; a run folder's preprocessing.json beside the "
+                    "checkpoint gives the normalisation it trained with.",
     )
     evaluate.add_argument("--checkpoint", required=True, help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
     _add_dataset_arguments(evaluate)
@@ -129,6 +134,9 @@ def build_parser():
                           help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
                                "testing (ImageNet augmentation only) (default: %(default)s)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
+    evaluate.add_argument("--split", choices=("validation", "test"), default="validation",
+                          help="validation (for CIFAR the hold-out of training) or test (CIFAR's test set) "
+                               "(default: %(default)s)")
 
     summary = _command(
         commands, "summary", _summary, "layers, parameters and multiply-adds of models",
@@ -199,11 +207,14 @@ def _train(args):
     result = training.train(
         args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, recipe=args.recipe, output_dir=output, seed=args.seed,
-        strategy=args.strategy, per_replica_batch_size=args.per_replica_batch_size, verbose=args.verbose, **_dataset_options(args),
+        strategy=args.strategy, per_replica_batch_size=args.per_replica_batch_size, verbose=args.verbose,
+        full_train=args.full_train, **_dataset_options(args),
     )
-    accuracy = result["val_accuracy"]
-    print(f"validation accuracy: {accuracy:.4f} (error {100 * (1 - accuracy):.2f}%) after {result['epochs']} "
-          f"epochs, {result['steps']} optimizer steps")
+    print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
+    for split, key in (("validation", "val_accuracy"), ("test", "test_accuracy")):
+        if result[key] is not None:
+            print(f"  {split} accuracy: {result[key]:.4f} (error {100 * (1 - result[key]):.2f}%) on "
+                  f"{result['splits'][split]}")
     print(f"run files: {', '.join(path for name, path in result['files'].items() if os.path.exists(path))}")
 
 
@@ -215,9 +226,9 @@ def _slug(dataset):
 def _evaluate(args):
     result = training.evaluate(
         args.checkpoint, args.dataset, method=args.method, batch_size=args.batch_size, seed=args.seed,
-        **_dataset_options(args),
+        split=args.split, **_dataset_options(args),
     )
-    print(f"{result['count']} images, {args.method}")
+    print(f"{result['count']} images of {result['split']}, {args.method}")
     for k in (1, 5):
         print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
 

@@ -11,9 +11,13 @@ batches of `(float32 images, int32 labels)` for `model.fit` / `model.evaluate` o
   optional AlexNet PCA lighting noise for training (section 3.4); resize-256 centre crop for evaluation.
 
 Pipelines shuffle the cheap keys (paths, encoded bytes), decode and augment in parallel, batch and prefetch,
-with `tf.data.AUTOTUNE`. Random augmentation uses stateless `tf.image` ops fed by a per-element seed stream, so
-a seeded pipeline gives identical batches on every run and different crops in every epoch.
-`cifar10`, `cifar100`, `imagenet` and `folder` build a (train, evaluation) pair in one call.
+with `tf.data.AUTOTUNE`. The order and the augmentation of an epoch are a pure function of `(seed, epoch)`:
+stateless shuffles and stateless `tf.image` ops whose per-element seeds are folded from the epoch's seed. So a
+seeded pipeline gives identical batches on every run and different ones in every epoch, and a pipeline built
+for `epochs=range(first, stop)` serves exactly the batches that epochs `first`.. of an uninterrupted run saw
+(exact resume).
+`cifar10`, `cifar100`, `imagenet` and `folder` build a (train, evaluation) pair in one call; `holdout_split`
+holds out the last part of each class of a source for validation (CIFAR's 45k / 5k protocol).
 
 TensorFlow (and tensorflow-datasets) are imported inside the functions: importing this module needs neither.
 """
@@ -21,8 +25,10 @@ TensorFlow (and tensorflow-datasets) are imported inside the functions: importin
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
+import random
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +122,11 @@ class ImageSource:
             them for paths and small arrays; 10,000 for encoded images from tensorflow-datasets, whose files
             are shuffled already).
         skipped: paths of files left out because they could not be read as images.
+        tensors: `(keys, labels)` arrays when the keys are in memory (paths, arrays): an epoch is then an exact
+            random permutation of them; `None` for streamed keys (tensorflow-datasets), which are shuffled in
+            windows of `shuffle_buffer` consecutive keys.
+        decode_failures: the images that failed to decode while a pipeline read them, as they happen: a list
+            of `(pass, position, name)` (the path, or `"example N"` for streamed keys), each failure once per pass.
 
     Example:
 
@@ -133,6 +144,8 @@ class ImageSource:
     size: int
     shuffle_buffer: int
     skipped: tuple[str, ...] = ()
+    tensors: Any = None
+    decode_failures: list = dataclasses.field(default_factory=list, init=False, compare=False, repr=False)
 
     def __len__(self):
         return self.size
@@ -141,13 +154,15 @@ class ImageSource:
         """Returns the decoded examples as an unbatched `tf.data.Dataset` of `(uint8 image, int32 label)`.
 
         An image that still fails to decode (say, a corruption the source's check could not see) does not end
-        the epoch: it is left out with a warning in the TensorFlow log and the next image takes its place, so
-        every pass yields `len(self)` examples and Keras knows the number of steps.
+        the epoch: it is left out, recorded in `decode_failures` (and the TensorFlow log), and the pass ends
+        with as many images from its start, so every pass yields `len(self)` examples and Keras knows the
+        number of steps. `keras_resnet.training.train` warns about them after every epoch.
 
         Args:
             shuffle: bool, whether to shuffle the keys (anew in every epoch) before decoding.
             seed: optional int; with it the shuffled order of every epoch is reproducible.
-            shuffle_buffer: optional int, the shuffle buffer size; defaults to `self.shuffle_buffer`.
+            shuffle_buffer: optional int, the window of consecutive keys shuffled together; defaults to
+                `self.shuffle_buffer` (all the keys for paths and arrays: one random permutation).
             parallel: bool, whether to decode on all cores (`tf.data.AUTOTUNE`) or on one thread.
 
         Returns:
@@ -160,21 +175,118 @@ class ImageSource:
             print(image.shape, int(label))
         ```
         """
-        import tensorflow as tf
+        if not shuffle:
+            return _epoch_images(self, None, shuffle_buffer=shuffle_buffer, parallel=parallel)
+        seed = _seed_or_random(seed)
+        return _epoch_keys(seed, None).flat_map(
+            lambda epoch: _epoch_images(self, _epoch_seed(seed, epoch), shuffle_buffer=shuffle_buffer, parallel=parallel)
+        )
 
-        elements = self.elements
-        if shuffle:
-            elements = elements.shuffle(
-                shuffle_buffer or self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+
+def _seed_or_random(seed):
+    return random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+
+
+def _epoch_seed(seed, epoch):
+    """The stateless seed of one epoch: shape `(2,)` int64, a pure function of `(seed, epoch)`."""
+    import tensorflow as tf
+
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+
+
+def _epoch_keys(seed, epochs):
+    """A dataset of epoch numbers: those of `epochs`, or (None) one new random number on every pass."""
+    import tensorflow as tf
+
+    if epochs is None:
+        return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return tf.data.Dataset.range(epochs.start, epochs.stop)
+
+
+def _check_epochs(epochs):
+    if epochs is not None and (not isinstance(epochs, range) or epochs.step != 1 or not 0 <= epochs.start < epochs.stop):
+        raise ValueError(f"epochs must be None or a range(first, stop) with 0 <= first < stop; received {epochs!r}")
+
+
+def _epoch_images(source, epoch_seed, *, shuffle_buffer=None, parallel=True):
+    """One pass over a source's decoded `(image, label)` pairs, in the order of `epoch_seed` (None: stored order)."""
+    import tensorflow as tf
+
+    elements = source.elements
+    window = shuffle_buffer or source.shuffle_buffer
+    if epoch_seed is not None and source.tensors is not None and window >= source.size:
+        keys, labels = source.tensors
+        order = tf.random.experimental.stateless_shuffle(tf.range(source.size, dtype=tf.int64), epoch_seed)
+        elements = tf.data.Dataset.from_tensor_slices((tf.gather(keys, order), tf.gather(labels, order)))
+    elif epoch_seed is not None:
+
+        def permute(window, pair):
+            keys, labels = pair
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(labels, out_type=tf.int64)[0]), tf.random.experimental.stateless_fold_in(epoch_seed, window)
             )
+            return tf.gather(keys, order), tf.gather(labels, order)
 
-        def load(key, label):
-            return self.load(key), label
+        elements = elements.batch(window).enumerate().map(permute).unbatch()
 
-        calls = tf.data.AUTOTUNE if parallel else None
-        decoded = elements.map(load, num_parallel_calls=calls).ignore_errors(log_warning=True)
-        # repeat() stops at once if a whole pass yields nothing, so this cannot loop forever.
-        return decoded.repeat().take(self.size)
+    def load(position, pair):
+        key, label = pair
+        return position, source.load(key), label
+
+    calls = tf.data.AUTOTUNE if parallel else None
+    decoded = elements.enumerate().map(load, num_parallel_calls=calls).ignore_errors(log_warning=True)
+    if source.tensors is None or source.tensors[0].dtype == tf.string:  # keys that may fail to decode
+        decoded = _record_failures(source, decoded, epoch_seed, elements)
+    images = decoded.map(lambda position, image, label: (image, label))
+    # repeat() stops at once if a whole pass yields nothing, so this cannot loop forever.
+    return images.repeat().take(source.size)
+
+
+def _record_failures(source, decoded, epoch_seed, elements):
+    """Passes `(position, image, label)` on, appending the positions missing from it to `source.decode_failures`.
+
+    Positions come in order, so a gap is a failed decode; an end marker at position `len(source)` shows the
+    failures at the end of the pass.
+    """
+    import tensorflow as tf
+
+    names = source.tensors[0] if source.tensors is not None and epoch_seed is None else None
+    seen = set()
+
+    def record(pass_id, first, stop, ordered_names):
+        for position in range(int(first), int(stop)):
+            if (bytes(pass_id.numpy()), position) in seen:
+                continue
+            seen.add((bytes(pass_id.numpy()), position))
+            name = ordered_names.numpy()[position].decode() if ordered_names.shape[0] else f"example {position}"
+            source.decode_failures.append((bytes(pass_id.numpy()).hex(), position, name))
+        return stop
+
+    if epoch_seed is None:
+        pass_id = tf.constant(b"stored-order")
+    else:
+        pass_id = tf.io.serialize_tensor(epoch_seed)
+    if source.tensors is not None and epoch_seed is not None:
+        # The pass's order of the keys: the same permutation `_epoch_images` applied (a full one, in memory).
+        ordered = elements.map(lambda key, label: key).batch(max(source.size, 1)).get_single_element()
+    elif names is not None:
+        ordered = names
+    else:
+        ordered = tf.constant([], tf.string)
+    marker = tf.data.Dataset.from_tensors(
+        (tf.constant(source.size, tf.int64), tf.zeros([0, 0, 3], tf.uint8), tf.constant(-1, tf.int32)))
+
+    def check(last, element):
+        position, image, label = element
+        stop = tf.cond(
+            position > last + 1,
+            lambda: tf.py_function(record, [pass_id, last + 1, position, ordered], tf.int64),
+            lambda: position,
+        )
+        return tf.maximum(stop, position), (position, image, label)
+
+    checked = decoded.concatenate(marker).scan(tf.constant(-1, tf.int64), check)
+    return checked.filter(lambda position, image, label: position < source.size)
 
 
 def _decode_image(encoded):
@@ -319,13 +431,15 @@ def folder_source(directory, *, indices=None, check="header"):
 
     import tensorflow as tf
 
+    tensors = (tf.constant(paths, tf.string), tf.constant(labels, tf.int32))
     return ImageSource(
-        elements=tf.data.Dataset.from_tensor_slices((paths, np.array(labels, np.int32))),
+        elements=tf.data.Dataset.from_tensor_slices(tensors),
         load=_read_image,
         class_names=tuple(path.name for path in class_dirs),
         size=len(paths),
         shuffle_buffer=len(paths),
         skipped=tuple(problems),
+        tensors=tensors,
     )
 
 
@@ -361,12 +475,14 @@ def array_source(images, labels, class_names=None):
 
     import tensorflow as tf
 
+    tensors = (tf.constant(images), tf.constant(labels))
     return ImageSource(
-        elements=tf.data.Dataset.from_tensor_slices((images, labels)),
+        elements=tf.data.Dataset.from_tensor_slices(tensors),
         load=tf.identity,
         class_names=tuple(class_names),
         size=len(images),
         shuffle_buffer=len(images),
+        tensors=tensors,
     )
 
 
@@ -509,6 +625,56 @@ def tfds_source(name, *, split="train", data_dir=None, shuffle_files=False, seed
         size=size,
         shuffle_buffer=min(size, 10_000),
     )
+
+
+def holdout_split(source, fraction=0.1):
+    """Splits a source into training and validation sources, deterministically and class by class.
+
+    The last `fraction` of each class's examples, in the source's stored order, validate; the others train
+    (at least one example of a class with two or more validates, and at least one trains). On the 50,000
+    CIFAR training images with `fraction=0.1` that is 45,000 / 5,000, the last 500 images of each CIFAR-10
+    class: the paper's protocol for choosing checkpoints without looking at the test set (and the CIFAR-10
+    JPEG folder's 4500-4999). A streamed source (tensorflow-datasets) has its keys read into memory first.
+
+    Args:
+        source: an `ImageSource`.
+        fraction: float in (0, 1), the share of each class that validates.
+
+    Returns:
+        A tuple `(train, validation)` of `ImageSource`s with the source's class names.
+
+    Example:
+
+    ```python
+    train, validation = keras_resnet.data.holdout_split(keras_resnet.data.cifar_source("cifar-10-batches-py"))
+    len(train), len(validation)  # 45000, 5000
+    ```
+    """
+    import tensorflow as tf
+
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(f"fraction must be a number in (0, 1); received {fraction!r}")
+    if source.tensors is not None:
+        keys, labels = source.tensors
+    else:
+        pairs = list(source.elements.as_numpy_iterator())
+        keys, labels = tf.constant([key for key, _ in pairs]), tf.constant([label for _, label in pairs], tf.int32)
+    label_array = np.asarray(labels)
+    validates = np.zeros(len(label_array), bool)
+    for label in np.unique(label_array):
+        positions = np.flatnonzero(label_array == label)
+        count = min(len(positions) - 1, max(1, round(len(positions) * fraction)))
+        validates[positions[len(positions) - count :]] = True
+
+    def subset(mask):
+        indices = np.flatnonzero(mask)
+        tensors = (tf.gather(keys, indices), tf.gather(labels, indices))
+        return dataclasses.replace(
+            source, elements=tf.data.Dataset.from_tensor_slices(tensors), size=len(indices),
+            shuffle_buffer=len(indices), tensors=tensors,
+        )
+
+    return subset(~validates), subset(validates)
 
 
 def image_statistics(source, *, batch_size=500):
@@ -673,28 +839,46 @@ def _lighting(image, std, seed):
     return image + 255.0 * shift
 
 
-def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle_buffer, parallel):
+def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle_buffer, parallel, epochs=None):
     """Shuffles (when training), decodes, augments, batches, normalises and prefetches a source.
 
     `augment(image, seed)` maps one uint8 image and its stateless seed (shape `(2,)`) to a float32 image.
+    Training epochs are built one by one from `(seed, epoch)`: the epochs of `epochs` in turn, or, with
+    `epochs=None`, one epoch of a new random number on every pass over the dataset.
     With `parallel=False` every step runs on one thread without prefetching: the naive baseline.
     """
     import tensorflow as tf
 
     _check_positive("batch_size", batch_size)
+    _check_epochs(epochs)
+    if epochs is not None and not training:
+        raise ValueError(f"epochs applies to training pipelines only; received epochs={epochs!r} with training=False")
     calls = tf.data.AUTOTUNE if parallel else None
-    images = source.images(shuffle=training, seed=seed, shuffle_buffer=shuffle_buffer, parallel=parallel)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    seed = _seed_or_random(seed)
 
-    def augment_example(example, element_seed):
+    def augment_example(element_seed, example):
         image, label = example
         return augment(image, element_seed), label
 
     def normalize_batch(images, labels):
         return normalize(images), labels
 
-    dataset = tf.data.Dataset.zip(images, seeds).map(augment_example, num_parallel_calls=calls)
-    dataset = dataset.batch(batch_size, num_parallel_calls=calls).map(normalize_batch, num_parallel_calls=calls)
+    def one_epoch(epoch):
+        epoch_seed = _epoch_seed(seed, epoch)
+        images = _epoch_images(source, epoch_seed if training else None, shuffle_buffer=shuffle_buffer, parallel=parallel)
+        element_seeds = tf.data.Dataset.range(source.size).map(
+            lambda index: tf.random.experimental.stateless_fold_in(epoch_seed, index)
+        )
+        examples = tf.data.Dataset.zip(element_seeds, images).map(augment_example, num_parallel_calls=calls)
+        return examples.batch(batch_size, num_parallel_calls=calls)
+
+    if training:
+        batches = math.ceil(source.size / batch_size) * (1 if epochs is None else len(epochs))
+        dataset = _epoch_keys(seed, epochs).flat_map(one_epoch)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    else:
+        dataset = one_epoch(0)
+    dataset = dataset.map(normalize_batch, num_parallel_calls=calls)
     options = tf.data.Options()
     if parallel:
         # AUTOTUNE starts from one call per core, not from 1, so short epochs (validation) run in parallel too.
@@ -720,6 +904,7 @@ def cifar_pipeline(
     seed=None,
     shuffle_buffer=None,
     parallel=True,
+    epochs=None,
 ):
     """Builds the CIFAR training or evaluation pipeline of the paper (section 4.2).
 
@@ -741,6 +926,10 @@ def cifar_pipeline(
             and order in each epoch). `None` draws fresh randomness.
         shuffle_buffer: optional int; defaults to the source's `shuffle_buffer` (all of it for paths and arrays).
         parallel: bool; `False` runs on one thread without prefetching (for debugging and benchmarks).
+        epochs: training only: `None` (each pass over the dataset is a new epoch), or a `range(first, stop)`:
+            the dataset then holds epochs `first` to `stop - 1` one after another, each exactly as an
+            uninterrupted run sees it. Resume a run at epoch `first` with it: `model.fit(dataset,
+            epochs=stop, initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`: float32 `(batch, image_size, image_size, 3)` and int32
@@ -791,7 +980,7 @@ def cifar_pipeline(
 
     return _pipeline(
         source, augment, normalize, training=training, batch_size=batch_size, seed=seed,
-        shuffle_buffer=shuffle_buffer, parallel=parallel,
+        shuffle_buffer=shuffle_buffer, parallel=parallel, epochs=epochs,
     )
 
 
@@ -810,6 +999,7 @@ def imagenet_pipeline(
     seed=None,
     shuffle_buffer=None,
     parallel=True,
+    epochs=None,
 ):
     """Builds the ImageNet training or evaluation pipeline of the paper (section 3.4).
 
@@ -834,6 +1024,7 @@ def imagenet_pipeline(
         seed: optional int, as in `cifar_pipeline`.
         shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
         parallel: bool, as in `cifar_pipeline`.
+        epochs: as in `cifar_pipeline`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` as `cifar_pipeline` returns them.
@@ -873,12 +1064,15 @@ def imagenet_pipeline(
 
     return _pipeline(
         source, augment, normalize, training=training, batch_size=batch_size, seed=seed,
-        shuffle_buffer=shuffle_buffer, parallel=parallel,
+        shuffle_buffer=shuffle_buffer, parallel=parallel, epochs=epochs,
     )
 
 
-def _train_and_evaluation(train_source, evaluation_source, *, augmentation, batch_size, seed, options):
-    """Builds the training and evaluation pipelines of one augmentation, statistics from the training source."""
+def _train_and_evaluation(train_source, *evaluation_sources, augmentation, batch_size, seed, options, epochs=None):
+    """Builds the training and evaluation pipelines of one augmentation, statistics from the training source.
+
+    Returns the training pipeline and one evaluation pipeline per evaluation source (`None` for `None`).
+    """
     _check_choice("augmentation", augmentation, ("cifar", "imagenet"))
     if augmentation == "cifar":
         build = cifar_pipeline
@@ -887,8 +1081,9 @@ def _train_and_evaluation(train_source, evaluation_source, *, augmentation, batc
     else:
         build = imagenet_pipeline
     return (
-        build(train_source, training=True, batch_size=batch_size, seed=seed, **options),
-        build(evaluation_source, training=False, batch_size=batch_size, **options),
+        build(train_source, training=True, batch_size=batch_size, seed=seed, epochs=epochs, **options),
+        *(None if source is None else build(source, training=False, batch_size=batch_size, **options)
+          for source in evaluation_sources),
     )
 
 

@@ -623,7 +623,7 @@ def cluster_callbacks(recipe="cifar10", directory=None, *, strategy="auto", **op
     for callback in presets.callbacks(recipe, target, **options):
         if isinstance(callback, keras.callbacks.BackupAndRestore):
             shared = os.path.join(directory, os.path.relpath(callback.backup_dir, target))
-            callback = ClusterBackupAndRestore(shared, is_chief=is_chief)
+            callback = ClusterBackupAndRestore(shared, is_chief=is_chief, state_of=callback.state_of)
         result.append(callback)
     if target != directory:
         result.append(_DeleteOnTrainEnd(target))

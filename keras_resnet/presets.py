@@ -29,6 +29,7 @@ import importlib.util
 import math
 import os
 import types
+import warnings
 
 import keras
 from keras import ops
@@ -503,8 +504,15 @@ def _acceleration(acceleration):
 
 
 def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=True,
-                from_logits=None, acceleration="auto", **overrides):
+                from_logits=None, acceleration="auto", callbacks_attached=False, **overrides):
     """Compiles a model with a recipe's optimizer, loss and metrics.
+
+    Part of some recipes' schedule lives in callbacks, not in the optimizer:
+    `PlateauDecay` (`schedule="plateau"`) and `ErrorWarmUp`
+    (`error_warmup_lr`). Without them the learning rate never drops (or
+    never warms up), so compiling such a recipe warns once, naming them,
+    unless `callbacks_attached=True` says that `callbacks(recipe)` goes to
+    `fit`.
 
     Args:
         model: the `keras.Model` to compile.
@@ -521,6 +529,8 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
             `steps_per_execution` that `keras_resnet.accelerate.acceleration()`
             chooses for this machine; a `keras_resnet.accelerate.Acceleration`
             uses its choice; `None` leaves Keras' defaults.
+        callbacks_attached: bool, whether `callbacks(recipe)` (or the
+            recipe's callbacks) will be passed to `fit`; silences the warning.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
@@ -543,7 +553,20 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
     options = {} if acceleration is None else _acceleration(acceleration).compile_options()
     model.compile(optimizer=optimizer_for(recipe), loss=_loss(recipe, from_logits, sparse_labels),
                   metrics=_metrics(recipe, sparse_labels), **options)
+    needed = _schedule_callbacks(recipe)
+    if needed and not callbacks_attached:
+        warnings.warn(
+            f"compile_for: this recipe's schedule needs the callback(s) {', '.join(needed)}, which the optimizer "
+            "does not do by itself; pass keras_resnet.presets.callbacks(recipe) to fit (then compile with "
+            "callbacks_attached=True), or the learning rate will not follow the recipe",
+            stacklevel=2)
     return recipe
+
+
+def _schedule_callbacks(recipe):
+    """Names of the callbacks that carry part of `recipe`'s learning-rate schedule."""
+    return [name for name, needed in (("ErrorWarmUp", recipe.error_warmup_lr is not None),
+                                      ("PlateauDecay", recipe.schedule == "plateau")) if needed]
 
 
 def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_best=True,
@@ -553,14 +576,15 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     In order: `ErrorWarmUp` (recipes with `error_warmup_lr`), `PlateauDecay`
     (`schedule="plateau"`), `StopOnNaN` raising on the first NaN or infinite
     loss (before the checkpoints, so they and the backup keep the last good
-    epoch), then, with a `directory`: `AtomicBackupAndRestore` (`backup/`,
-    resumes a crashed fit at its last finished epoch; it comes after the
-    learning-rate callbacks so its backup holds their changes),
-    `AtomicModelCheckpoint` (`best.keras`, `last.keras`; both write to a
-    temporary file and rename it, so a killed run never leaves a
-    half-written checkpoint), `CSVLogger` (`log.csv`,
-    appended to on resume) and `TensorBoard` (`tensorboard/`, when
-    tensorboard is installed).
+    epoch), then, with a `directory`: `AtomicModelCheckpoint` (`best.keras`,
+    `last.keras`; both write to a temporary file and rename it, so a killed
+    run never leaves a half-written checkpoint), `CSVLogger` (`log.csv`,
+    appended to on resume), `AtomicBackupAndRestore` (`backup/`, resumes a
+    crashed fit at its last finished epoch) and `TensorBoard`
+    (`tensorboard/`, when tensorboard is installed). The backup comes after
+    the callbacks whose state it keeps (warm-up, plateau, best checkpoint),
+    so it commits an epoch only once they have done their part of it; a run
+    killed before the commit redoes that epoch identically.
 
     Args:
         recipe: a name in `RECIPES` or a `Recipe` (e.g. from `compile_for`).
@@ -591,17 +615,19 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
                                   max_error=recipe.error_warmup_until))
     if recipe.schedule == "plateau":
         result.append(PlateauDecay(monitor=monitor, patience=recipe.plateau_patience))
+    stateful = list(result)
     result.append(StopOnNaN())
     if directory is None:
         return result
     os.makedirs(directory, exist_ok=True)
-    result.append(AtomicBackupAndRestore(os.path.join(directory, RUN_FILES["backup"])))
     if save_best:
-        result.append(AtomicModelCheckpoint(
-            os.path.join(directory, RUN_FILES["best"]), monitor=monitor, save_best_only=True))
+        best = AtomicModelCheckpoint(os.path.join(directory, RUN_FILES["best"]), monitor=monitor, save_best_only=True)
+        result.append(best)
+        stateful.append(best)
     if save_last:
         result.append(AtomicModelCheckpoint(os.path.join(directory, RUN_FILES["last"])))
     result.append(keras.callbacks.CSVLogger(os.path.join(directory, RUN_FILES["log"]), append=True))
+    result.append(AtomicBackupAndRestore(os.path.join(directory, RUN_FILES["backup"]), state_of=stateful))
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:
         result.append(keras.callbacks.TensorBoard(os.path.join(directory, RUN_FILES["tensorboard"])))
     return result

@@ -9,22 +9,32 @@ backup (re-running the same call after an interrupt resumes it) and the training
 Data sets are named by one string:
 
 - `"shapes"`: the embedded `keras_resnet.shapes` images, generated from `seed` (no download);
-- `"cifar10"`, `"cifar100"`: the python batch files in `data_dir`, or tensorflow-datasets' copy;
-- `"folder:PATH"`: `PATH/train/<class>/...` and `PATH/validation/<class>/...` (or `PATH/val`);
+- `"cifar10"`, `"cifar100"`: the python batch files in `data_dir`, or tensorflow-datasets' copy; the last
+  10% of each class of the training set validates (`HOLDOUT_FRACTION`: 45k / 5k, never the test set), and
+  the test set scores the final model separately;
+- `"folder:PATH"`: `PATH/train/<class>/...` and `PATH/validation/<class>/...` (or `PATH/val`; without
+  either, the last 10% of each class of `PATH/train` validates);
 - any other tensorflow-datasets name (prepared in `data_dir`), with its `validation` split (else `test`).
+
+Every training epoch's order and augmentation are a function of `seed` and the epoch
+(`keras_resnet.data.cifar_pipeline`'s `epochs`), so a resumed run sees exactly the data of the
+uninterrupted one.
 
 TensorFlow is imported inside the functions.
 """
 
+import dataclasses
 import json
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
 
-from keras_resnet import accelerate, data, distribute, evaluation, presets, shapes
+from keras_resnet import accelerate, data, distribute, evaluation, export, presets, shapes
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet.callbacks import resume_epoch
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
 
@@ -35,12 +45,17 @@ SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
 
 # The run folder's files; `presets.callbacks` writes the backup, checkpoints and log under these names.
-_RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json"}
+_RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json", "preprocessing": "preprocessing.json"}
 
 _CIFAR = ("cifar10", "cifar100")
 _FOLDER = "folder:"
 # The paper's ImageNet scale augmentation (shorter side in [256, 480], test at 256) for 224 crops.
 _IMAGENET_SCALES = (256, 480)
+
+_FIRST_FAILURES = 20  # names of failed images in run.json
+
+HOLDOUT_FRACTION = 0.1
+"""Share of each class of a training set held out for validation when the data set has no validation split."""
 
 
 def datasets(
@@ -53,6 +68,7 @@ def datasets(
     train_size=None,
     validation_size=None,
     seed=0,
+    epochs=None,
 ):
     """Builds the training and validation pipelines of a named data set.
 
@@ -70,7 +86,12 @@ def datasets(
             tensorflow-datasets data; nothing is downloaded.
         train_size: `"shapes"` only: number of training images (6000).
         validation_size: `"shapes"` only: number of validation images (1000).
+            (CIFAR's validation split is the hold-out of its training set.)
         seed: integer seed of the shapes images and of shuffling and augmentation.
+        epochs: `None` (every pass over the training pipeline is a new
+            epoch) or a `range(first, stop)` of epochs the training pipeline
+            holds one after another, each exactly as in an uninterrupted run
+            (see `keras_resnet.data.cifar_pipeline`).
 
     Returns:
         A tuple `(train, validation)` of `tf.data.Dataset`s of
@@ -83,11 +104,24 @@ def datasets(
     ('circle', 'square', 'triangle', 'cross', 'ring')
     """
     augmentation, image_size = _resolve(dataset, augmentation, image_size)
-    train_source, validation_source = _sources(
+    splits = _sources(
         dataset, data_dir=data_dir, train_size=train_size, validation_size=validation_size,
         image_size=image_size, seed=seed,
     )
+    return _pipelines(splits.train, splits.validation, augmentation=augmentation, image_size=image_size,
+                      batch_size=batch_size, seed=seed, epochs=epochs)
+
+
+def _pipelines(train_source, *evaluation_sources, augmentation, image_size, batch_size, seed, epochs,
+               statistics=None):
+    """The training pipeline and one evaluation pipeline per source (`None` for `None`).
+
+    `statistics` (CIFAR augmentation: the training set's `data.image_statistics`) default to the training
+    source's; pass a run's own (its `preprocessing.json`) to evaluate exactly as it trained.
+    """
     options = dict(image_size=image_size)
+    if augmentation == "cifar":
+        options["statistics"] = data.image_statistics(train_source) if statistics is None else statistics
     if augmentation == "imagenet":
         scale = image_size / 224
         options.update(
@@ -95,8 +129,8 @@ def datasets(
             resize_size=round(_IMAGENET_SCALES[0] * scale),
         )
     return data._train_and_evaluation(
-        train_source, validation_source, augmentation=augmentation, batch_size=batch_size, seed=seed,
-        options=options,
+        train_source, *evaluation_sources, augmentation=augmentation, batch_size=batch_size, seed=seed,
+        options=options, epochs=epochs,
     )
 
 
@@ -116,32 +150,80 @@ def _resolve(dataset, augmentation, image_size):
     return augmentation, image_size
 
 
-def _sources(dataset, *, data_dir, train_size, validation_size, image_size, seed):
+@dataclasses.dataclass(frozen=True)
+class _Splits:
+    """The sources of a named data set, and what each one is (for `run.json` and the printed summary)."""
+
+    train: data.ImageSource
+    validation: data.ImageSource | None
+    test: data.ImageSource | None
+    described: dict
+
+
+def _describe(source, what):
+    return None if source is None else f"{what} ({len(source)} images)"
+
+
+def _holdout(name, train, test, full_train, where):
+    """A training source split 90/10 by class, or (full_train) kept whole with no validation."""
+    if full_train:
+        validation = None
+        described = {"train": _describe(train, f"all of {where}")}
+    else:
+        train, validation = data.holdout_split(train, HOLDOUT_FRACTION)
+        described = {
+            "train": _describe(train, f"{where} less the hold-out"),
+            "validation": _describe(validation, f"hold-out: the last {HOLDOUT_FRACTION:.0%} of each class of {where}"),
+        }
+    described["test"] = _describe(test, f"the {name} test set")
+    return _Splits(train, validation, test, {key: value for key, value in described.items() if value})
+
+
+def _sources(dataset, *, data_dir, train_size, validation_size, image_size, seed, full_train=False):
     if dataset != "shapes" and (train_size is not None or validation_size is not None):
         raise ValueError(
             "train_size and validation_size apply to dataset='shapes' only; received "
             f"train_size={train_size!r}, validation_size={validation_size!r} for dataset={dataset!r}"
+        )
+    if full_train and dataset not in _CIFAR:
+        raise ValueError(
+            f"full_train applies to dataset='cifar10' or 'cifar100' (whose test set reports the final model); "
+            f"received full_train=True for dataset={dataset!r}"
         )
     if dataset == "shapes":
         sizes = {"train_size": train_size, "validation_size": validation_size}
         (x_train, y_train), (x_val, y_val), names = shapes.load_data(
             **{key: value for key, value in sizes.items() if value is not None}, image_size=image_size, seed=seed
         )
-        return data.array_source(x_train, y_train, names), data.array_source(x_val, y_val, names)
+        train, validation = data.array_source(x_train, y_train, names), data.array_source(x_val, y_val, names)
+        return _Splits(train, validation, None, {
+            "train": _describe(train, "shapes training images"),
+            "validation": _describe(validation, "shapes validation images"),
+        })
     if dataset.startswith(_FOLDER):
         root = dataset[len(_FOLDER):]
-        validation = [os.path.join(root, name) for name in ("validation", "val") if os.path.isdir(os.path.join(root, name))]
-        if not os.path.isdir(os.path.join(root, "train")) or not validation:
+        if not os.path.isdir(os.path.join(root, "train")):
             raise ValueError(
-                f"dataset 'folder:PATH' needs PATH/train and PATH/validation (or PATH/val), each with one "
-                f"sub-folder per class; received {dataset!r}"
+                f"dataset 'folder:PATH' needs PATH/train (and PATH/validation or PATH/val, else the last "
+                f"{HOLDOUT_FRACTION:.0%} of each class of PATH/train validate), each with one sub-folder per "
+                f"class; received {dataset!r}"
             )
-        return data.folder_source(os.path.join(root, "train")), data.folder_source(validation[0])
+        train = data.folder_source(os.path.join(root, "train"))
+        for name in ("validation", "val"):
+            if os.path.isdir(os.path.join(root, name)):
+                validation = data.folder_source(os.path.join(root, name))
+                return _Splits(train, validation, None, {
+                    "train": _describe(train, os.path.join(root, "train")),
+                    "validation": _describe(validation, os.path.join(root, name)),
+                })
+        return _holdout(dataset, train, None, False, os.path.join(root, "train"))
     if dataset in _CIFAR and data_dir is not None:
         try:
-            return data.cifar_source(data_dir, split="train"), data.cifar_source(data_dir, split="test")
+            train, test = data.cifar_source(data_dir, split="train"), data.cifar_source(data_dir, split="test")
         except FileNotFoundError:
             pass  # not the python batch files: a tensorflow-datasets folder
+        else:
+            return _holdout(dataset, train, test, full_train, f"the {dataset} training set")
     import tensorflow_datasets as tfds
 
     try:
@@ -151,11 +233,17 @@ def _sources(dataset, *, data_dir, train_size, validation_size, image_size, seed
             f"dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; "
             f"received {dataset!r}"
         ) from None
+    if dataset in _CIFAR:
+        train = data.tfds_source(dataset, split="train", data_dir=data_dir)
+        test = data.tfds_source(dataset, split="test", data_dir=data_dir)
+        return _holdout(dataset, train, test, full_train, f"the {dataset} training set")
     split = "validation" if "validation" in splits or "test" not in splits else "test"
-    return (
-        data.tfds_source(dataset, split="train", data_dir=data_dir, shuffle_files=True, seed=seed),
-        data.tfds_source(dataset, split=split, data_dir=data_dir),
-    )
+    train = data.tfds_source(dataset, split="train", data_dir=data_dir)
+    validation = data.tfds_source(dataset, split=split, data_dir=data_dir)
+    return _Splits(train, validation, None, {
+        "train": _describe(train, f"tensorflow-datasets {dataset} 'train'"),
+        "validation": _describe(validation, f"tensorflow-datasets {dataset} {split!r}"),
+    })
 
 
 def train(
@@ -172,6 +260,9 @@ def train(
     strategy="auto",
     per_replica_batch_size=None,
     verbose="auto",
+    classes=None,
+    steps_per_epoch=None,
+    full_train=False,
     **dataset_options,
 ):
     """Trains a model on a data set with the paper's recipe for it.
@@ -184,20 +275,25 @@ def train(
 
     With an `output_dir`, the run's files are written there: `best.keras`
     and `last.keras` checkpoints, `log.csv`, `curves.png` (training error
-    dashed, validation error solid, against iterations) and, while training,
+    dashed, validation error solid, against iterations), `run.json` (the
+    arguments, then the splits and final results), `preprocessing.json`
+    (the normalisation, as `keras-resnet export --preprocessing` reads it;
+    `evaluate` of a checkpoint in the folder uses it) and, while training,
     `backup/`. Calling `train` again with the same arguments after an
     interrupt (even `SIGKILL`) resumes from the last finished epoch and ends
-    with the same number of optimizer steps as an uninterrupted run; a call
-    with other arguments is refused while a backup is there. A finished
-    run's folder is trained afresh.
+    in the state of an uninterrupted run: same weights, optimizer slots,
+    learning rate, plateau and warm-up state, `best.keras` and log (every
+    epoch's data order and augmentation are a function of `seed` and the
+    epoch). A call with other arguments is refused while a backup is
+    there. A finished run's folder is trained afresh.
 
     Args:
         model: a name of `keras_resnet.MODELS` (built for the data set's
             image size and classes) or a built `keras.Model`.
         dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a
             tensorflow-datasets name, or a `(train, validation)` pair of
-            batched `tf.data.Dataset`s of `(images, labels)` with a
-            `class_names` attribute (e.g. from `keras_resnet.data.folder`).
+            batched `tf.data.Dataset`s of `(images, labels)` (any
+            pipelines, e.g. from `keras_resnet.data.folder`).
         epochs: epochs to train; defaults to the recipe's length (164 for
             CIFAR-10) and to `SHAPES_EPOCHS` for shapes.
         batch_size: images per batch; defaults to the recipe's (the
@@ -220,13 +316,30 @@ def train(
             `batch_size`: the global batch is this times the number of
             replicas (the learning rate scales with it).
         verbose: `model.fit` verbosity (`"auto"`, 0, 1, 2).
+        classes: with a model name and a pair of pipelines, the number of
+            classes to build it for (a named data set knows its classes; a
+            built model has its own).
+        steps_per_epoch: with a pair of pipelines, batches per epoch;
+            required when the training pipeline's cardinality is unknown or
+            infinite (else it is the pipeline's cardinality).
+        full_train: CIFAR only: train on all 50,000 training images with no
+            validation (no `best.keras`, no plateau recipes) and report only
+            the final model's test error: the protocol of the paper's
+            tables. By default the last 10% of each class validates (selects
+            `best.keras`, drives plateaus) and the test set scores the final
+            model once, separately.
         **dataset_options: with a data set name, arguments of `datasets`:
             `image_size`, `augmentation`, `data_dir`, `train_size`,
             `validation_size`.
 
     Returns:
-        A dict: `model` (trained), `val_accuracy` and `val_loss` (final,
-        on the validation split), `steps` (optimizer iterations done),
+        A dict: `model` (trained), `val_accuracy` and `val_loss` (final
+        model, on the validation split; `None` with `full_train`),
+        `test_accuracy` and `test_loss` (final model, on the test set; CIFAR
+        only, else `None`), `splits` (what each split is, e.g. `"hold-out:
+        the last 10% of each class of the cifar10 training set (5000
+        images)"`; `run.json` holds them with the results),
+        `steps` (optimizer iterations done),
         `epochs`, `steps_per_epoch`, `recipe` (the `Recipe` used),
         `history` (per-epoch logs of the whole run) and `files` (paths of
         the run's files, empty without `output_dir`).
@@ -251,6 +364,14 @@ def train(
         batch_size = replication.global_batch_size(per_replica_batch_size)
     model_name = model.lower() if isinstance(model, str) else model.name
     named = isinstance(dataset, str)
+    if named and (classes is not None or steps_per_epoch is not None):
+        raise ValueError(
+            "classes and steps_per_epoch apply to a (train, validation) pair of pipelines only; received "
+            f"classes={classes!r}, steps_per_epoch={steps_per_epoch!r} for dataset={dataset!r}"
+        )
+    if not named and full_train:
+        raise ValueError("full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a "
+                         "pair of pipelines")
     if named:
         _, image_size = _resolve(dataset, dataset_options.get("augmentation"), dataset_options.get("image_size"))
     elif dataset_options or batch_size is None:
@@ -261,6 +382,11 @@ def train(
     else:
         train_data, validation_data = dataset
         image_size = train_data.element_spec[0].shape[1]
+        if isinstance(model, str) and classes is None:
+            raise ValueError(
+                f"a model name with a (train, validation) pair of pipelines needs classes (the number of "
+                f"classes to build {model_name} for); received classes=None"
+            )
     if recipe is None:
         recipe = dataset if named and dataset in _CIFAR else ("cifar10" if image_size <= 64 else "imagenet")
         recipe = f"{recipe}_{model_name}" if f"{recipe}_{model_name}" in presets.RECIPES else recipe
@@ -272,18 +398,24 @@ def train(
         raise ValueError(f"epochs must be a positive integer; received {epochs!r}")
 
     keras.utils.set_random_seed(seed)
-    if named:
-        train_data, validation_data = datasets(dataset, batch_size=chosen.batch_size, seed=seed, **dataset_options)
-    # Every worker runs the whole pipeline and keeps its share of each batch.
-    train_data, validation_data = (distribute.shard_dataset(d, "data") for d in (train_data, validation_data))
     files = {}
     if output_dir is not None and replication.is_chief:
         config = {
             "model": model_name, "dataset": dataset if named else "pipelines", "epochs": epochs,
-            "recipe": repr(chosen), "seed": seed, **{key: dataset_options[key] for key in sorted(dataset_options)},
+            "recipe": repr(chosen), "seed": seed, "full_train": full_train,
+            **{key: dataset_options[key] for key in sorted(dataset_options)},
         }
         files = _prepare_run(output_dir, config)
-    steps_per_epoch = int(train_data.cardinality())
+    # Where a backup resumes the run: the training pipeline starts at that epoch's data.
+    first_epoch = 0 if output_dir is None else resume_epoch(os.path.join(output_dir, _RUN_FILES["backup"]))
+    if named:
+        augmentation, image_size = _resolve(dataset, dataset_options.get("augmentation"), image_size)
+        splits = _sources(dataset, image_size=image_size, seed=seed, full_train=full_train, **{
+            key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")})
+        steps_per_epoch = math.ceil(len(splits.train) / chosen.batch_size)
+        classes = len(splits.train.class_names)
+    else:
+        steps_per_epoch = _pair_steps_per_epoch(train_data, steps_per_epoch)
     if epochs is None:
         epochs = math.ceil(chosen.total_steps / steps_per_epoch)
     else:
@@ -291,31 +423,67 @@ def train(
         total = epochs * steps_per_epoch
         boundaries = tuple(sorted({max(1, round(b * total / chosen.total_steps)) for b in chosen.boundaries}))
         chosen = presets.recipe_for(chosen, total_steps=total, boundaries=boundaries)
+    test_data = None
+    if named:
+        statistics = data.image_statistics(splits.train) if augmentation == "cifar" else None
+        if files:
+            _write_json(files["preprocessing"], _preprocessing(augmentation, statistics))
+        # One stream of the epochs still to run, each a pure function of (seed, epoch): exact resume.
+        train_data, validation_data, test_data = _pipelines(
+            splits.train, splits.validation, splits.test, augmentation=augmentation, image_size=image_size,
+            batch_size=chosen.batch_size, seed=seed, epochs=range(min(first_epoch, epochs - 1), epochs),
+            statistics=statistics,
+        )
+    if validation_data is None and chosen.schedule == "plateau":
+        raise ValueError(
+            f"recipe {recipe!r} decays on a validation plateau, which full_train (no validation split) cannot "
+            "see; received full_train=True"
+        )
+    # Every worker runs the whole pipeline and keeps its share of each batch.
+    train_data, validation_data, test_data = (
+        None if d is None else distribute.shard_dataset(d, "data") for d in (train_data, validation_data, test_data))
 
     def build():
         built = model
         if isinstance(model, str):
             # keras_resnet.accelerate: the device's precision, before building (`strategy` did the replication).
             accelerate.acceleration(data_parallel=False).apply()
-            built = get_model(model, input_shape=(image_size, image_size, 3), classes=len(train_data.class_names))
-        presets.compile_for(built, chosen)
+            built = get_model(model, input_shape=(image_size, image_size, 3), classes=classes)
+        presets.compile_for(built, chosen, callbacks_attached=True)
         return built
 
     model = distribute.with_strategy(build, replication)
-    callbacks = distribute.cluster_callbacks(chosen, output_dir, strategy=replication)
+    callbacks = distribute.cluster_callbacks(chosen, output_dir, strategy=replication,
+                                             save_best=validation_data is not None)
+    report = _DecodeFailureReport([splits.train, splits.validation, splits.test] if named else [])
+    callbacks.insert(0, report)
     # The pipelines shuffle; `shuffle=False` only tells Keras not to warn that it cannot.
     history = model.fit(
         train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks, shuffle=False,
-        verbose=verbose if replication.is_chief else 0,
+        steps_per_epoch=steps_per_epoch, verbose=verbose if replication.is_chief else 0,
     ).history
-    scores = model.evaluate(validation_data, verbose=0, return_dict=True)
+    scores = {split: None if pipeline is None else model.evaluate(pipeline, verbose=0, return_dict=True)
+              for split, pipeline in (("validation", validation_data), ("test", test_data))}
+    described = splits.described if named else {"train": "the given training pipeline",
+                                                "validation": "the given validation pipeline"}
+    results = {
+        f"{split}_{key}": {"value": float(score[key]), "split": described[split]}
+        for split, score in scores.items() if score is not None for key in ("accuracy", "loss")
+    }
+    decode_failures = report.summary()
     if files:
+        with open(files["config"]) as handle:
+            config = json.load(handle)
+        _write_json(files["config"], {**config, "splits": described, "results": results,
+                                      "decode_failures": decode_failures})
         history = read_log(files["log"])
         plot_curves(files["log"], files["curves"], labels=[model_name], steps_per_epoch=steps_per_epoch)
     return {
         "model": model,
-        "val_accuracy": float(scores["accuracy"]),
-        "val_loss": float(scores["loss"]),
+        **{key: None for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss")},
+        **{key.replace("validation_", "val_"): result["value"] for key, result in results.items()},
+        "splits": described,
+        "decode_failures": decode_failures,
         "steps": int(model.optimizer.iterations.numpy()),
         "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
@@ -323,6 +491,98 @@ def train(
         "history": history,
         "files": files,
     }
+
+
+class _DecodeFailureReport(keras.callbacks.Callback):
+    """Warns after every epoch about the images its sources failed to decode, and sums them up at the end."""
+
+    def __init__(self, sources):
+        super().__init__()
+        self.sources = [source for source in sources if source is not None]
+
+    def _names(self):
+        return list(dict.fromkeys(name for source in self.sources for _, _, name in source.decode_failures))
+
+    def on_epoch_end(self, epoch, logs=None):
+        names = self._names()
+        if names:
+            warnings.warn(
+                f"epoch {epoch + 1}: {len(names)} image(s) failed to decode and are left out of every pass (which "
+                f"ends with as many images from its start instead), e.g. {', '.join(names[:data._WARN_PATHS])}; "
+                "run.json lists them",
+                stacklevel=2,
+            )
+
+    def summary(self):
+        """`{"count": images that failed to decode, "first": their first names}`."""
+        names = self._names()
+        return {"count": len(names), "first": names[:_FIRST_FAILURES]}
+
+
+def _write_json(path, content):
+    with open(path, "w") as handle:
+        json.dump(content, handle, indent=1)
+
+
+def run_preprocessing(checkpoint):
+    """The normalisation a `train` run used, from the `preprocessing.json` beside one of its checkpoints.
+
+    Args:
+        checkpoint: path of a checkpoint in a run folder (e.g. `runs/resnet20/best.keras`).
+
+    Returns:
+        A dict `{"mean": ..., "std": ...}`, the `preprocessing` argument of
+        `keras_resnet.export.export_saved_model` (and of `keras-resnet
+        export --preprocessing`), or `None` when the folder has no such file.
+
+    Example:
+
+    >>> run_preprocessing("runs/resnet20-shapes/best.keras")["std"]  # doctest: +SKIP
+    255.0
+    """
+    path = os.path.join(os.path.dirname(os.fspath(checkpoint)), _RUN_FILES["preprocessing"])
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _run_statistics(checkpoint):
+    """The CIFAR statistics of a run's `preprocessing.json` (per-pixel mean, divided by 255), or None."""
+    preprocessing = run_preprocessing(checkpoint)
+    if preprocessing is None:
+        return None
+    mean = np.asarray(preprocessing["mean"], np.float32)
+    if mean.ndim != 3 or preprocessing.get("std") != 255.0:
+        return None  # not the CIFAR per-pixel normalisation: the pipelines' own applies
+    return {"pixel_mean": mean}
+
+
+def _preprocessing(augmentation, statistics):
+    """The normalisation of a run's pipelines as `keras-resnet export --preprocessing` reads it."""
+    if augmentation == "cifar":
+        return export.cifar_preprocessing(statistics, "pixel")
+    return {"mean": list(data.IMAGENET_MEAN)}
+
+
+def _pair_steps_per_epoch(train_data, steps_per_epoch):
+    """Batches per epoch of a user's training pipeline: its cardinality, or `steps_per_epoch` when unknown."""
+    import tensorflow as tf
+
+    cardinality = int(train_data.cardinality())
+    if steps_per_epoch is not None:
+        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be a positive integer; received {steps_per_epoch!r}")
+        return steps_per_epoch
+    if cardinality in (tf.data.UNKNOWN_CARDINALITY, tf.data.INFINITE_CARDINALITY) or cardinality < 1:
+        what = {tf.data.UNKNOWN_CARDINALITY: "unknown", tf.data.INFINITE_CARDINALITY: "infinite"}.get(
+            cardinality, "zero")
+        raise ValueError(
+            f"the training pipeline's cardinality is {what}, so the number of batches per epoch cannot be known; "
+            "pass steps_per_epoch (or give the pipeline a known length, e.g. "
+            "dataset.apply(tf.data.experimental.assert_cardinality(n))); received steps_per_epoch=None"
+        )
+    return cardinality
 
 
 def _prepare_run(output_dir, config):
@@ -341,22 +601,38 @@ def _prepare_run(output_dir, config):
                 f"({previous}); received {config}. Re-run with the same arguments to resume it, or use "
                 "another output_dir."
             )
+        _trim_log(files["log"], resume_epoch(files["backup"]))
     elif os.path.isfile(files["log"]):
         os.remove(files["log"])
-    with open(files["config"], "w") as handle:
-        json.dump(config, handle, indent=1)
+    _write_json(files["config"], config)
     return files
 
 
-def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0, **dataset_options):
-    """Top-1 and top-5 accuracy and error of a model on a data set's validation split.
+def _trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs: a killed run may have logged an epoch it redoes."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as handle:
+        lines = handle.readlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        with open(path, "w", newline="") as handle:
+            handle.writelines(kept)
+
+
+def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation",
+             **dataset_options):
+    """Top-1 and top-5 accuracy and error of a model on a data set's validation or test split.
 
     Args:
         model: a `keras.Model` or the path of a `.keras` file (e.g. the
-            `best.keras` of a `train` run).
+            `best.keras` of a `train` run). A run folder's
+            `preprocessing.json` beside the file gives the normalisation the
+            run trained with.
         dataset: the data set, named as for `train`; pass the same
-            `dataset_options` and `seed` as for training (the CIFAR
-            augmentation's per-pixel mean comes from the training split).
+            `dataset_options` and `seed` as for training (without a
+            `preprocessing.json`, the CIFAR augmentation's per-pixel mean is
+            computed again from the training split).
         method: `"center"` scores the validation pipeline's images (CIFAR:
             the image itself; ImageNet: centre crop); `"ten_crop"` (10 crops
             averaged) and `"multi_scale"` (the paper's fully-convolutional
@@ -364,11 +640,14 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
             ImageNet augmentation.
         batch_size: images per batch.
         seed: the seed the model was trained with.
+        split: `"validation"` (for CIFAR the hold-out `train` validates on)
+            or `"test"` (CIFAR's test set).
         **dataset_options: arguments of `datasets`.
 
     Returns:
         A dict with `top1_accuracy`, `top5_accuracy`, `top1_error`,
-        `top5_error` (floats in [0, 1]) and `count` (images scored).
+        `top5_error` (floats in [0, 1]), `count` (images scored) and `split`
+        (what the split is).
 
     Example:
 
@@ -376,14 +655,24 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
     {'top1_accuracy': 0.98, 'top5_accuracy': 1.0, ...}
     """
     _check_choice("method", method, METHODS)
+    _check_choice("split", split, ("validation", "test"))
+    statistics = None
     if isinstance(model, (str, os.PathLike)):
         if not os.path.isfile(model):
             raise ValueError(f"model must be a keras.Model or an existing .keras file; received {os.fspath(model)!r}")
+        statistics = _run_statistics(model)
         model = keras.saving.load_model(model)
     augmentation, image_size = _resolve(dataset, dataset_options.get("augmentation"), dataset_options.get("image_size"))
+    options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}
+    splits = _sources(dataset, image_size=image_size, seed=seed, **options)
+    source = getattr(splits, split)
+    if source is None:
+        raise ValueError(f"split 'test' needs a data set with a test set (cifar10, cifar100); received "
+                         f"split={split!r} for dataset={dataset!r}")
     if method == "center":
-        _, validation = datasets(dataset, batch_size=batch_size, seed=seed, **dataset_options)
-        batches = [(model.predict_on_batch(x), y) for x, y in validation.as_numpy_iterator()]
+        _, pipeline = _pipelines(splits.train, source, augmentation=augmentation, image_size=image_size,
+                                 batch_size=batch_size, seed=seed, epochs=None, statistics=statistics)
+        batches = [(model.predict_on_batch(x), y) for x, y in pipeline.as_numpy_iterator()]
         scores = np.concatenate([s for s, _ in batches])
         labels = np.concatenate([y for _, y in batches])
     else:
@@ -392,8 +681,6 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
                 f"method {method!r} needs augmentation='imagenet' (full-size images); received "
                 f"augmentation={augmentation!r}. Use method='center'."
             )
-        options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}
-        _, source = _sources(dataset, image_size=image_size, seed=seed, **options)
         result = evaluation.evaluate(
             model, source.images(), method=method, crop_size=image_size,
             resize_size=round(_IMAGENET_SCALES[0] * image_size / 224),
@@ -407,4 +694,5 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
         "top1_error": top1,
         "top5_error": top5,
         "count": len(labels),
+        "split": splits.described[split],
     }

@@ -1,4 +1,5 @@
 import inspect
+import json
 import re
 
 import keras
@@ -119,7 +120,7 @@ def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoints
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
-    presets.compile_for(model, "imagenet", lr=0.01)  # a float learning rate
+    presets.compile_for(model, "imagenet", lr=0.01, callbacks_attached=True)  # a float learning rate
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32") * 100
     y = (x[:, 0] > 0).astype("int32")
     run = [_DivergeAtEpoch()] + presets.callbacks("imagenet", tmp_path, tensorboard=False)
@@ -144,3 +145,62 @@ def test_stop_on_nan_checks_the_weights_at_the_end_of_an_epoch():
     guard = attached(callbacks.StopOnNaN(), model)
     with pytest.raises(FloatingPointError, match=r"weight '.*kernel' became non-finite at step 0"):
         guard.on_epoch_end(0, {"val_loss": 1.0})
+
+
+def _plateau_run(directory, epochs, interrupt_after=None):
+    """A fit with PlateauDecay and a best checkpoint, optionally stopped after an epoch as a kill would."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.5, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    decay = callbacks.PlateauDecay(monitor="val_loss", patience=1, mode="min", min_delta=10.0)
+    best = callbacks.AtomicModelCheckpoint(str(directory / "best.keras"), monitor="val_loss", save_best_only=True)
+    backup = callbacks.AtomicBackupAndRestore(directory / "backup", state_of=[decay, best])
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == interrupt_after:
+                raise KeyboardInterrupt
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 2, 16)
+    try:
+        model.fit(x, y, batch_size=8, epochs=epochs, validation_data=(x, y), verbose=0, shuffle=False,
+                  callbacks=[decay, best, backup, Interrupt()])
+    except KeyboardInterrupt:
+        pass
+    return model, decay, best
+
+
+def test_a_resumed_fit_keeps_the_plateau_state_best_value_and_optimizer(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    reference, reference_decay, reference_best = _plateau_run(tmp_path / "a", 5)
+    _plateau_run(tmp_path / "b", 5, interrupt_after=2)
+    assert callbacks.resume_epoch(tmp_path / "b" / "backup") == 3
+    resumed, decay, best = _plateau_run(tmp_path / "b", 5)
+    # min_delta=10: no epoch improves enough, so the rate drops every other epoch, counted across the restart.
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(float(reference.optimizer.learning_rate))
+    assert float(resumed.optimizer.learning_rate) < 0.5 * 0.1
+    assert (decay.wait, decay.best) == (reference_decay.wait, reference_decay.best)
+    assert best.best == reference_best.best
+    for mine, theirs in zip([*resumed.weights, *resumed.optimizer.variables],
+                            [*reference.weights, *reference.optimizer.variables]):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-6, err_msg=mine.path)
+
+
+def test_integer_save_freq_records_the_epoch_in_progress_after_a_restart(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 2), "float32"), np.ones((8, 1))
+    backup = callbacks.AtomicBackupAndRestore(tmp_path, save_freq=3, delete_checkpoint=False)
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[backup])  # 8 batches: saves after 3 and 6
+    assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 1
+    model.fit(x, y, batch_size=2, epochs=3, verbose=0, callbacks=[backup])  # resumes at epoch 1; saves at 3, 6
+    metadata = json.loads((tmp_path / "training_metadata.json").read_text())
+    assert (metadata["epoch"], metadata["batch"]) == (2, 2)  # 2 batches of epoch 2 done
+
+
+def test_a_backup_refuses_callbacks_without_state():
+    with pytest.raises(ValueError, match="state_of must hold callbacks with get_state"):
+        callbacks.AtomicBackupAndRestore("backup", state_of=[keras.callbacks.CSVLogger("log.csv")])

@@ -3,6 +3,7 @@ import importlib
 import inspect
 import math
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -156,7 +157,7 @@ def test_from_logits_is_inferred_from_the_last_layer(activation, from_logits):
 
 def test_imagenet_reports_top5():
     model = tiny_model()
-    presets.compile_for(model, "imagenet")
+    presets.compile_for(model, "imagenet", callbacks_attached=True)
     x, y = tiny_data(8)
     assert {"accuracy", "top5_accuracy"} <= set(model.evaluate(x, y, verbose=0, return_dict=True))
 
@@ -229,14 +230,14 @@ def test_callback_set_follows_the_recipe(tmp_path, monkeypatch):
     assert isinstance(warmup.learning_rate, presets.StepDecay)
     monkeypatch.setattr(presets.importlib.util, "find_spec", lambda name: object())
     assert kinds(presets.callbacks("imagenet", tmp_path, save_best=False)) == [
-        "PlateauDecay", "StopOnNaN", "AtomicBackupAndRestore", "AtomicModelCheckpoint", "CSVLogger",
+        "PlateauDecay", "StopOnNaN", "AtomicModelCheckpoint", "CSVLogger", "AtomicBackupAndRestore",
         "TensorBoard"]
     assert isinstance(presets.callbacks("imagenet", plateau_patience=3)[0], PlateauDecay)
 
 
 def test_standard_set_writes_csv_and_checkpoints(tmp_path):
     model = tiny_model()
-    recipe = presets.compile_for(model, "cifar10_resnet110")
+    recipe = presets.compile_for(model, "cifar10_resnet110", callbacks_attached=True)
     x, y = tiny_data()
     model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0,
               callbacks=presets.callbacks(recipe, tmp_path))
@@ -306,3 +307,14 @@ def test_docstring_examples_run_and_hold(name):
         # `expression  # number` lines state a result: check it.
         exec(re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
              vars(presets).copy())
+
+
+@pytest.mark.parametrize("recipe, missing", [("imagenet", "PlateauDecay"), ("cifar10_resnet110", "ErrorWarmUp")])
+def test_a_recipe_scheduled_by_callbacks_warns_once_naming_them(recipe, missing):
+    with pytest.warns(UserWarning, match=f"needs the callback\\(s\\) {missing}.*presets.callbacks\\(recipe\\)") as caught:
+        presets.compile_for(tiny_model(), recipe)
+    assert len([w for w in caught if "compile_for" in str(w.message)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        presets.compile_for(tiny_model(), recipe, callbacks_attached=True)
+        presets.compile_for(tiny_model(), "cifar10")  # its step schedule lives in the optimizer

@@ -101,11 +101,46 @@ def test_a_folder_of_images_trains_with_its_class_names(tmp_path):
 
 def test_a_pair_of_pipelines_trains_with_the_batch_size_it_was_built_with():
     pair = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
-    result = training.train("resnet20", pair, epochs=1, batch_size=16, verbose=0)
+    result = training.train("resnet20", pair, epochs=1, batch_size=16, classes=5, verbose=0)
     assert result["steps"] == 3
     assert result["recipe"].lr == pytest.approx(0.1 * 16 / 128)
     with pytest.raises(ValueError, match="takes batch_size .* received batch_size=None"):
-        training.train("resnet20", pair, epochs=1)
+        training.train("resnet20", pair, epochs=1, classes=5)
+
+
+def _plain_pipelines(count=48, batch_size=16, classes=3):
+    """A user's own tf.data pipelines: no keras_resnet, no attributes."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (count, 16, 16, 3)).astype("float32")
+    y = (np.arange(count) % classes).astype("int32")
+    return tuple(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(1) for _ in range(2))
+
+
+def test_plain_user_pipelines_train_with_the_class_count_from_an_argument_or_the_model():
+    pair = _plain_pipelines()
+    assert not hasattr(pair[0], "class_names")
+    result = training.train("resnet20", pair, epochs=2, batch_size=16, classes=3, verbose=0)
+    assert result["model"].output_shape == (None, 3) and result["steps"] == 6
+    with pytest.raises(ValueError, match="needs classes .*; received classes=None"):
+        training.train("resnet20", pair, epochs=1, batch_size=16)
+    from keras_resnet.models import ResNet20
+
+    built = ResNet20(input_shape=(16, 16, 3), classes=3)
+    assert training.train(built, pair, epochs=1, batch_size=16, verbose=0)["steps"] == 3
+
+
+def test_a_pipeline_of_unknown_length_is_refused_without_steps_per_epoch():
+    train, validation = _plain_pipelines()
+    unknown = train.filter(lambda x, y: True)
+    with pytest.raises(ValueError, match="cardinality is unknown.*pass steps_per_epoch"):
+        training.train("resnet20", (unknown, validation), epochs=1, batch_size=16, classes=3)
+    with pytest.raises(ValueError, match="cardinality is infinite.*pass steps_per_epoch"):
+        training.train("resnet20", (train.repeat(), validation), batch_size=16, classes=3)
+    result = training.train("resnet20", (train.repeat(), validation), epochs=2, batch_size=16, classes=3,
+                            steps_per_epoch=2, verbose=0)
+    assert (result["steps"], result["epochs"]) == (4, 2)
 
 
 def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
@@ -128,7 +163,7 @@ def test_training_data_is_augmented_and_validation_data_is_not():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: training.datasets("folder:/nonexistent"), "needs PATH/train and PATH/validation"),
+        (lambda: training.datasets("folder:/nonexistent"), "needs PATH/train \\(and PATH/validation or PATH/val"),
         (lambda: training.datasets("cifar10", train_size=10), "apply to dataset='shapes' only"),
         (lambda: training.datasets("shapes", augmentation="mixup"), "augmentation must be one of"),
         (lambda: training.datasets(""), "dataset must be"),
@@ -179,3 +214,86 @@ def test_repeated_fits_do_not_grow_memory():
     for _ in range(10):
         model.fit(x, y, batch_size=32, verbose=0)
     assert _resident_megabytes() - start < 50
+
+
+@pytest.fixture(scope="module")
+def cifar10_dir(tmp_path_factory):
+    """Fake CIFAR-10 python batch files: 5 training batches of 20 images (10 per class in all), a test batch of 20."""
+    import pickle
+
+    root = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    names = [name.encode() for name in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                        "ship", "truck")]
+    (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        content = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": list(range(10)) * 2}
+        (root / name).write_bytes(pickle.dumps(content))
+    return root
+
+
+def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(cifar10_dir, tmp_path):
+    result = training.train("resnet20", "cifar10", data_dir=str(cifar10_dir), epochs=1, batch_size=30,
+                            output_dir=str(tmp_path), verbose=0)
+    # 100 training images, 10 per class: the last one of each class validates.
+    assert result["steps_per_epoch"] == 3  # 90 images
+    assert result["splits"] == {
+        "train": "the cifar10 training set less the hold-out (90 images)",
+        "validation": "hold-out: the last 10% of each class of the cifar10 training set (10 images)",
+        "test": "the cifar10 test set (20 images)",
+    }
+    assert result["val_accuracy"] is not None and result["test_accuracy"] is not None
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["results"]["test_accuracy"] == {"value": result["test_accuracy"], "split": result["splits"]["test"]}
+    assert run["results"]["validation_accuracy"]["split"].startswith("hold-out")
+    # The run's normalisation is next to its checkpoints, and evaluate finds it.
+    preprocessing = training.run_preprocessing(tmp_path / "best.keras")
+    assert preprocessing == json.loads((tmp_path / "preprocessing.json").read_text())
+    assert np.asarray(preprocessing["mean"]).shape == (32, 32, 3) and preprocessing["std"] == 255.0
+    scores = training.evaluate(tmp_path / "last.keras", "cifar10", data_dir=str(cifar10_dir), split="test")
+    assert scores["count"] == 20 and scores["split"] == result["splits"]["test"]
+    assert scores["top1_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-6)
+
+
+def test_full_train_uses_every_training_image_and_reports_only_the_test_error(cifar10_dir, tmp_path):
+    result = training.train("resnet20", "cifar10", data_dir=str(cifar10_dir), epochs=1, batch_size=25,
+                            full_train=True, output_dir=str(tmp_path), verbose=0)
+    assert result["steps_per_epoch"] == 4  # all 100 images
+    assert result["val_accuracy"] is None and result["test_accuracy"] is not None
+    assert set(result["splits"]) == {"train", "test"}
+    assert not (tmp_path / "best.keras").exists() and (tmp_path / "last.keras").exists()
+    with pytest.raises(ValueError, match="full_train applies to dataset='cifar10' or 'cifar100'"):
+        training.train("resnet20", "shapes", full_train=True, epochs=1, train_size=32, validation_size=16)
+
+
+def test_a_folder_without_a_validation_folder_holds_out_the_last_tenth_of_each_class(tmp_path):
+    for name, shade in (("dark", 40), ("light", 200)):
+        folder = tmp_path / "train" / name
+        folder.mkdir(parents=True)
+        for index in range(20):
+            keras.utils.save_img(folder / f"{index:04d}.png", np.full((16, 16, 3), shade, np.uint8))
+    train, validation = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
+    (_, labels), = validation.as_numpy_iterator()
+    assert sorted(labels.tolist()) == [0, 0, 1, 1]
+    assert int(train.cardinality()) == 1 and len(next(iter(train))[1]) == 36
+
+
+def test_images_that_fail_to_decode_are_counted_and_reported_every_epoch(tmp_path):
+    for split, count in (("train", 16), ("validation", 4)):
+        for name, shade in (("dark", 40), ("light", 200)):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                keras.utils.save_img(folder / f"{index:04d}.png", np.full((16, 16, 3), shade, np.uint8))
+    # A JPEG start and end marker around garbage: the header check lets it through, decoding fails.
+    broken = tmp_path / "train" / "dark" / "0099.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")
+    with pytest.warns(UserWarning, match=r"epoch (\d): 1 image\(s\) failed to decode .*0099\.jpg") as caught:
+        result = training.train("resnet20", f"folder:{tmp_path}", augmentation="cifar", image_size=16, epochs=2,
+                                batch_size=17, output_dir=str(tmp_path / "run"), verbose=0)
+    assert [str(w.message)[:7] for w in caught if "failed to decode" in str(w.message)] == ["epoch 1", "epoch 2"]
+    assert result["steps"] == 4  # every epoch still has its 33 examples: 2 batches
+    assert result["decode_failures"] == {"count": 1, "first": [str(broken)]}
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["decode_failures"] == result["decode_failures"]
