@@ -76,7 +76,10 @@ class ResNetModel(keras.Model):
 
     def call(self, inputs, training=None, mask=None):
         self._check_input(inputs)
-        return super().call(inputs, training=training, mask=mask)
+        # A call without `training` is inference (Keras' default), made explicit: with the
+        # preprocessing layers first, `model.export` otherwise traced BatchNormalization in
+        # training mode (batch statistics) into the SavedModel and LiteRT files.
+        return super().call(inputs, training=bool(training), mask=mask)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         self._check_input(inputs)

@@ -7,7 +7,7 @@ height and width) and needs no `preprocess_input`:
 
 1. `keras.layers.Resizing` to the network's image size, centre-cropping to
    its aspect ratio first (`crop_to_aspect_ratio=True`).
-2. `keras.layers.Normalization` with fixed statistics: `(x - mean) / std`.
+2. `keras.layers.Rescaling` with fixed statistics: `(x - mean) / std`.
 3. For the keras.applications v1 ("caffe") statistics, `ReverseChannels`
    (RGB to BGR).
 
@@ -104,19 +104,14 @@ def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format
     >>> tuple(y.shape)
     (None, 32, 32, 3)
     """
-    channels_first = data_format == "channels_first"
-    if channels_first and mean.ndim == 3:
-        mean, std = np.moveaxis(mean, -1, 0), np.moveaxis(std, -1, 0)
-    if mean.ndim == 3:
-        axis = (1, 2, 3)
-    else:
-        axis = 1 if channels_first else -1
+    if data_format == "channels_first":  # (3,) -> (3, 1, 1); (height, width, 3) -> (3, height, width)
+        mean, std = (np.moveaxis(a, -1, 0).reshape((3,) + (1, 1) * (a.ndim == 1)) for a in (mean, std))
     x = keras.layers.Resizing(
         *image_size, crop_to_aspect_ratio=True, data_format=data_format, name="preprocessing_resize"
     )(x)
-    x = keras.layers.Normalization(
-        axis=axis, mean=mean, variance=np.square(std), name="preprocessing_normalize"
-    )(x)
+    # (x - mean) / std as a Rescaling: the statistics stay constants of the graph, which every
+    # export format folds (a Normalization layer's statistics are captured tensors instead).
+    x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="preprocessing_normalize")(x)
     if reverse_channels:
         x = ReverseChannels(data_format=data_format, name="preprocessing_bgr")(x)
     return x

@@ -265,9 +265,10 @@ def test_readme_first_lines_run_literally_and_the_loss_falls():
 
 
 def _optimizer_summary(model):
-    optimizer = model.optimizer
-    rate = optimizer._learning_rate if hasattr(optimizer, "_learning_rate") else optimizer.learning_rate
-    return type(optimizer).__name__, type(rate).__name__, optimizer.l2, float(optimizer.momentum)
+    config = model.optimizer.get_config()
+    rate = config["learning_rate"]
+    schedule = rate["class_name"] if isinstance(rate, dict) else type(rate).__name__
+    return type(model.optimizer).__name__, schedule, config["l2"], config["momentum"]
 
 
 @pytest.mark.parametrize(
@@ -275,15 +276,18 @@ def _optimizer_summary(model):
     [
         (lambda: kr.ResNet20(), False, "StepDecay"),
         (lambda: kr.ResNet20(classifier_activation=None), True, "StepDecay"),
-        (lambda: kr.ResNet18(input_shape=(32, 32, 3)), False, "Variable"),
+        (lambda: kr.ResNet18(input_shape=(32, 32, 3)), False, "float"),
     ],
 )
 def test_models_with_a_classifier_come_compiled_with_their_family_recipe(build, logits, schedule):
     model = build()
     assert _optimizer_summary(model) == ("L2SGD", schedule, 1e-4, 0.9)
     assert model.loss.get_config()["from_logits"] is logits
+    rate = model.optimizer.get_config()["learning_rate"]
     if schedule == "StepDecay":  # the CIFAR recipe, whole, inside the optimizer
-        assert model.optimizer._learning_rate.get_config()["boundaries"] == [32_000, 48_000]
+        assert rate["config"]["boundaries"] == [32_000, 48_000]
+    else:  # ImageNet: a constant 0.1 that `PlateauDecay` (kr.presets.callbacks("imagenet")) lowers
+        assert rate == pytest.approx(0.1)
 
 
 def test_backbones_and_other_activations_stay_uncompiled():

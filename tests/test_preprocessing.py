@@ -128,3 +128,25 @@ def test_reverse_channels_layer_serializes_and_handles_channels_first():
 def test_bad_preprocessing_arguments_name_argument_value_and_allowed(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         kr.ResNet20(**kwargs)
+
+
+@pytest.mark.parametrize("include_preprocessing", [False, True])
+def test_exported_savedmodel_and_litert_compute_what_the_model_computes(include_preprocessing, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    model = kr.ResNet(TINY_IMAGENET, input_shape=(64, 64, 3), classes=5, classifier_activation=None,
+                      include_preprocessing=include_preprocessing)
+    shape = (2, 80, 70, 3) if include_preprocessing else (2, 64, 64, 3)
+    x = np.random.default_rng(0).integers(0, 256, shape).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.export(tmp_path / "saved", format="tf_saved_model", verbose=False,
+                 input_signature=[keras.InputSpec(shape=shape, dtype="float32")])
+    saved = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_allclose(np.asarray(saved.serve(x)), expected, rtol=1e-4, atol=1e-4)
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = litert.Interpreter(
+        model_content=tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert())
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    actual = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
