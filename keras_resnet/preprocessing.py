@@ -105,7 +105,7 @@ def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format
     (None, 32, 32, 3)
     """
     if data_format == "channels_first":  # (3,) -> (3, 1, 1); (height, width, 3) -> (3, height, width)
-        mean, std = (np.moveaxis(a, -1, 0).reshape((3,) + (1, 1) * (a.ndim == 1)) for a in (mean, std))
+        mean, std = (a.reshape(3, 1, 1) if a.ndim == 1 else np.moveaxis(a, -1, 0) for a in (mean, std))
     x = keras.layers.Resizing(
         *image_size, crop_to_aspect_ratio=True, data_format=data_format, name="preprocessing_resize"
     )(x)
