@@ -18,7 +18,7 @@ from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut
 from keras_resnet.export import cifar_preprocessing, export_saved_model
 from keras_resnet.features import feature_extractor, feature_info, freeze, unfreeze
 from keras_resnet.imagenet import decode_predictions, preprocess_input, preprocess_input_v2
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import ReverseChannels, ZeroPadShortcut
 from keras_resnet.models import (
     MODELS,
     Plain20,
@@ -47,6 +47,7 @@ from keras_resnet.models import (
     ResNet200,
     ResNet200V2,
     ResNet1202,
+    ResNetModel,
     block_plan,
     get_model,
 )

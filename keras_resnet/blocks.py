@@ -208,6 +208,7 @@ def residual_block(
     preact=False,
     plain=False,
     stride_in="1x1",
+    return_activated_input=False,
 ):
     """One residual block, basic or bottleneck, post- or pre-activation.
 
@@ -230,9 +231,14 @@ def residual_block(
         stride_in: for v1 bottleneck blocks, put the stride on the first
             `"1x1"` convolution (the paper) or on the `"3x3"` one
             (torchvision's "v1.5"). Pre-activation bottlenecks stride the 3x3.
+        return_activated_input: also return the activated map the block
+            reads: its input for v1 (already BN + ReLU), the output of its
+            `{name}_preact_relu` for v2. A builder records feature levels
+            with it.
 
     Returns:
-        Output tensor.
+        Output tensor, or `(output, activated input)` with
+        `return_activated_input=True`.
 
     Example:
 
@@ -283,11 +289,14 @@ def residual_block(
         )
 
     if kind is None:
-        if preact:
-            return branch
-        return keras.layers.Activation("relu", name=f"{name}_out")(branch)
-    short = _shortcut(x, preactivated, out_channels, strides, kind, settings, name)
-    if preact:
-        return keras.layers.Add(name=f"{name}_out")([short, branch])
-    x = keras.layers.Add(name=f"{name}_add")([short, branch])
-    return keras.layers.Activation("relu", name=f"{name}_out")(x)
+        out = branch if preact else keras.layers.Activation("relu", name=f"{name}_out")(branch)
+    elif preact:
+        short = _shortcut(x, preactivated, out_channels, strides, kind, settings, name)
+        out = keras.layers.Add(name=f"{name}_out")([short, branch])
+    else:
+        short = _shortcut(x, preactivated, out_channels, strides, kind, settings, name)
+        out = keras.layers.Add(name=f"{name}_add")([short, branch])
+        out = keras.layers.Activation("relu", name=f"{name}_out")(out)
+    if return_activated_input:
+        return out, (preactivated if preact else x)
+    return out

@@ -22,9 +22,12 @@ Which tensor is a level:
   pretrained network has for it. Every level of v1 and v2 is thus a
   post-BN-ReLU activation, which FPN-style heads expect.
 
-Strides are read from the layers (the product of the convolution and
-pooling strides from the stem's input to the level), so they follow
-`output_stride` dilation, CIFAR stems, any input size and `input_tensor`.
+The builder records each level (its layer, stride and channels) at the
+moment it builds the stage, as keras-hub's `pyramid_outputs` and timm's
+`feature_info` do, and the model keeps the record in its config
+(`ResNetModel.feature_levels`), so it survives `.keras` save and load and
+follows `output_stride` dilation, CIFAR stems, any input size and
+`input_tensor` without reading layer names back.
 
 `freeze` and `unfreeze` prepare a backbone for fine-tuning. In Keras 3 a
 `BatchNormalization` layer with `trainable = False` runs in inference mode
@@ -32,14 +35,10 @@ pooling strides from the stem's input to the level), so they follow
 backbone is a fixed function.
 """
 
-import re
-
 import keras
 
 from keras_resnet._validation import check_model as _check_model
-from keras_resnet.models import get_model
-
-_BLOCK = re.compile(r"conv(\d+)_block(\d+)_1_conv")
+from keras_resnet.models import ResNetModel, get_model
 
 
 def feature_info(model):
@@ -64,18 +63,12 @@ def feature_info(model):
     'conv2_block2_out'
     """
     _check_model("model", model)
-    levels = _levels(model)
-    producers = {id(layer.output): layer for layer in model.layers}
-    axis = 1 if model.get_layer("conv1_conv").data_format == "channels_first" else -1
-    return [
-        {
-            "level": level,
-            "layer": producers[id(tensor)].name,
-            "stride": _stride(tensor, producers),
-            "channels": tensor.shape[axis],
-        }
-        for level, tensor in levels.items()
-    ]
+    if not isinstance(model, ResNetModel):
+        raise ValueError(
+            "model must be a keras_resnet backbone (a ResNetModel from a keras_resnet builder, which "
+            f"records its feature levels); received {model.name!r}, a {type(model).__name__}"
+        )
+    return model.feature_levels
 
 
 def feature_extractor(model_or_name, levels=None, **builder_kwargs):
@@ -115,7 +108,7 @@ def feature_extractor(model_or_name, levels=None, **builder_kwargs):
         model = model_or_name
     else:
         model = get_model(model_or_name, **{"include_top": False, **builder_kwargs})
-    available = _levels(model)
+    available = {info["level"]: model.get_layer(info["layer"]).output for info in feature_info(model)}
     if levels is None:
         levels = tuple(available)
     if (
@@ -194,8 +187,7 @@ def unfreeze(model, stages=None, *, keep_bn_frozen=True):
     >>> sorted({w.path.split("_")[0] for w in model.trainable_weights})
     ['conv4']
     """
-    _check_model("model", model)
-    numbers = list(_stages(model))
+    numbers = [int(info["level"][1:]) for info in feature_info(model)]
     if stages is not None and (
         not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(numbers)
     ):
@@ -213,75 +205,3 @@ def unfreeze(model, stages=None, *, keep_bn_frozen=True):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index >= first and not (keep_bn_frozen and is_bn)
     return model
-
-
-def _stages(model):
-    """Block names by stage number, from the `conv{k}_block{n}_1_conv` layers."""
-    blocks = {}
-    for layer in model.layers:
-        match = _BLOCK.fullmatch(layer.name)
-        if match:
-            blocks.setdefault(int(match[1]), []).append(int(match[2]))
-    if not blocks or "conv1_conv" not in {layer.name for layer in model.layers}:
-        raise ValueError(
-            "model must be a keras_resnet backbone (layers named conv1_conv, "
-            f"conv2_block1_1_conv, ...); received {model.name!r}"
-        )
-    return {k: [f"conv{k}_block{n}" for n in sorted(blocks[k])] for k in sorted(blocks)}
-
-
-def _levels(model):
-    """`{level: tensor}` of a backbone, shallowest first."""
-    stages = _stages(model)
-    names = {layer.name for layer in model.layers}
-    preact = "post_relu" in names
-    downsample_last = _downsamples_last(model, stages, preact)
-    numbers = list(stages)
-    levels = {}
-    for k, following in zip(numbers, numbers[1:]):
-        # The block that consumes stage k's map (and reduces it).
-        consumer = stages[k][-1] if downsample_last else stages[following][0]
-        if preact:
-            levels[f"C{k}"] = model.get_layer(f"{consumer}_preact_relu").output
-        else:
-            first = f"{consumer}_1_pad" if f"{consumer}_1_pad" in names else f"{consumer}_1_conv"
-            levels[f"C{k}"] = model.get_layer(first).input
-    last = "post_relu" if preact else f"{stages[numbers[-1]][-1]}_out"
-    levels[f"C{numbers[-1]}"] = model.get_layer(last).output
-    return levels
-
-
-def _downsamples_last(model, stages, preact):
-    """Whether stages reduce the resolution in their last block (v2 layout).
-
-    The first stage boundary where exactly one of "last block of the stage"
-    and "first block of the next" strides decides; a network whose
-    boundaries are all dilated keeps the builder's default for its kind.
-    """
-    numbers = list(stages)
-    for k, following in zip(numbers, numbers[1:]):
-        closes = _strides(model, stages[k][-1])
-        opens = _strides(model, stages[following][0])
-        if closes != opens:
-            return closes
-    return preact
-
-
-def _strides(model, block):
-    return any(_layer_stride(layer) > 1 for layer in model.layers if layer.name.startswith(f"{block}_"))
-
-
-def _layer_stride(layer):
-    strides = getattr(layer, "strides", 1)
-    return strides[0] if isinstance(strides, (tuple, list)) else strides
-
-
-def _stride(tensor, producers):
-    """Product of the strides from the stem's input to `tensor`."""
-    stride = 1
-    while True:
-        layer = producers[id(tensor)]
-        stride *= _layer_stride(layer)
-        if layer.name == "conv1_conv":
-            return stride
-        tensor = layer.input[0] if isinstance(layer.input, list) else layer.input

@@ -1,4 +1,4 @@
-"""Custom layers the residual blocks need beyond `keras.layers`."""
+"""Custom layers the residual blocks and the in-model preprocessing need beyond `keras.layers`."""
 
 import numbers
 
@@ -71,3 +71,41 @@ class ZeroPadShortcut(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=self.filters, strides=self.strides, data_format=self.data_format)
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ReverseChannels(keras.layers.Layer):
+    """Reverses the order of the channels: RGB to BGR and back.
+
+    The "caffe" preprocessing of the keras.applications ResNet v1 weights
+    feeds BGR images; this layer lets a model that takes RGB do that itself.
+    It is a gather of the channels in reverse order (one op, no parameters),
+    which every export format converts.
+
+    Args:
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> keras.ops.convert_to_numpy(ReverseChannels()(np.array([[[[1.0, 2.0, 3.0]]]]))).tolist()
+    [[[[3.0, 2.0, 1.0]]]]
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def call(self, inputs):
+        channels = inputs.shape[self._channel_axis()]
+        return ops.take(inputs, list(range(channels - 1, -1, -1)), axis=self._channel_axis())
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}

@@ -1,8 +1,10 @@
 """Model builders: one generic `ResNet` and thin public constructors.
 
 The generic builder turns an `Architecture` (the paper's table row) and a
-few orthogonal switches into a `keras.Model` whose layer names follow
-`keras.applications`, so its weights and user code carry over.
+few orthogonal switches into a `ResNetModel` whose layer names follow
+`keras.applications`, so its weights and user code carry over. The public
+constructors are rows of one table, each registered in `MODELS` where it
+is defined.
 """
 
 import dataclasses
@@ -12,9 +14,147 @@ import keras
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
+from keras_resnet.presets import compile_for
+from keras_resnet.preprocessing import add_preprocessing, preprocessing_statistics
 
 POOLINGS = (None, "avg", "max")
 DOWNSAMPLE_AT = ("first", "last")
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ResNetModel(keras.Model):
+    """A functional ResNet that knows its feature levels and checks its input.
+
+    The builders return this `keras.Model`; it behaves as any functional
+    model, with two additions:
+
+    - `feature_levels`: the C2.. levels recorded while the network was
+      built (see `keras_resnet.feature_info`); saved in the model's config,
+      so they survive `.keras` save and load.
+    - A batch of the wrong rank, size or channel count fails at once with a
+      message naming the shape the model takes and how to get there
+      (`input_shape=`, `include_preprocessing=True`), instead of an error
+      from a layer deep inside the network.
+
+    Args:
+        inputs: the model's input tensor(s).
+        outputs: its output tensor(s).
+        name: model name.
+        **kwargs: `feature_levels` (a list of dicts with `"level"`,
+            `"layer"`, `"stride"`, `"channels"`), and arguments of
+            `keras.Model`.
+
+    Example:
+
+    >>> import keras_resnet
+    >>> model = keras_resnet.ResNet20()
+    >>> isinstance(model, ResNetModel), model.feature_levels[-1]["level"]
+    (True, 'C4')
+    """
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        levels = kwargs.pop("feature_levels", ())
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        self.feature_levels = levels
+
+    @property
+    def feature_levels(self):
+        return [dict(level) for level in self._feature_levels]
+
+    @feature_levels.setter
+    def feature_levels(self, levels):
+        self._feature_levels = tuple(dict(level) for level in levels)
+
+    @property
+    def input_spec(self):
+        # The shape check is `_check_input`'s, with a message that says how to fix it.
+        return None
+
+    @input_spec.setter
+    def input_spec(self, value):
+        pass  # Keras sets it on every layer; this model checks its input itself.
+
+    def call(self, inputs, training=None, mask=None):
+        self._check_input(inputs)
+        # A call without `training` is inference (Keras' default), made explicit: with the
+        # preprocessing layers first, `model.export` otherwise traced BatchNormalization in
+        # training mode (batch statistics) into the SavedModel and LiteRT files.
+        return super().call(inputs, training=bool(training), mask=mask)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        self._check_input(inputs)
+        return super().compute_output_spec(inputs, training=training, mask=mask)
+
+    def _check_input(self, inputs):
+        shape = getattr(inputs, "shape", None)
+        if len(self.inputs) != 1 or shape is None:
+            return
+        message = _input_shape_problem(self.name, tuple(self.inputs[0].shape), tuple(shape), self._data_format())
+        if message:
+            raise ValueError(message)
+
+    def _data_format(self):
+        return self.get_layer("conv1_conv").data_format
+
+    def get_config(self):
+        return {**super().get_config(), "feature_levels": self.feature_levels}
+
+
+def _input_shape_problem(name, expected, received, data_format):
+    """What is wrong with a batch's shape for a model, and how to fix it.
+
+    Args:
+        name: the model's name.
+        expected: the model's input shape, batch axis first (`None` for any).
+        received: the shape of the batch.
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        `None` when the batch fits, else the error message.
+
+    Example:
+
+    >>> print(_input_shape_problem("resnet20", (None, 32, 32, 3), (8, 32, 32, 3), "channels_last"))
+    None
+    >>> _input_shape_problem("resnet20", (None, 32, 32, 3), (8, 64, 64, 3), "channels_last")[:41]
+    'resnet20 takes images of 32x32 pixels, ba'
+    """
+    channel = -1 if data_format == "channels_last" else 1
+    spatial = (1, 2) if data_format == "channels_last" else (2, 3)
+    layout = "(batch, height, width, channels)" if channel == -1 else "(batch, channels, height, width)"
+    takes = "(batch, " + ", ".join("any" if d is None else str(d) for d in expected[1:]) + ")"
+
+    def fits(axis):
+        return expected[axis] is None or received[axis] is None or expected[axis] == received[axis]
+
+    def shape_with(values):
+        shape = list(expected[1:])
+        for axis, value in values.items():
+            shape[axis - 1 if axis > 0 else axis] = value
+        return tuple(shape)
+
+    if len(received) != len(expected):
+        return (
+            f"{name} takes batches of images of shape {layout} = {takes}; received an input of shape {received}. "
+            "Batch the images (dataset.batch(32), or images[None] for a single image)."
+        )
+    if not fits(channel):
+        return (
+            f"{name} takes images with {expected[channel]} channels, batches of shape {layout} = {takes}; "
+            f"received shape {received} ({received[channel]} channels). Convert the images to RGB (e.g. "
+            "keras.utils.image_dataset_from_directory(..., color_mode='rgb')), or build the model with "
+            f"input_shape={shape_with({channel: received[channel]})} for {received[channel]}-channel images."
+        )
+    if not all(fits(axis) for axis in spatial):
+        height, width = (expected[axis] for axis in spatial)
+        size = {axis: received[axis] for axis in spatial}
+        return (
+            f"{name} takes images of {height}x{width} pixels, batches of shape {layout} = {takes}; received "
+            f"shape {received}. Build the model with input_shape={shape_with(size)} to train at that size, or with "
+            "include_preprocessing=True to take raw images of any size and resize them inside the model, "
+            f"or resize the images to {height}x{width} in the input pipeline."
+        )
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +241,14 @@ def ResNet(
     pooling=None,
     classes=None,
     classifier_activation="softmax",
+    include_preprocessing=False,
+    preprocessing=None,
     name=None,
 ):
     """Builds any residual (or plain) network from its architecture table.
+
+    With `include_top=True` the model comes compiled with its family's
+    paper recipe (see "Compiled" below), so `model.fit(ds)` works at once.
 
     Args:
         architecture: a name of `ARCHITECTURES` (`"resnet50"`), an
@@ -132,6 +277,7 @@ def ResNet(
         input_tensor: optional Keras tensor to build the model on.
         input_shape: input shape without the batch axis; defaults to the
             architecture's default size with `include_top`, else any size.
+            With `include_preprocessing`, the size images are resized to.
         pooling: with `include_top=False`: `None` (4D feature map), `"avg"`
             or `"max"` global pooling.
         classes: classifier width; defaults to the architecture's (1000
@@ -139,10 +285,39 @@ def ResNet(
         classifier_activation: activation of the classifier, e.g.
             `"softmax"` or `None` for logits. The classifier computes in
             float32 under mixed precision.
+        include_preprocessing: the model takes raw RGB images (uint8 or
+            float, 0-255, any height and width) and resizes and normalises
+            them itself with Keras preprocessing layers (see
+            `keras_resnet.preprocessing`). Weights are the same either way.
+        preprocessing: with `include_preprocessing`, the statistics:
+            `"caffe"` (the v1 default, as `keras.applications.resnet`),
+            `"tf"` (the v2 default, [-1, 1]), a dict
+            `{"mean": ..., "std": ...}` on the 0-255 scale, per channel or
+            per pixel (e.g. `keras_resnet.export.cifar_preprocessing(...)`),
+            or training images (an array or batches) whose per-pixel mean
+            is subtracted, then divided by 255 (the paper's CIFAR recipe).
+            CIFAR networks default to dividing by 255.
         name: model name.
 
     Returns:
-        A `keras.Model`.
+        A `ResNetModel` (a functional `keras.Model` that records its
+        feature levels and checks the shape of its input).
+
+    Compiled: with `include_top=True` and a softmax or linear classifier,
+    `keras_resnet.presets.compile_for(model, recipe)` has run, `recipe`
+    being `"cifar10"` for CIFAR-stem networks and `"imagenet"` for the
+    others: SGD with momentum 0.9 and coupled L2 1e-4 (`L2SGD`),
+    sparse categorical cross-entropy (from logits when the classifier has
+    none), accuracy, and top-5 accuracy with 1000 classes or more. Plain
+    `fit` then does this: CIFAR networks follow the whole paper schedule
+    inside the optimizer (lr 0.1, divided by 10 at iterations 32k and 48k);
+    ImageNet networks train at the constant lr 0.1, and
+    `callbacks=kr.presets.callbacks("imagenet")` adds the paper's division
+    by 10 when the validation accuracy plateaus (`PlateauDecay`, so pass
+    `validation_data`). Both recipes' callbacks also stop on a NaN loss and,
+    given a `directory`, write checkpoints, a resumable backup and a log. A
+    later `compile(...)` (or `compile_for` with other settings) replaces
+    all of it. `include_top=False` backbones are not compiled.
 
     Example:
 
@@ -150,12 +325,15 @@ def ResNet(
     ...                 "stem": "cifar", "shortcut": "A"}, input_shape=(32, 32, 3), classes=10)
     >>> model.output_shape
     (None, 10)
+    >>> type(model.optimizer).__name__
+    'L2SGD'
     """
     arch = get_architecture(architecture)
     shortcut = arch.shortcut if shortcut is None else shortcut
     _check_choice("shortcut", shortcut, SHORTCUTS)
     _check_choice("stride_in", stride_in, STRIDE_IN)
     _check_choice("pooling", pooling, POOLINGS)
+    _check_choice("include_preprocessing", include_preprocessing, (True, False))
     if downsample_at is None:
         downsample_at = "last" if preact else "first"
     classes = arch.default_classes if classes is None else classes
@@ -177,11 +355,25 @@ def ResNet(
                     downsample_at=downsample_at),
     )
     input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
+    if include_preprocessing:
+        image_size = _image_size(input_shape, arch, settings)
+        statistics = preprocessing_statistics(_default_preprocessing(preprocessing, arch, preact), image_size)
+        input_shape = _free_size(input_shape, settings)
+    elif preprocessing is not None:
+        raise ValueError(
+            "preprocessing applies only with include_preprocessing=True; "
+            f"received preprocessing={preprocessing!r} and include_preprocessing=False"
+        )
     inputs, img_input = _inputs(input_tensor, input_shape)
+    if include_preprocessing:
+        img_input = add_preprocessing(
+            img_input, *statistics, image_size=image_size, data_format=settings.data_format
+        )
 
     x = _stem(img_input, arch, settings, preact)
-    for block in plan:
-        x = residual_block(
+    levels = _LevelRecorder(arch, plan, downsample_at)
+    for position, block in enumerate(plan):
+        x, activated = residual_block(
             x,
             arch.widths[block.stage],
             settings,
@@ -194,16 +386,96 @@ def ResNet(
             preact=preact,
             plain=plain,
             stride_in=stride_in,
+            return_activated_input=True,
         )
+        levels.block_built(position, activated)
     if preact:
         x = batch_norm(x, settings, name="post_bn")
         x = keras.layers.Activation("relu", name="post_relu")(x)
-    x = _top(x, include_top, pooling, classes, classifier_activation, settings)
+    levels.network_built(x)
+    top = _top(x, include_top, pooling, classes, classifier_activation, settings)
 
-    model = keras.Model(inputs, x, name=name or "resnet")
+    model = ResNetModel(inputs, top, name=name or "resnet")
+    model.feature_levels = levels.describe(model, settings)
     if weights_source is not None:
         weights_lib.load_weights(model, weights_source)
+    if include_top:
+        _compile_default(model, arch, classes, classifier_activation)
     return model
+
+
+def _default_preprocessing(preprocessing, arch, preact):
+    if preprocessing is not None:
+        return preprocessing
+    if arch.stem == "cifar":
+        return {"mean": (0.0, 0.0, 0.0), "std": 255.0}
+    return "tf" if preact else "caffe"
+
+
+def _image_size(input_shape, arch, settings):
+    """`(height, width)` preprocessing resizes to: the given size, else the architecture's."""
+    spatial = input_shape[:2] if settings.data_format == "channels_last" else input_shape[1:]
+    if None in spatial:
+        return (arch.default_size, arch.default_size)
+    return tuple(spatial)
+
+
+def _free_size(input_shape, settings):
+    """The input shape with free height and width (raw images of any size)."""
+    if settings.data_format == "channels_last":
+        return (None, None, input_shape[-1])
+    return (input_shape[0], None, None)
+
+
+def _compile_default(model, arch, classes, classifier_activation):
+    """Compiles with the family's paper recipe, when the loss can follow the activation."""
+    activation = keras.activations.get(classifier_activation)
+    if activation is keras.activations.softmax:
+        from_logits = False
+    elif activation is keras.activations.linear:
+        from_logits = True
+    else:
+        return
+    recipe = "cifar10" if arch.stem == "cifar" else "imagenet"
+    compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000)
+
+
+class _LevelRecorder:
+    """Records the feature levels C2.. while the blocks are built.
+
+    Level `C{k}` is the last map at stage `k`'s resolution, taken as the
+    activated input of the block that consumes (and reduces) it: the first
+    block of the next stage, or with `downsample_at="last"` the stage's own
+    last block. The deepest level is the network's final activated map.
+    """
+
+    def __init__(self, arch, plan, downsample_at):
+        firsts = [position for position, block in enumerate(plan) if block.index == 0]
+        offset = 0 if downsample_at == "first" else -1
+        self._consumers = {firsts[stage + 1] + offset: stage for stage in range(len(firsts) - 1)}
+        self._plan = plan
+        self._stride = arch.stem_stride
+        self._levels = []
+
+    def block_built(self, position, activated):
+        if position in self._consumers:
+            self._levels.append((self._consumers[position], activated, self._stride))
+        self._stride *= self._plan[position].strides
+
+    def network_built(self, x):
+        self._levels.append((self._plan[-1].stage, x, self._stride))
+
+    def describe(self, model, settings):
+        producers = {id(layer.output): layer.name for layer in model.layers}
+        return [
+            {
+                "level": f"C{stage + 2}",
+                "layer": producers[id(tensor)],
+                "stride": stride,
+                "channels": tensor.shape[settings.channel_axis],
+            }
+            for stage, tensor, stride in self._levels
+        ]
 
 
 def _stem(x, arch, settings, preact):
@@ -295,10 +567,14 @@ _CONSTRUCTOR_DOC = """Instantiates {title}.
         name: model name (default `"{model_name}"`).
         **kwargs: switches of `keras_resnet.ResNet`: `shortcut`,
             `stride_in`, `downsample_at`, `output_stride`,
-            `zero_init_residual`, `bn_epsilon`, `bn_momentum`.
+            `zero_init_residual`, `bn_epsilon`, `bn_momentum`,
+            `include_preprocessing` (take raw 0-255 images of any size),
+            `preprocessing`.
 
     Returns:
-        A `keras.Model`.
+        A `keras_resnet.ResNetModel`; with `include_top=True` compiled with
+        the `"{recipe}"` recipe (see `keras_resnet.ResNet`), so
+        `model.fit(ds)` trains it straight away.
 
     Example:
 
@@ -308,7 +584,12 @@ _CONSTRUCTOR_DOC = """Instantiates {title}.
     """
 
 
-def _constructor(function_name, architecture, *, preact=False, plain=False):
+MODELS = {}
+"""Every public constructor by its lower-case name, filled by `_register`."""
+
+
+def _register(function_name, architecture, *, preact=False, plain=False):
+    """Defines the public constructor `function_name` and adds it to `MODELS`."""
     arch = ARCHITECTURES[architecture]
     model_name = function_name.lower()
 
@@ -356,47 +637,39 @@ def _constructor(function_name, architecture, *, preact=False, plain=False):
         ),
         default_shape=(side, side, 3),
         default_classes=arch.default_classes,
+        recipe="cifar10" if arch.stem == "cifar" else "imagenet",
         model_name=model_name,
         function=function_name,
     )
+    MODELS[model_name] = constructor
     return constructor
 
 
-ResNet18 = _constructor("ResNet18", "resnet18")
-ResNet34 = _constructor("ResNet34", "resnet34")
-ResNet50 = _constructor("ResNet50", "resnet50")
-ResNet101 = _constructor("ResNet101", "resnet101")
-ResNet152 = _constructor("ResNet152", "resnet152")
-ResNet200 = _constructor("ResNet200", "resnet200")
-ResNet18V2 = _constructor("ResNet18V2", "resnet18", preact=True)
-ResNet34V2 = _constructor("ResNet34V2", "resnet34", preact=True)
-ResNet50V2 = _constructor("ResNet50V2", "resnet50", preact=True)
-ResNet101V2 = _constructor("ResNet101V2", "resnet101", preact=True)
-ResNet152V2 = _constructor("ResNet152V2", "resnet152", preact=True)
-ResNet200V2 = _constructor("ResNet200V2", "resnet200", preact=True)
-ResNet20 = _constructor("ResNet20", "resnet20")
-ResNet32 = _constructor("ResNet32", "resnet32")
-ResNet44 = _constructor("ResNet44", "resnet44")
-ResNet56 = _constructor("ResNet56", "resnet56")
-ResNet110 = _constructor("ResNet110", "resnet110")
-ResNet1202 = _constructor("ResNet1202", "resnet1202")
-PlainNet18 = _constructor("PlainNet18", "resnet18", plain=True)
-PlainNet34 = _constructor("PlainNet34", "resnet34", plain=True)
-Plain20 = _constructor("Plain20", "resnet20", plain=True)
-Plain32 = _constructor("Plain32", "resnet32", plain=True)
-Plain44 = _constructor("Plain44", "resnet44", plain=True)
-Plain56 = _constructor("Plain56", "resnet56", plain=True)
-Plain110 = _constructor("Plain110", "resnet110", plain=True)
-
-MODELS = {
-    constructor.__name__.lower(): constructor
-    for constructor in (
-        ResNet18, ResNet34, ResNet50, ResNet101, ResNet152, ResNet200,
-        ResNet18V2, ResNet34V2, ResNet50V2, ResNet101V2, ResNet152V2, ResNet200V2,
-        ResNet20, ResNet32, ResNet44, ResNet56, ResNet110, ResNet1202,
-        PlainNet18, PlainNet34, Plain20, Plain32, Plain44, Plain56, Plain110,
-    )
-}
+ResNet18 = _register("ResNet18", "resnet18")
+ResNet34 = _register("ResNet34", "resnet34")
+ResNet50 = _register("ResNet50", "resnet50")
+ResNet101 = _register("ResNet101", "resnet101")
+ResNet152 = _register("ResNet152", "resnet152")
+ResNet200 = _register("ResNet200", "resnet200")
+ResNet18V2 = _register("ResNet18V2", "resnet18", preact=True)
+ResNet34V2 = _register("ResNet34V2", "resnet34", preact=True)
+ResNet50V2 = _register("ResNet50V2", "resnet50", preact=True)
+ResNet101V2 = _register("ResNet101V2", "resnet101", preact=True)
+ResNet152V2 = _register("ResNet152V2", "resnet152", preact=True)
+ResNet200V2 = _register("ResNet200V2", "resnet200", preact=True)
+ResNet20 = _register("ResNet20", "resnet20")
+ResNet32 = _register("ResNet32", "resnet32")
+ResNet44 = _register("ResNet44", "resnet44")
+ResNet56 = _register("ResNet56", "resnet56")
+ResNet110 = _register("ResNet110", "resnet110")
+ResNet1202 = _register("ResNet1202", "resnet1202")
+PlainNet18 = _register("PlainNet18", "resnet18", plain=True)
+PlainNet34 = _register("PlainNet34", "resnet34", plain=True)
+Plain20 = _register("Plain20", "resnet20", plain=True)
+Plain32 = _register("Plain32", "resnet32", plain=True)
+Plain44 = _register("Plain44", "resnet44", plain=True)
+Plain56 = _register("Plain56", "resnet56", plain=True)
+Plain110 = _register("Plain110", "resnet110", plain=True)
 
 
 def get_model(name, **kwargs):

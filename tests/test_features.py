@@ -144,6 +144,23 @@ def test_feature_info(build, expected):
     assert _summary(feature_info(build())) == expected
 
 
+def test_levels_are_recorded_at_build_and_survive_save_load_and_weights(tmp_path):
+    model = kr.ResNet20(include_preprocessing=True, output_stride=2)
+    expected = [("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32),
+                ("C4", "conv4_block3_out", 2, 64)]
+    assert _summary(feature_info(model)) == expected
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert _summary(feature_info(loaded)) == expected
+    x = np.random.default_rng(0).integers(0, 256, (2, 40, 40, 3)).astype("uint8")
+    maps, reloaded = feature_extractor(model)(x), feature_extractor(loaded)(x)
+    for level in ("C2", "C3", "C4"):
+        np.testing.assert_allclose(reloaded[level], maps[level], rtol=1e-5, atol=1e-5)
+    model.save_weights(tmp_path / "m.weights.h5")
+    weighted = kr.ResNet20(weights=tmp_path / "m.weights.h5", output_stride=2)
+    assert _summary(feature_info(weighted)) == expected
+
+
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize(
     "kwargs", [{}, {"preact": True}, {"output_stride": 16}, {"preact": True, "output_stride": 8}]

@@ -1,3 +1,4 @@
+import pathlib
 import re
 
 import keras
@@ -227,3 +228,163 @@ def test_weights_require_rgb_inputs_of_32_pixels(tmp_path):
         kr.ResNet20(weights=path, input_shape=(16, 16, 3))
     with pytest.raises(ValueError, match=re.escape("must have 3 channels when loading weights")):
         kr.ResNet20(weights=path, input_shape=(32, 32, 1))
+
+
+# --- compiled on construction, any data users have, errors that say how to fix the input ---------------
+
+
+def _readme_first_block():
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+
+
+@pytest.mark.slow
+def test_readme_first_lines_run_literally_and_the_loss_falls():
+    block = _readme_first_block()
+    assert "model = ResNet50(weights=None); model.fit(ds)" in block
+    keras.utils.set_random_seed(0)
+    namespace = {}
+    fitted = []
+    original_fit = kr.ResNetModel.fit
+
+    def recording_fit(self, *args, **kwargs):
+        history = original_fit(self, *args, **kwargs)
+        fitted.append((self.name, history.history))
+        return history
+
+    kr.ResNetModel.fit = recording_fit
+    try:
+        exec(compile(block, "README.md", "exec"), namespace)
+    finally:
+        kr.ResNetModel.fit = original_fit
+    (resnet50, imagenet_history), (resnet20, cifar_history) = fitted
+    assert resnet50 == "resnet50" and resnet20 == "resnet20"
+    assert set(imagenet_history) == {"loss", "accuracy", "top5_accuracy"}
+    assert np.isfinite(imagenet_history["loss"][0])
+    assert cifar_history["loss"][-1] < cifar_history["loss"][0]
+
+
+def _optimizer_summary(model):
+    config = model.optimizer.get_config()
+    rate = config["learning_rate"]
+    schedule = rate["class_name"] if isinstance(rate, dict) else type(rate).__name__
+    return type(model.optimizer).__name__, schedule, config["l2"], config["momentum"]
+
+
+@pytest.mark.parametrize(
+    "build, logits, schedule",
+    [
+        (lambda: kr.ResNet20(), False, "StepDecay"),
+        (lambda: kr.ResNet20(classifier_activation=None), True, "StepDecay"),
+        (lambda: kr.ResNet18(input_shape=(32, 32, 3)), False, "float"),
+    ],
+)
+def test_models_with_a_classifier_come_compiled_with_their_family_recipe(build, logits, schedule):
+    model = build()
+    assert _optimizer_summary(model) == ("L2SGD", schedule, 1e-4, 0.9)
+    assert model.loss.get_config()["from_logits"] is logits
+    rate = model.optimizer.get_config()["learning_rate"]
+    if schedule == "StepDecay":  # the CIFAR recipe, whole, inside the optimizer
+        assert rate["config"]["boundaries"] == [32_000, 48_000]
+    else:  # ImageNet: a constant 0.1 that `PlateauDecay` (kr.presets.callbacks("imagenet")) lowers
+        assert rate == pytest.approx(0.1)
+
+
+def test_backbones_and_other_activations_stay_uncompiled():
+    assert not kr.ResNet20(include_top=False).compiled
+    assert not kr.ResNet20(classifier_activation="sigmoid").compiled
+
+
+def test_a_later_compile_replaces_the_default():
+    model = kr.ResNet20()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert type(model.optimizer).__name__ == "Adam"
+    kr.compile_for(model, "cifar10", lr=0.05)
+    assert type(model.optimizer).__name__ == "L2SGD"
+
+
+def test_precompiled_model_round_trips_with_its_compile_config(tmp_path):
+    model = kr.ResNet20(classes=5)
+    x, y = kr.shapes.generate(16, seed=0)
+    model.fit(x, y, batch_size=8, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_compile_config() == model.get_compile_config()
+    assert _optimizer_summary(loaded) == _optimizer_summary(model)
+    assert int(loaded.optimizer.iterations) == 2
+    history = loaded.fit(x, y, batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+
+
+def _uint8_batches(count=128, classes=5, batch=16, image_size=32):
+    """What `tfds.load(..., as_supervised=True).batch(n)` yields: uint8 images, int64 labels."""
+    import tensorflow as tf
+
+    images, labels = kr.shapes.generate(count, classes=kr.shapes.CLASS_NAMES[:classes], image_size=image_size)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
+
+
+@pytest.mark.parametrize("include_preprocessing", [False, True])
+def test_resnet20_fits_tfds_style_uint8_batches_and_the_loss_falls(include_preprocessing):
+    keras.utils.set_random_seed(0)
+    ds = _uint8_batches()
+    model = kr.ResNet20(include_preprocessing=include_preprocessing)
+    history = model.fit(ds, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_numpy_arrays_and_image_dataset_from_directory(tmp_path):
+    x, y = kr.shapes.generate(16, image_size=48, seed=1)
+    kr.shapes.save_folder(tmp_path, train_size=10, validation_size=0, image_size=48)
+    ds = keras.utils.image_dataset_from_directory(tmp_path / "train", batch_size=5, seed=0)  # 256x256 floats
+    model = kr.ResNet20(include_preprocessing=True, classes=5)
+    assert np.isfinite(model.fit(ds, verbose=0).history["loss"][0])
+    assert np.isfinite(model.fit(x, y, batch_size=8, verbose=0).history["loss"][0])
+    fixed = kr.ResNet20(input_shape=(48, 48, 3), classes=5)
+    assert np.isfinite(fixed.fit(x, y, batch_size=8, verbose=0).history["loss"][0])
+    with pytest.raises(ValueError, match=re.escape("resnet20 takes images of 32x32 pixels")) as error:
+        kr.ResNet20(classes=5).fit(ds, verbose=0)
+    assert "input_shape=(256, 256, 3)" in str(error.value)
+    assert "include_preprocessing=True" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "images, parts",
+    [
+        (np.zeros((2, 64, 64, 3), "uint8"), [
+            "resnet20 takes images of 32x32 pixels, batches of shape (batch, height, width, channels) = "
+            "(batch, 32, 32, 3); received shape (", ", 64, 64, 3). Build the model with input_shape=(64, 64, 3)",
+            "or with include_preprocessing=True"]),
+        (np.zeros((2, 32, 32, 1), "uint8"), [
+            "resnet20 takes images with 3 channels, batches of shape (batch, height, width, channels) = "
+            "(batch, 32, 32, 3); received shape (", ", 32, 32, 1) (1 channels). Convert the images to RGB",
+            "input_shape=(32, 32, 1)"]),
+        (np.zeros((32, 32, 3), "uint8"), [
+            "resnet20 takes batches of images of shape (batch, height, width, channels) = (batch, 32, 32, 3); "
+            "received an input of shape (32, 32, 3). Batch the images"]),
+    ],
+)
+def test_wrong_input_shape_says_what_was_expected_and_how_to_fix_it(images, parts):
+    model = kr.ResNet20()
+    if images.ndim == 4:
+        calls = [lambda: model.predict(images, verbose=0), lambda: model.fit(images, np.zeros(2), verbose=0)]
+    else:
+        calls = [lambda: model(images)]
+    for call in calls:
+        with pytest.raises(ValueError) as error:
+            call()
+        assert all(part in str(error.value) for part in parts), str(error.value)
+
+
+def test_preprocessing_models_take_any_size_but_check_channels():
+    model = kr.ResNet20(include_preprocessing=True)
+    with pytest.raises(ValueError, match=re.escape("takes images with 3 channels, batches of shape "
+                                                   "(batch, height, width, channels) = (batch, any, any, 3)")):
+        model.predict(np.zeros((1, 32, 32, 4), "uint8"), verbose=0)
+    assert model.predict(np.zeros((1, 17, 45, 3), "uint8"), verbose=0).shape == (1, 10)
+
+
+def test_models_registry_is_the_constructors():
+    assert kr.MODELS["resnet50"] is kr.ResNet50
+    assert all(constructor.__name__.lower() == name for name, constructor in kr.MODELS.items())
+    assert len(kr.MODELS) == 25

@@ -190,3 +190,28 @@ def test_imagenet_cached_file_with_one_flipped_byte_is_refused(tmp_path, monkeyp
     cached.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="corrupt or truncated"):
         weights_lib.imagenet_weights_path("resnet50", include_top=False)
+
+
+@pytest.mark.parametrize("name, mode", [("ResNet50", "caffe"), ("ResNet50V2", "tf")])
+def test_keras_applications_weights_load_into_a_model_with_preprocessing(name, mode, tmp_path):
+    reference = _randomize(getattr(keras.applications, name)(weights=None, input_shape=SIZE,
+                                                             classifier_activation=None))
+    path = tmp_path / f"{name}.weights.h5"
+    reference.save_weights(path)
+    model = getattr(kr, name)(weights=path, input_shape=SIZE, classifier_activation=None,
+                              include_preprocessing=True)
+    x = np.random.default_rng(1).integers(0, 256, (2, *SIZE)).astype("uint8")
+    expected = reference.predict(kr.preprocess_input(x.astype("float32"), mode=mode), verbose=0)
+    actual = model.predict(x, verbose=0)
+    assert np.abs(actual - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def test_own_weights_load_with_preprocessing_on_or_off(tmp_path):
+    plain = _randomize(kr.ResNet20(classifier_activation=None))
+    inside = kr.ResNet20(classifier_activation=None, include_preprocessing=True)
+    for source, target in ((plain, kr.ResNet20), (inside, kr.ResNet20)):
+        path = tmp_path / f"{source.name}_{len(source.layers)}.weights.h5"
+        _randomize(source, seed=len(source.layers)).save_weights(path)
+        for preprocessing in (False, True):
+            loaded = target(weights=str(path), classifier_activation=None, include_preprocessing=preprocessing)
+            assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), source.get_weights()))

@@ -1,0 +1,117 @@
+"""In-model preprocessing: raw images in, the network's normalised input out.
+
+`include_preprocessing=True` on a builder puts these layers between the
+model's input and its stem, as keras.applications' EfficientNet and
+ConvNeXt do, so the model takes raw RGB images (uint8 or float, 0-255, any
+height and width) and needs no `preprocess_input`:
+
+1. `keras.layers.Resizing` to the network's image size, centre-cropping to
+   its aspect ratio first (`crop_to_aspect_ratio=True`).
+2. `keras.layers.Rescaling` with fixed statistics: `(x - mean) / std`.
+3. For the keras.applications v1 ("caffe") statistics, `ReverseChannels`
+   (RGB to BGR).
+
+The statistics are constants, not weights: a model's weights are the same
+with preprocessing on or off, so weight files load either way. Every layer
+is a standard, serializable Keras layer that the export formats convert.
+"""
+
+import keras
+import numpy as np
+
+from keras_resnet.layers import ReverseChannels
+
+
+def preprocessing_statistics(preprocessing, image_size):
+    """Resolves the `preprocessing` argument of a builder into its statistics.
+
+    Args:
+        preprocessing: `"caffe"` (keras.applications ResNet v1: BGR, minus
+            the ImageNet mean), `"tf"` (ResNet v2: scaled to [-1, 1]), a
+            dict `{"mean": ..., "std": ...}` on the 0-255 scale, per channel
+            `(3,)` or per pixel `(height, width, 3)` (what
+            `keras_resnet.export.cifar_preprocessing` returns), or training
+            images to adapt from: an array `(count, height, width, 3)` or an
+            iterable of such batches (a `tf.data.Dataset` of images or of
+            `(images, labels)`); their per-pixel mean is subtracted and the
+            result divided by 255, the paper's CIFAR preprocessing.
+        image_size: `(height, width)` of the network's input.
+
+    Returns:
+        `(mean, std, reverse_channels)`: float32 arrays of shape `(3,)` or
+        `(height, width, 3)`, and a bool.
+
+    Example:
+
+    >>> mean, std, bgr = preprocessing_statistics("tf", (224, 224))
+    >>> mean.tolist(), std.tolist(), bgr
+    ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
+    """
+    # The modes and the dict format are those of the SavedModel export.
+    from keras_resnet.export import _normalization
+
+    if not (preprocessing is None or isinstance(preprocessing, (str, dict))):
+        preprocessing = {"mean": _pixel_mean(preprocessing, image_size), "std": 255.0}
+    mean, std, reverse = _normalization(preprocessing, tuple(image_size))
+    mean = np.broadcast_to(np.asarray(mean, np.float32), np.shape(mean) if np.ndim(mean) else (3,))
+    std = np.broadcast_to(np.asarray(std, np.float32), mean.shape)
+    return np.array(mean), np.array(std), bool(reverse)
+
+
+def _pixel_mean(images, image_size):
+    """Per-pixel mean of training images: one array, or an iterable of batches."""
+    batches = [images] if hasattr(images, "shape") else images
+    total, count = 0.0, 0
+    try:
+        for batch in batches:
+            if isinstance(batch, (tuple, list)):
+                batch = batch[0]
+            batch = np.asarray(batch, np.float64)
+            if batch.ndim != 4 or batch.shape[1:] != (*image_size, 3):
+                raise ValueError(f"shape {batch.shape}")
+            total = total + batch.sum(axis=0)
+            count += len(batch)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "preprocessing must be 'caffe', 'tf', a dict {'mean': ..., 'std': ...} or training images of "
+            f"shape (count, {image_size[0]}, {image_size[1]}, 3) to adapt from (an array or batches); "
+            f"received {type(images).__name__} ({error})"
+        ) from None
+    if not count:
+        raise ValueError("preprocessing images to adapt from must hold at least one image; received none")
+    return (total / count).astype(np.float32)
+
+
+def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format):
+    """Applies resize and normalisation layers to a tensor of raw images.
+
+    Args:
+        x: tensor of RGB images, 0-255, any height and width.
+        mean: float32 array `(3,)` or `(height, width, 3)` (channels last).
+        std: float32 array of the mean's shape.
+        reverse_channels: reverse the channels after normalising (RGB to BGR).
+        image_size: `(height, width)` the images are resized to.
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        The preprocessed tensor.
+
+    Example:
+
+    >>> x = keras.Input((None, None, 3))
+    >>> y = add_preprocessing(x, np.zeros(3, "float32"), np.ones(3, "float32"), False,
+    ...                       image_size=(32, 32), data_format="channels_last")
+    >>> tuple(y.shape)
+    (None, 32, 32, 3)
+    """
+    if data_format == "channels_first":  # (3,) -> (3, 1, 1); (height, width, 3) -> (3, height, width)
+        mean, std = (a.reshape(3, 1, 1) if a.ndim == 1 else np.moveaxis(a, -1, 0) for a in (mean, std))
+    x = keras.layers.Resizing(
+        *image_size, crop_to_aspect_ratio=True, data_format=data_format, name="preprocessing_resize"
+    )(x)
+    # (x - mean) / std as a Rescaling: the statistics stay constants of the graph, which every
+    # export format folds (a Normalization layer's statistics are captured tensors instead).
+    x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="preprocessing_normalize")(x)
+    if reverse_channels:
+        x = ReverseChannels(data_format=data_format, name="preprocessing_bgr")(x)
+    return x
