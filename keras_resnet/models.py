@@ -437,7 +437,9 @@ def _compile_default(model, arch, classes, classifier_activation):
     else:
         return
     recipe = "cifar10" if arch.stem == "cifar" else "imagenet"
-    compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000)
+    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `presets.callbacks` adds, so
+    # constructing a model does not warn that the plateau schedule's callback is missing.
+    compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000, callbacks_attached=True)
 
 
 class _LevelRecorder:

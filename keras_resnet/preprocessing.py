@@ -48,7 +48,7 @@ def preprocessing_statistics(preprocessing, image_size):
     ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
     """
     # The modes and the dict format are those of the SavedModel export.
-    from keras_resnet.export import _normalization
+    from keras_resnet.export._common import normalization as _normalization
 
     if not (preprocessing is None or isinstance(preprocessing, (str, dict))):
         preprocessing = {"mean": _pixel_mean(preprocessing, image_size), "std": 255.0}
