@@ -233,6 +233,16 @@ def reference_resnet20(classes=10, l2=L2):
     return keras.Model(inputs, outputs, name="reference_resnet20")
 
 
+def reference_schedule(batch_size, boundaries):
+    """0.1 at batch 128, scaled linearly with the batch, divided by 10 from each of the `boundaries` iterations."""
+    import keras
+
+    lr = BASE_LR * batch_size / BASE_BATCH
+    # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]: a drop at iteration b is b - 1 here.
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [b - 1 for b in boundaries], [lr * 0.1**drops for drops in range(len(boundaries) + 1)])
+
+
 def reference_run(root, indices, epochs, batch_size, seed):
     """Builds `reference_resnet20`, compiled with the same recipe, and its tf.data pipelines on the same files."""
     import keras
@@ -246,12 +256,8 @@ def reference_run(root, indices, epochs, batch_size, seed):
     validation = reference_dataset(validation_paths, validation_labels, pixel_mean, training=False,
                                    batch_size=batch_size, seed=seed)
     _, boundaries = step_schedule(epochs, math.ceil(len(train_paths) / batch_size))
-    lr = BASE_LR * batch_size / BASE_BATCH
-    # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]: drop at iteration b means b - 1 here.
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-        [b - 1 for b in boundaries], [lr * 0.1**drops for drops in range(len(boundaries) + 1)])
     model = reference_resnet20(len(classes))
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=MOMENTUM),
+    model.compile(optimizer=keras.optimizers.SGD(reference_schedule(batch_size, boundaries), momentum=MOMENTUM),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")])
     return model, train, validation, len(train_paths), len(validation_paths)
