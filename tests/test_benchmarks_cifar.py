@@ -13,8 +13,8 @@ import pytest
 import keras_resnet as kr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import cifar_reproduction as bench  # noqa: E402
-import degradation  # noqa: E402
+import cifar_reproduction as bench
+import degradation
 
 needs_data = pytest.mark.skipif(not bench.DATA.is_dir(),
                                 reason=f"the CIFAR-10 JPEG folder {bench.DATA} is absent (../shared/data)")
