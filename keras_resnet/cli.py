@@ -13,7 +13,7 @@ keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   #
 ```
 
 Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
-`keras_resnet.training.evaluate`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
+`keras_resnet.training.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
 their `ValueError`s are printed as one line and exit with status 2, as argparse does for bad flags.
 """
 
@@ -224,7 +224,7 @@ def _slug(dataset):
 
 
 def _evaluate(args):
-    result = training.evaluate(
+    result = training.evaluate_run(
         args.checkpoint, args.dataset, method=args.method, batch_size=args.batch_size, seed=args.seed,
         split=args.split, **_dataset_options(args),
     )
