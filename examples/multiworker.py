@@ -31,6 +31,8 @@ import sys
 
 def launch(workers):
     """Starts one worker process per `TF_CONFIG` of a local cluster; returns the worst exit status."""
+    # Imported here, as in `train`: keras_resnet imports Keras and with it TensorFlow, which the launcher
+    # does not need and a worker must first set up with its multi-worker strategy.
     from keras_resnet.distribute import local_cluster
 
     processes = [subprocess.Popen([sys.executable, *sys.argv], env={**os.environ, "TF_CONFIG": config})
