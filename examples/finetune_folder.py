@@ -55,7 +55,7 @@ def fit(model, pair, *, lr, batch_size, epochs, label):
     train, validation = pair
     recipe = presets.compile_for(model, "imagenet", batch_size=batch_size, lr=lr, callbacks_attached=True)
     print(f"\n{label}: {sum(w.numpy().size for w in model.trainable_weights):,} trainable parameters, lr {lr}")
-    model.fit(train, validation_data=validation, epochs=epochs, callbacks=presets.callbacks(recipe), verbose=2)
+    model.fit(train, validation_data=validation, epochs=epochs, callbacks=presets.run_callbacks(recipe), verbose=2)
     accuracy = model.evaluate(validation, verbose=0, return_dict=True)["accuracy"]
     print(f"{label}: validation accuracy {accuracy:.4f}")
 

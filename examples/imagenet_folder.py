@@ -18,7 +18,7 @@ import argparse
 import os
 
 from keras_resnet import shapes
-from keras_resnet.training import evaluate, train
+from keras_resnet.training import evaluate_run, train
 
 
 def main():
@@ -45,7 +45,7 @@ def main():
     result = train(args.model, dataset, epochs=args.epochs, batch_size=args.batch_size,
                    output_dir=os.path.join(args.output, "run"), verbose=2, **options)
     print(f"validation accuracy (centre crop): {result['val_accuracy']:.4f}")
-    scores = evaluate(result["files"]["best"], dataset, method="ten_crop", batch_size=args.batch_size, **options)
+    scores = evaluate_run(result["files"]["best"], dataset, method="ten_crop", batch_size=args.batch_size, **options)
     print(f"10-crop: top-1 error {100 * scores['top1_error']:.2f}%, top-5 error {100 * scores['top5_error']:.2f}%")
 
 

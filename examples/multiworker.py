@@ -31,6 +31,8 @@ import sys
 
 def launch(workers):
     """Starts one worker process per `TF_CONFIG` of a local cluster; returns the worst exit status."""
+    # Imported here, as in `train`: keras_resnet imports Keras and with it TensorFlow, which the launcher
+    # does not need and a worker must first set up with its multi-worker strategy.
     from keras_resnet.distribute import local_cluster
 
     processes = [subprocess.Popen([sys.executable, *sys.argv], env={**os.environ, "TF_CONFIG": config})
@@ -45,19 +47,19 @@ def launch(workers):
 
 def train(args):
     """Trains as the worker `TF_CONFIG` names."""
-    from keras_resnet import distribute, training
+    from keras_resnet import distribute, presets, training
 
     # First of all: TensorFlow needs the multi-worker strategy before any other TensorFlow work.
     replication = distribute.replicate("auto")
-    model, recipe, _ = distribute.distributed_model(
+    model, recipe, _ = training.distributed_model(
         "resnet20", "cifar10", strategy=replication, per_replica_batch_size=args.batch_size,
-        input_shape=(32, 32, 3), classes=5)
+        callbacks_attached=True, input_shape=(32, 32, 3), classes=5)
     train_data, validation_data = (
         distribute.shard_dataset(dataset, "data")
         for dataset in training.datasets("shapes", batch_size=recipe.batch_size, train_size=args.train_size,
                                          validation_size=args.train_size // 4)
     )
-    callbacks = distribute.cluster_callbacks(recipe, args.output, strategy=replication, tensorboard=False)
+    callbacks = presets.run_callbacks(recipe, args.output, is_chief=replication.is_chief, tensorboard=False)
     if replication.is_chief:
         print(f"{replication.num_workers} workers, {replication.num_replicas} replicas, global batch "
               f"{recipe.batch_size}, learning rate {recipe.lr:g}; files in {args.output}")

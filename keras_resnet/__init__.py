@@ -11,7 +11,7 @@ Example:
 (None, 10)
 """
 
-from keras_resnet import callbacks, data, distribute, evaluation, export, presets, shapes
+from keras_resnet import callbacks, data, distribute, evaluation, export, presets, shapes, training
 from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
 from keras_resnet.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay, StopOnNaN
 from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
@@ -58,3 +58,82 @@ from keras_resnet.training import datasets, train
 from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
 
 from keras_resnet._version import __version__
+
+__all__ = [
+    # Modules.
+    "callbacks",
+    "data",
+    "distribute",
+    "evaluation",
+    "export",
+    "presets",
+    "shapes",
+    "training",
+    # Names.
+    "ARCHITECTURES",
+    "Architecture",
+    "AtomicBackupAndRestore",
+    "AtomicModelCheckpoint",
+    "ErrorWarmUp",
+    "L2SGD",
+    "LayerSettings",
+    "MODELS",
+    "Plain110",
+    "Plain20",
+    "Plain32",
+    "Plain44",
+    "Plain56",
+    "PlainNet18",
+    "PlainNet34",
+    "PlateauDecay",
+    "ResNet",
+    "ResNet101",
+    "ResNet101V2",
+    "ResNet110",
+    "ResNet1202",
+    "ResNet152",
+    "ResNet152V2",
+    "ResNet18",
+    "ResNet18V2",
+    "ResNet20",
+    "ResNet200",
+    "ResNet200V2",
+    "ResNet32",
+    "ResNet34",
+    "ResNet34V2",
+    "ResNet44",
+    "ResNet50",
+    "ResNet50V2",
+    "ResNet56",
+    "StopOnNaN",
+    "ZeroPadShortcut",
+    "block_plan",
+    "cifar",
+    "cifar_preprocessing",
+    "compile_for",
+    "conv_bn",
+    "count_macs",
+    "count_params",
+    "datasets",
+    "decode_predictions",
+    "export_saved_model",
+    "feature_extractor",
+    "feature_info",
+    "freeze",
+    "get_architecture",
+    "get_model",
+    "has_imagenet_weights",
+    "imagenet_weights_path",
+    "load_weights",
+    "model_summary",
+    "plot_curves",
+    "preprocess_input",
+    "preprocess_input_v2",
+    "read_log",
+    "residual_block",
+    "shortcut_kind",
+    "train",
+    "transfer_weights",
+    "unfreeze",
+    "__version__",
+]

@@ -1,6 +1,7 @@
 """Argument checks shared by every module; messages name the argument, the value and what is allowed."""
 
 import numbers
+import os
 
 
 def is_int(value):
@@ -63,6 +64,12 @@ def check_positive_ints(argument, values, length=None, *, context=""):
 def check_choice(argument, value, allowed):
     if value not in allowed:
         raise ValueError(f"{argument} must be {one_of(allowed)}; received {value!r}")
+
+
+def check_path(argument, value):
+    """Checks that `value` is a non-empty path (a string or an `os.PathLike`)."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ValueError(f"{argument} must be a non-empty path; received {argument}={value!r}")
 
 
 def check_model(argument, value):

@@ -15,20 +15,33 @@ one, so a run killed mid-write (even with `SIGKILL`) leaves the previous
 complete file in place. The backup also holds the state of the callbacks
 named in its `state_of` (plateau counter and best value, warm-up switch, best
 checkpoint value), so a resumed run goes on exactly where the killed one
-stopped.
+stopped. In a cluster, `ClusterBackupAndRestore` lets only the chief write the
+backup and every worker restore it, and `DeleteOnTrainEnd` removes a worker's
+scratch folder (`keras_resnet.presets.run_callbacks(..., is_chief=False)`).
 """
 
 import json
 import math
-import numbers
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 
 from keras_resnet import _keras_compat
+from keras_resnet._validation import check_path, is_real, require
 
-__all__ = ["AtomicBackupAndRestore", "AtomicModelCheckpoint", "ErrorWarmUp", "PlateauDecay", "StopOnNaN", "resume_epoch"]
+__all__ = [
+    "AtomicBackupAndRestore",
+    "AtomicModelCheckpoint",
+    "ClusterBackupAndRestore",
+    "DeleteOnTrainEnd",
+    "ErrorWarmUp",
+    "PlateauDecay",
+    "StopOnNaN",
+    "resume_epoch",
+]
 
 _TEMPORARY_PREFIX = ".tmp-"
 
@@ -82,8 +95,7 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     """
 
     def __init__(self, monitor="val_accuracy", patience=5, factor=0.1, **kwargs):
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
-            raise ValueError(f"factor must be a number in (0, 1); received factor={factor!r}")
+        require(is_real(factor) and 0 < factor < 1, "factor", factor, "a number in (0, 1)")
         super().__init__(monitor=monitor, factor=factor, patience=patience, **kwargs)
 
     def on_train_begin(self, logs=None):
@@ -135,9 +147,7 @@ class ErrorWarmUp(keras.callbacks.Callback):
     def __init__(self, learning_rate, warmup_learning_rate=0.01, max_error=0.8,
                  monitor="accuracy"):
         super().__init__()
-        if not 0 < max_error <= 1:
-            raise ValueError(
-                f"max_error must be a number in (0, 1]; received max_error={max_error!r}")
+        require(is_real(max_error) and 0 < max_error <= 1, "max_error", max_error, "a number in (0, 1]")
         self.learning_rate = learning_rate
         self.warmup_learning_rate = warmup_learning_rate
         self.max_error = max_error
@@ -211,7 +221,7 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     whose loss is not finite; this raises its error as a `FloatingPointError`
     naming the optimizer step, epoch and batch, and also stops at the end of
     an epoch whose validation loss or weights are not finite. Placed
-    before the checkpoint callbacks (as `keras_resnet.presets.callbacks`
+    before the checkpoint callbacks (as `keras_resnet.presets.run_callbacks`
     does), it stops the run before they save the broken epoch: `last.keras`
     and the backup keep the last good one.
 
@@ -339,6 +349,7 @@ def resume_epoch(backup_dir):
     resume_epoch(tempfile.mkdtemp())  # 0
     ```
     """
+    check_path("backup_dir", backup_dir)
     metadata = _read_metadata(backup_dir)
     return 0 if metadata is None else int(metadata["epoch"])
 
@@ -390,8 +401,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, *, state_of=(), **kwargs):
-        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
-            raise ValueError(f"backup_dir must be a non-empty path; received backup_dir={backup_dir!r}")
+        check_path("backup_dir", backup_dir)
         if kwargs.get("double_checkpoint"):
             raise ValueError("double_checkpoint must be False: every backup is written atomically, so there is no "
                              "half-written file to fall back from; received double_checkpoint=True")
@@ -452,3 +462,72 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for entry in os.listdir(self.backup_dir):
             if entry != name and (entry.endswith(".weights.h5") or entry.startswith(_TEMPORARY_PREFIX)):
                 os.remove(os.path.join(self.backup_dir, entry))
+
+
+class ClusterBackupAndRestore(AtomicBackupAndRestore):
+    """`AtomicBackupAndRestore` for a cluster: the chief keeps the backup, everyone restores it.
+
+    Every worker saves at the same points (reading distributed variables may
+    need all of them), but only the chief writes into `backup_dir`; the
+    others write to a temporary folder, deleted when training ends. At the
+    start of `fit` every worker loads the chief's backup, so a cluster
+    restarted after a crash resumes, in step, from the chief's last finished
+    epoch. `keras_resnet.presets.run_callbacks(..., is_chief=False)` uses it.
+
+    Args:
+        backup_dir: the backup folder, on a file system every worker mounts.
+        is_chief: bool, whether this process is the chief
+            (`keras_resnet.distribute.Replication.is_chief`).
+        **kwargs: other arguments of `AtomicBackupAndRestore` (`state_of`,
+            `save_freq`, `delete_checkpoint`).
+
+    Example:
+
+    ```python
+    backup = ClusterBackupAndRestore(os.path.join(tempfile.mkdtemp(), "backup"), is_chief=False)
+    backup.backup_dir != backup.shared_dir  # 1
+    ```
+    """
+
+    def __init__(self, backup_dir, *, is_chief, **kwargs):
+        require(isinstance(is_chief, bool), "is_chief", is_chief, "True or False")
+        self.shared_dir = os.fspath(backup_dir)
+        self.is_chief = is_chief
+        local = self.shared_dir if is_chief else tempfile.mkdtemp(prefix="keras_resnet-backup-")
+        super().__init__(local, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        if not self.is_chief:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            if os.path.isdir(self.shared_dir):
+                shutil.copytree(self.shared_dir, self.backup_dir)
+        super().on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if not self.is_chief:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class DeleteOnTrainEnd(keras.callbacks.Callback):
+    """Deletes a folder when training ends: the scratch folder of a worker that is not the chief.
+
+    Args:
+        directory: the folder to delete (with everything in it).
+
+    Example:
+
+    ```python
+    scratch = tempfile.mkdtemp()
+    DeleteOnTrainEnd(scratch).on_train_end()
+    os.path.exists(scratch)  # 0
+    ```
+    """
+
+    def __init__(self, directory):
+        super().__init__()
+        check_path("directory", directory)
+        self.directory = os.fspath(directory)
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -13,7 +13,7 @@ keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   #
 ```
 
 Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
-`keras_resnet.training.evaluate`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
+`keras_resnet.training.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
 their `ValueError`s are printed as one line and exit with status 2, as argparse does for bad flags.
 """
 
@@ -23,19 +23,27 @@ import os
 import re
 import sys
 
-from keras_resnet import distribute, export, presets, training
-from keras_resnet.models import MODELS
+import keras
+
+from keras_resnet import accelerate, benchmark, distribute, export, presets, training
+from keras_resnet._validation import is_positive_int
+from keras_resnet.data import folder_source
+from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves
+from keras_resnet.summary import model_summary
+from keras_resnet.weights import has_imagenet_weights
 
 PROG = "keras-resnet"
+# Said by `evaluate` and `export` when a checkpoint's run folder gives its normalisation.
+_RUN_NORMALISATION = "normalised as the run trained: {}/preprocessing.json"
 
 
 def _positive_int(text):
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
+        value = None
+    if not is_positive_int(value):
         raise argparse.ArgumentTypeError(f"must be a positive integer; received {text!r}")
     return value
 
@@ -166,8 +174,6 @@ def build_parser():
 
 def _add_benchmark_command(commands):
     """`keras-resnet benchmark`: keras_resnet.benchmark on the command line."""
-    from keras_resnet import accelerate, benchmark
-
     bench = _command(
         commands, "benchmark", _benchmark, "training and inference throughput against keras.applications",
         "Training and inference throughput (images/s, medians of interleaved rounds, MFU against a "
@@ -191,8 +197,6 @@ def _add_benchmark_command(commands):
 
 
 def _benchmark(args):
-    from keras_resnet import benchmark
-
     results = benchmark.benchmark(
         args.model, modes=args.mode, batch_size=args.batch_size, image_size=args.image_size,
         precision=args.precision, rounds=args.rounds, steps=args.steps, peers=not args.no_peers,
@@ -224,20 +228,18 @@ def _slug(dataset):
 
 
 def _evaluate(args):
-    result = training.evaluate(
+    result = training.evaluate_run(
         args.checkpoint, args.dataset, method=args.method, batch_size=args.batch_size, seed=args.seed,
         split=args.split, **_dataset_options(args),
     )
+    if training.run_preprocessing(args.checkpoint) is not None:
+        print(_RUN_NORMALISATION.format(os.path.dirname(args.checkpoint) or "."))
     print(f"{result['count']} images of {result['split']}, {args.method}")
     for k in (1, 5):
         print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
 
 
 def _summary(args):
-    from keras_resnet.models import get_model
-    from keras_resnet.summary import model_summary
-    from keras_resnet.weights import has_imagenet_weights
-
     names = list(MODELS) if args.all else args.models
     if not names:
         raise ValueError("summary needs model names or --all; received neither")
@@ -292,9 +294,10 @@ def _add_export_command(commands):
     parser.add_argument("--output", required=True, metavar="PATH",
                         help="a new or empty folder (saved_model) or file (litert, onnx) to write")
     parser.add_argument(
-        "--preprocessing", default="none", metavar="MODE",
+        "--preprocessing", metavar="MODE",
         help="caffe, tf, none, or a JSON file {\"mean\": ..., \"std\": ..., \"channel_order\": ...} "
-             "(see keras_resnet.export.cifar_preprocessing) (default: %(default)s)",
+             "(see keras_resnet.export.cifar_preprocessing) (default: the preprocessing.json that "
+             "keras-resnet train wrote beside --checkpoint, else none)",
     )
     parser.add_argument("--image-size", type=int, metavar="SIDE",
                         help="side of the served images (default: the model's input size)")
@@ -320,11 +323,6 @@ def _add_export_command(commands):
 
 def _export(args):
     """Runs `keras-resnet export`: loads the model, passes the options given on the line to `export`."""
-    import keras
-
-    from keras_resnet.data import folder_source
-    from keras_resnet.models import get_model
-
     if args.checkpoint:
         if args.weights:
             raise ValueError(f"--weights goes with --model; received --weights {args.weights} with --checkpoint")
@@ -333,7 +331,12 @@ def _export(args):
         model = keras.saving.load_model(args.checkpoint, compile=False, safe_mode=True)
     else:
         model = get_model(args.model, weights=args.weights)
-    if args.preprocessing.endswith(".json"):
+    if args.preprocessing is None:
+        # A run folder's checkpoint: the normalisation `keras-resnet train` wrote beside it.
+        preprocessing = training.run_preprocessing(args.checkpoint) if args.checkpoint else None
+        if preprocessing is not None:
+            print(_RUN_NORMALISATION.format(os.path.dirname(args.checkpoint) or "."))
+    elif args.preprocessing.endswith(".json"):
         with open(args.preprocessing, encoding="utf-8") as file:
             preprocessing = json.load(file)
     else:

@@ -2,23 +2,24 @@
 
 `replicate` turns a strategy name into a `Replication`: a `tf.distribute`
 strategy on TensorFlow, a `keras.distribution.DataParallel` on JAX.
-`distributed_model` builds and compiles a model inside it, with the batch size
-and learning rate scaled to the number of replicas; `shard_dataset` tells
-tf.data how to split the input between workers; `cluster_callbacks` lets only
-the chief write checkpoints and logs, and its `ClusterBackupAndRestore`
-resumes the whole cluster from the chief's backup.
+`with_strategy` builds a compiled model inside it and keeps its replicas in
+step; `shard_dataset` tells tf.data how to split the input between workers;
+`local_cluster` writes the `TF_CONFIG` of worker processes on one machine.
+Runs are assembled from these in `keras_resnet.training`
+(`distributed_model`, `scale_recipe`, `train`), with the run callbacks of
+`keras_resnet.presets.run_callbacks(..., is_chief=replication.is_chief)`.
 
 ```python
-from keras_resnet import data, distribute
+from keras_resnet import data, distribute, presets, training
 
-run = distribute.distributed_model("resnet20", "cifar10", per_replica_batch_size=128,
-                                   input_shape=(32, 32, 3), classes=10)
+run = training.distributed_model("resnet20", "cifar10", per_replica_batch_size=128, callbacks_attached=True,
+                                 input_shape=(32, 32, 3), classes=10)
 train, test = data.cifar10(batch_size=run.recipe.batch_size, data_dir="~/data")
 run.model.fit(
     distribute.shard_dataset(train, "data"),
     validation_data=distribute.shard_dataset(test, "data"),
     epochs=run.recipe.epochs(50_000),
-    callbacks=distribute.cluster_callbacks(run.recipe, "runs/resnet20", strategy=run.replication),
+    callbacks=presets.run_callbacks(run.recipe, "runs/resnet20", is_chief=run.replication.is_chief),
 )
 ```
 
@@ -37,7 +38,7 @@ run.model.fit(
 **Batch and learning rate.** With `per_replica_batch_size`, the global batch
 is `per_replica_batch_size * num_replicas` and the recipe's learning rate
 grows linearly with it (Goyal et al. 2017), its step counts shrink, so the
-same number of epochs is trained (`scale_recipe`).
+same number of epochs is trained (`keras_resnet.training.scale_recipe`).
 
 **Batch normalization.** Under tf.distribute each replica normalises with the
 statistics of its own share of the batch. Keras 3 would then let every
@@ -56,17 +57,18 @@ gets no data).
 **Checkpoints.** Every worker saves at the same points, as Keras's
 multi-worker guide does (reading distributed variables may take every
 worker), but only the chief writes into the run's folder; the others write to
-temporary folders that are deleted. The backup folder must be on a file
-system that every worker mounts.
+temporary folders that are deleted (`keras_resnet.presets.run_callbacks`
+with `is_chief`). The backup folder must be on a file system that every
+worker mounts.
 
 **XLA** (`jit_compile`). Keras 3.15 resolves its own `jit_compile="auto"` to
 off on a CPU-only machine and under any `tf.distribute` strategy; an explicit
 `True` is kept, and Keras then compiles the whole train step, `strategy.run`
-over every replica included, as one XLA cluster. `with_strategy` and
-`distributed_model` keep XLA on where that cluster compiles, and off where it
-cannot (with a warning when `jit_compile=True` was asked); their `"auto"`
-(the default) also leaves it off on a CPU-only machine, where it is slower
-than TensorFlow's oneDNN kernels:
+over every replica included, as one XLA cluster. `with_strategy` (and so
+`keras_resnet.training.distributed_model`) keeps XLA on where that cluster
+compiles, and off where it cannot (with a warning when `jit_compile=True` was
+asked); its `"auto"` (the default) also leaves it off on a CPU-only machine,
+where it is slower than TensorFlow's oneDNN kernels:
 
 - One device (`"none"`): XLA on (with `"auto"`, only on a machine with an
   accelerator).
@@ -99,30 +101,22 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 import socket
-import tempfile
 import typing
 import warnings
 
 import keras
 
-from keras_resnet import _keras_compat, presets
+from keras_resnet import _keras_compat
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
-from keras_resnet.callbacks import AtomicBackupAndRestore
 
 __all__ = [
     "SHARD_POLICIES",
     "STRATEGIES",
-    "ClusterBackupAndRestore",
-    "DistributedModel",
     "Replication",
-    "cluster_callbacks",
-    "distributed_model",
     "local_cluster",
     "replicate",
-    "scale_recipe",
     "shard_dataset",
     "with_strategy",
 ]
@@ -196,14 +190,6 @@ class Replication(typing.NamedTuple):
         """
         _check_positive("per_replica_batch_size", per_replica_batch_size)
         return per_replica_batch_size * self.num_replicas
-
-
-class DistributedModel(typing.NamedTuple):
-    """What `distributed_model` returns: the compiled model, its recipe and replication."""
-
-    model: typing.Any
-    recipe: presets.Recipe
-    replication: Replication
 
 
 def replicate(strategy="auto"):
@@ -304,38 +290,6 @@ def _jax_replication(kind):
     keras.distribution.set_distribution(distribution)
     local = tuple(str(device) for device in jax.local_devices())
     return Replication(kind, distribution, jax.device_count(), processes, jax.process_index() == 0, local)
-
-
-def scale_recipe(recipe, strategy="auto", per_replica_batch_size=None, *, scale_learning_rate=True):
-    """A recipe for the global batch of a replication.
-
-    Args:
-        recipe: a name of `keras_resnet.presets.RECIPES` or a `Recipe`.
-        strategy: one of `STRATEGIES` or a `Replication`.
-        per_replica_batch_size: int, examples per replica and step; `None`
-            keeps the recipe's batch size as the global batch (each replica
-            gets its share).
-        scale_learning_rate: bool; `True` scales the learning rates linearly
-            with the global batch (`presets.recipe_for`), `False` keeps them.
-            Step counts always follow the batch, so the epochs stay the same.
-
-    Returns:
-        A `keras_resnet.presets.Recipe` whose `batch_size` is the global batch.
-
-    Example:
-
-    ```python
-    recipe = scale_recipe("cifar10", "mirrored", per_replica_batch_size=128)
-    recipe.batch_size, recipe.lr  # (512, 0.4) over 4 GPUs
-    ```
-    """
-    base = presets.recipe_for(recipe)
-    if per_replica_batch_size is None:
-        return base
-    overrides = {"batch_size": replicate(strategy).global_batch_size(per_replica_batch_size)}
-    if not scale_learning_rate:
-        overrides.update(lr=base.lr, error_warmup_lr=base.error_warmup_lr)
-    return presets.recipe_for(base, **overrides)
 
 
 def with_strategy(build_fn, strategy="auto", *, jit_compile="auto"):
@@ -452,50 +406,6 @@ def _adapt_train_step(model, replication):
         _keras_compat.override_symbolic_build(model, symbolic_build)
 
 
-def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_batch_size=None,
-                      scale_learning_rate=True, jit_compile="auto", sparse_labels=True, **model_kwargs):
-    """Builds a model and compiles it with a recipe, replicated by a strategy.
-
-    Args:
-        model: a name of `keras_resnet.MODELS` (`"resnet50"`), or a function
-            returning an uncompiled `keras.Model` (e.g. `keras_resnet.ResNet20`).
-        recipe: a name of `keras_resnet.presets.RECIPES` or a `Recipe`; it is
-            scaled to the global batch by `scale_recipe`.
-        strategy: one of `STRATEGIES` or a `Replication`.
-        per_replica_batch_size: int, examples per replica and step; `None`
-            splits the recipe's batch between the replicas.
-        scale_learning_rate: bool, whether the learning rate follows the
-            global batch linearly.
-        jit_compile: `True`, `False` or `"auto"`: XLA where it works (see
-            `with_strategy`).
-        sparse_labels: bool, whether the labels are class indices.
-        **model_kwargs: arguments of the model constructor (`input_shape`,
-            `classes`, ...).
-
-    Returns:
-        A `DistributedModel` `(model, recipe, replication)`: build the input
-        pipeline with `recipe.batch_size`, the global batch.
-
-    Example:
-
-    ```python
-    model, recipe, replication = distributed_model(
-        "resnet20", "cifar10", per_replica_batch_size=64, input_shape=(32, 32, 3), classes=10)
-    ```
-    """
-    from keras_resnet.models import get_model
-
-    replication = replicate(strategy)
-    recipe = scale_recipe(recipe, replication, per_replica_batch_size, scale_learning_rate=scale_learning_rate)
-
-    def build():
-        built = get_model(model, **model_kwargs) if isinstance(model, str) else model(**model_kwargs)
-        presets.compile_for(built, recipe, sparse_labels=sparse_labels)
-        return built
-
-    return DistributedModel(with_strategy(build, replication, jit_compile=jit_compile), recipe, replication)
-
-
 def shard_dataset(dataset, policy):
     """Sets how `tf.distribute` splits a dataset between workers.
 
@@ -528,106 +438,6 @@ def shard_dataset(dataset, policy):
     if hasattr(dataset, "class_names"):
         sharded.class_names = dataset.class_names
     return sharded
-
-
-class ClusterBackupAndRestore(AtomicBackupAndRestore):
-    """`AtomicBackupAndRestore` for a cluster: the chief keeps the backup, everyone restores it.
-
-    Every worker saves at the same points (reading distributed variables may
-    need all of them), but only the chief writes into `backup_dir`; the
-    others write to a temporary folder, deleted when training ends. At the
-    start of `fit` every worker loads the chief's backup, so a cluster
-    restarted after a crash resumes, in step, from the chief's last finished
-    epoch.
-
-    Args:
-        backup_dir: the backup folder, on a file system every worker mounts.
-        is_chief: bool, whether this process is the chief
-            (`Replication.is_chief`).
-        **kwargs: other arguments of `AtomicBackupAndRestore` (`save_freq`,
-            `delete_checkpoint`).
-
-    Example:
-
-    ```python
-    replication = replicate("auto")
-    backup = ClusterBackupAndRestore("runs/resnet20/backup", is_chief=replication.is_chief)
-    ```
-    """
-
-    def __init__(self, backup_dir, *, is_chief, **kwargs):
-        if not isinstance(is_chief, bool):
-            raise TypeError(f"is_chief must be True or False; received is_chief={is_chief!r}")
-        self.shared_dir = os.fspath(backup_dir)
-        self.is_chief = is_chief
-        local = self.shared_dir if is_chief else tempfile.mkdtemp(prefix="keras_resnet-backup-")
-        super().__init__(local, **kwargs)
-
-    def on_train_begin(self, logs=None):
-        if not self.is_chief:
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-            if os.path.isdir(self.shared_dir):
-                shutil.copytree(self.shared_dir, self.backup_dir)
-        super().on_train_begin(logs)
-
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        if not self.is_chief:
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-
-
-class _DeleteOnTrainEnd(keras.callbacks.Callback):
-    """Deletes a worker's temporary folder when training ends."""
-
-    def __init__(self, directory):
-        super().__init__()
-        self.directory = directory
-
-    def on_train_end(self, logs=None):
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def cluster_callbacks(recipe="cifar10", directory=None, *, strategy="auto", **options):
-    """`keras_resnet.presets.callbacks` for a cluster: only the chief writes the run's files.
-
-    The chief writes checkpoints, the CSV log and TensorBoard events into
-    `directory`; the other workers run the same callbacks into a temporary
-    folder that is deleted when training ends. The backup is a
-    `ClusterBackupAndRestore` in `directory`'s backup folder.
-
-    Args:
-        recipe: a name of `keras_resnet.presets.RECIPES` or a `Recipe`.
-        directory: `None`, or the run's folder, on a file system every worker
-            mounts.
-        strategy: one of `STRATEGIES` or a `Replication`.
-        **options: other arguments of `keras_resnet.presets.callbacks`
-            (`monitor`, `save_best`, `save_last`, `tensorboard`, recipe
-            overrides).
-
-    Returns:
-        A list of `keras.callbacks.Callback`.
-
-    Example:
-
-    ```python
-    run = distributed_model("resnet20", "cifar10", input_shape=(32, 32, 3), classes=10)
-    callbacks = cluster_callbacks(run.recipe, "runs/resnet20", strategy=run.replication)
-    ```
-    """
-    is_chief = replicate(strategy).is_chief
-    if directory is None or is_chief:
-        target = directory
-    else:
-        target = tempfile.mkdtemp(prefix="keras_resnet-worker-")
-    result = []
-    for callback in presets.callbacks(recipe, target, **options):
-        if isinstance(callback, keras.callbacks.BackupAndRestore):
-            shared = os.path.join(directory, os.path.relpath(callback.backup_dir, target))
-            callback = ClusterBackupAndRestore(shared, is_chief=is_chief, state_of=callback.state_of)
-        result.append(callback)
-    if target != directory:
-        result.append(_DeleteOnTrainEnd(target))
-    return result
 
 
 def local_cluster(num_workers=2):

@@ -13,7 +13,7 @@ model.fit(
     train.batch(recipe.batch_size),
     validation_data=test.batch(recipe.batch_size),
     epochs=recipe.epochs(50_000),
-    callbacks=kr.presets.callbacks(recipe, directory="runs/resnet20"),
+    callbacks=kr.presets.run_callbacks(recipe, directory="runs/resnet20"),
 )
 ```
 
@@ -28,19 +28,20 @@ import dataclasses
 import importlib.util
 import math
 import os
+import tempfile
 import types
 import warnings
 
 import keras
 from keras import ops
 
-from keras_resnet import _keras_compat
+from keras_resnet import _keras_compat, accelerate
 from keras_resnet._validation import is_int as _is_int
 from keras_resnet._validation import is_real as _is_real
 from keras_resnet._validation import one_of as _one_of
 from keras_resnet._validation import require as _require
-from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay,
-                                    StopOnNaN)
+from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ClusterBackupAndRestore,
+                                    DeleteOnTrainEnd, ErrorWarmUp, PlateauDecay, StopOnNaN)
 
 __all__ = [
     "RECIPES",
@@ -49,15 +50,15 @@ __all__ = [
     "Recipe",
     "SmoothedSparseCategoricalCrossentropy",
     "StepDecay",
-    "callbacks",
     "compile_for",
     "learning_rate_schedule",
     "optimizer_for",
     "recipe_for",
+    "run_callbacks",
 ]
 
 _POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
-# Names of the files `callbacks(recipe, directory)` writes in `directory`.
+# Names of the files `run_callbacks(recipe, directory)` writes in `directory`.
 RUN_FILES = types.MappingProxyType(
     {"backup": "backup", "best": "best.keras", "last": "last.keras", "log": "log.csv", "tensorboard": "tensorboard"}
 )
@@ -497,12 +498,6 @@ def _use_policy(model, policy):
     keras.mixed_precision.set_global_policy(policy)
 
 
-def _acceleration(acceleration):
-    from keras_resnet import accelerate
-
-    return accelerate.acceleration() if acceleration == "auto" else acceleration
-
-
 def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=True,
                 from_logits=None, acceleration="auto", callbacks_attached=False, **overrides):
     """Compiles a model with a recipe's optimizer, loss and metrics.
@@ -511,7 +506,7 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
     `PlateauDecay` (`schedule="plateau"`) and `ErrorWarmUp`
     (`error_warmup_lr`). Without them the learning rate never drops (or
     never warms up), so compiling such a recipe warns once, naming them,
-    unless `callbacks_attached=True` says that `callbacks(recipe)` goes to
+    unless `callbacks_attached=True` says that `run_callbacks(recipe)` goes to
     `fit`.
 
     Args:
@@ -529,12 +524,12 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
             `steps_per_execution` that `keras_resnet.accelerate.acceleration()`
             chooses for this machine; a `keras_resnet.accelerate.Acceleration`
             uses its choice; `None` leaves Keras' defaults.
-        callbacks_attached: bool, whether `callbacks(recipe)` (or the
+        callbacks_attached: bool, whether `run_callbacks(recipe)` (or the
             recipe's callbacks) will be passed to `fit`; silences the warning.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
-        The `Recipe` used, for `callbacks(recipe, ...)` and `recipe.epochs`.
+        The `Recipe` used, for `run_callbacks(recipe, ...)` and `recipe.epochs`.
 
     Example:
 
@@ -550,14 +545,16 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
     if from_logits is None:
         from_logits = getattr(model.layers[-1], "activation", None) is not keras.activations.softmax
     # Device-aware jit_compile and steps_per_execution (keras_resnet.accelerate).
-    options = {} if acceleration is None else _acceleration(acceleration).compile_options()
+    if acceleration == "auto":
+        acceleration = accelerate.acceleration()
+    options = {} if acceleration is None else acceleration.compile_options()
     model.compile(optimizer=optimizer_for(recipe), loss=_loss(recipe, from_logits, sparse_labels),
                   metrics=_metrics(recipe, sparse_labels), **options)
     needed = _schedule_callbacks(recipe)
     if needed and not callbacks_attached:
         warnings.warn(
             f"compile_for: this recipe's schedule needs the callback(s) {', '.join(needed)}, which the optimizer "
-            "does not do by itself; pass keras_resnet.presets.callbacks(recipe) to fit (then compile with "
+            "does not do by itself; pass keras_resnet.presets.run_callbacks(recipe) to fit (then compile with "
             "callbacks_attached=True), or the learning rate will not follow the recipe",
             stacklevel=2)
     return recipe
@@ -569,9 +566,9 @@ def _schedule_callbacks(recipe):
                                       ("PlateauDecay", recipe.schedule == "plateau")) if needed]
 
 
-def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_best=True,
-              save_last=True, tensorboard=True, **overrides):
-    """The recipe's learning-rate callbacks and the standard training set.
+def run_callbacks(recipe="cifar10", directory=None, *, is_chief=True, monitor="val_accuracy", save_best=True,
+                  save_last=True, tensorboard=True, **overrides):
+    """The recipe's learning-rate callbacks and the standard set of a training run.
 
     In order: `ErrorWarmUp` (recipes with `error_warmup_lr`), `PlateauDecay`
     (`schedule="plateau"`), `StopOnNaN` raising on the first NaN or infinite
@@ -586,9 +583,19 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     so it commits an epoch only once they have done their part of it; a run
     killed before the commit redoes that epoch identically.
 
+    In a cluster every worker runs the same callbacks (reading distributed
+    variables may take every worker), but only the chief writes into
+    `directory`: a worker with `is_chief=False` writes its checkpoints, log
+    and events into a temporary folder deleted when training ends
+    (`DeleteOnTrainEnd`), and restores the chief's backup
+    (`ClusterBackupAndRestore`), so a restarted cluster resumes in step.
+
     Args:
         recipe: a name in `RECIPES` or a `Recipe` (e.g. from `compile_for`).
-        directory: `None`, or the folder of the run's files.
+        directory: `None`, or the folder of the run's files (in a cluster,
+            on a file system every worker mounts).
+        is_chief: bool, whether this process writes the run's files
+            (`keras_resnet.distribute.Replication.is_chief`).
         monitor: the log key for the best checkpoint and `PlateauDecay`.
         save_best: bool, whether to keep `best.keras`.
         save_last: bool, whether to keep `last.keras`.
@@ -601,12 +608,11 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     Example:
 
     ```python
-    import tempfile
-
-    run = callbacks("imagenet", directory=tempfile.mkdtemp())
+    run = run_callbacks("imagenet", directory=tempfile.mkdtemp())
     ```
     """
     _require(isinstance(monitor, str), "monitor", monitor, "a log key (a string)")
+    _require(isinstance(is_chief, bool), "is_chief", is_chief, "True or False")
     recipe = recipe_for(recipe, **overrides)
     result = []
     if recipe.error_warmup_lr is not None:
@@ -619,15 +625,23 @@ def callbacks(recipe="cifar10", directory=None, *, monitor="val_accuracy", save_
     result.append(StopOnNaN())
     if directory is None:
         return result
-    os.makedirs(directory, exist_ok=True)
+    # Only the chief writes the run's folder; another worker writes to scratch, deleted at the end.
+    target = directory if is_chief else tempfile.mkdtemp(prefix="keras_resnet-worker-")
+    os.makedirs(target, exist_ok=True)
     if save_best:
-        best = AtomicModelCheckpoint(os.path.join(directory, RUN_FILES["best"]), monitor=monitor, save_best_only=True)
+        best = AtomicModelCheckpoint(os.path.join(target, RUN_FILES["best"]), monitor=monitor, save_best_only=True)
         result.append(best)
         stateful.append(best)
     if save_last:
-        result.append(AtomicModelCheckpoint(os.path.join(directory, RUN_FILES["last"])))
-    result.append(keras.callbacks.CSVLogger(os.path.join(directory, RUN_FILES["log"]), append=True))
-    result.append(AtomicBackupAndRestore(os.path.join(directory, RUN_FILES["backup"]), state_of=stateful))
+        result.append(AtomicModelCheckpoint(os.path.join(target, RUN_FILES["last"])))
+    result.append(keras.callbacks.CSVLogger(os.path.join(target, RUN_FILES["log"]), append=True))
+    backup_dir = os.path.join(directory, RUN_FILES["backup"])
+    if is_chief:
+        result.append(AtomicBackupAndRestore(backup_dir, state_of=stateful))
+    else:
+        result.append(ClusterBackupAndRestore(backup_dir, is_chief=False, state_of=stateful))
     if tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        result.append(keras.callbacks.TensorBoard(os.path.join(directory, RUN_FILES["tensorboard"])))
+        result.append(keras.callbacks.TensorBoard(os.path.join(target, RUN_FILES["tensorboard"])))
+    if not is_chief:
+        result.append(DeleteOnTrainEnd(target))
     return result

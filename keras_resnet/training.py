@@ -4,7 +4,9 @@
 pad-crop-flip or ImageNet scale augmentation), the recipe of `keras_resnet.presets` for the data set,
 and a run folder with the best and last `.keras` checkpoints, a CSV log, a `BackupAndRestore`
 backup (re-running the same call after an interrupt resumes it) and the training curves.
-`keras-resnet train` is this function on the command line.
+`keras-resnet train` is this function on the command line, `evaluate_run` (`keras-resnet evaluate`)
+scores a model or a run's checkpoint on a named data set, and `distributed_model` / `scale_recipe`
+assemble a replicated model and its recipe for a `fit` of your own.
 
 Data sets are named by one string:
 
@@ -27,6 +29,7 @@ import dataclasses
 import json
 import math
 import os
+import typing
 import warnings
 
 import keras
@@ -34,6 +37,8 @@ import numpy as np
 
 from keras_resnet import accelerate, data, distribute, evaluation, export, presets, shapes
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_int as _check_int
+from keras_resnet._validation import check_path as _check_path
 from keras_resnet.callbacks import resume_epoch
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
@@ -44,7 +49,7 @@ METHODS = ("center", "ten_crop", "multi_scale")
 SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
 
-# The run folder's files; `presets.callbacks` writes the backup, checkpoints and log under these names.
+# The run folder's files; `presets.run_callbacks` writes the backup, checkpoints and log under these names.
 _RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json", "preprocessing": "preprocessing.json"}
 
 _CIFAR = ("cifar10", "cifar100")
@@ -278,7 +283,7 @@ def train(
     dashed, validation error solid, against iterations), `run.json` (the
     arguments, then the splits and final results), `preprocessing.json`
     (the normalisation, as `keras-resnet export --preprocessing` reads it;
-    `evaluate` of a checkpoint in the folder uses it) and, while training,
+    `evaluate_run` of a checkpoint in the folder uses it) and, while training,
     `backup/`. Calling `train` again with the same arguments after an
     interrupt (even `SIGKILL`) resumes from the last finished epoch and ends
     in the state of an uninterrupted run: same weights, optimizer slots,
@@ -394,8 +399,8 @@ def train(
     chosen = presets.recipe_for(recipe, **{key: value for key, value in overrides.items() if value is not None})
     if epochs is None and dataset == "shapes":
         epochs = SHAPES_EPOCHS
-    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
-        raise ValueError(f"epochs must be a positive integer; received {epochs!r}")
+    if epochs is not None:
+        _check_int("epochs", epochs)
 
     keras.utils.set_random_seed(seed)
     files = {}
@@ -453,8 +458,8 @@ def train(
         return built
 
     model = distribute.with_strategy(build, replication)
-    callbacks = distribute.cluster_callbacks(chosen, output_dir, strategy=replication,
-                                             save_best=validation_data is not None)
+    callbacks = presets.run_callbacks(chosen, output_dir, is_chief=replication.is_chief,
+                                      save_best=validation_data is not None)
     report = _DecodeFailureReport([splits.train, splits.validation, splits.test] if named else [])
     callbacks.insert(0, report)
     # The pipelines shuffle; `shuffle=False` only tells Keras not to warn that it cannot.
@@ -540,6 +545,7 @@ def run_preprocessing(checkpoint):
     >>> run_preprocessing("runs/resnet20-shapes/best.keras")["std"]  # doctest: +SKIP
     255.0
     """
+    _check_path("checkpoint", checkpoint)
     path = os.path.join(os.path.dirname(os.fspath(checkpoint)), _RUN_FILES["preprocessing"])
     if not os.path.isfile(path):
         return None
@@ -571,8 +577,7 @@ def _pair_steps_per_epoch(train_data, steps_per_epoch):
 
     cardinality = int(train_data.cardinality())
     if steps_per_epoch is not None:
-        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be a positive integer; received {steps_per_epoch!r}")
+        _check_int("steps_per_epoch", steps_per_epoch)
         return steps_per_epoch
     if cardinality in (tf.data.UNKNOWN_CARDINALITY, tf.data.INFINITE_CARDINALITY) or cardinality < 1:
         what = {tf.data.UNKNOWN_CARDINALITY: "unknown", tf.data.INFINITE_CARDINALITY: "infinite"}.get(
@@ -620,9 +625,116 @@ def _trim_log(path, epochs):
             handle.writelines(kept)
 
 
-def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation",
-             **dataset_options):
-    """Top-1 and top-5 accuracy and error of a model on a data set's validation or test split.
+class DistributedModel(typing.NamedTuple):
+    """What `distributed_model` returns: the compiled model, its recipe and replication.
+
+    Attributes:
+        model: the compiled `keras.Model`, built in the replication's scope.
+        recipe: the `keras_resnet.presets.Recipe`, scaled to the global batch.
+        replication: the `keras_resnet.distribute.Replication`.
+
+    Example:
+
+    ```python
+    model, recipe, replication = distributed_model("resnet20", input_shape=(32, 32, 3), classes=10,
+                                                   strategy="none")
+    ```
+    """
+
+    model: typing.Any
+    recipe: presets.Recipe
+    replication: distribute.Replication
+
+
+def scale_recipe(recipe, strategy="auto", per_replica_batch_size=None, *, scale_learning_rate=True):
+    """A recipe for the global batch of a replication.
+
+    Args:
+        recipe: a name of `keras_resnet.presets.RECIPES` or a `Recipe`.
+        strategy: one of `keras_resnet.distribute.STRATEGIES` or a
+            `Replication`.
+        per_replica_batch_size: int, examples per replica and step; `None`
+            keeps the recipe's batch size as the global batch (each replica
+            gets its share).
+        scale_learning_rate: bool; `True` scales the learning rates linearly
+            with the global batch (`presets.recipe_for`), `False` keeps them.
+            Step counts always follow the batch, so the epochs stay the same.
+
+    Returns:
+        A `keras_resnet.presets.Recipe` whose `batch_size` is the global batch.
+
+    Example:
+
+    ```python
+    recipe = scale_recipe("cifar10", "mirrored", per_replica_batch_size=128)
+    recipe.batch_size, recipe.lr  # (512, 0.4) over 4 GPUs
+    ```
+    """
+    base = presets.recipe_for(recipe)
+    if per_replica_batch_size is None:
+        return base
+    overrides = {"batch_size": distribute.replicate(strategy).global_batch_size(per_replica_batch_size)}
+    if not scale_learning_rate:
+        overrides.update(lr=base.lr, error_warmup_lr=base.error_warmup_lr)
+    return presets.recipe_for(base, **overrides)
+
+
+def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_batch_size=None,
+                      scale_learning_rate=True, jit_compile="auto", sparse_labels=True, callbacks_attached=False,
+                      **model_kwargs):
+    """Builds a model and compiles it with a recipe, replicated by a strategy.
+
+    Args:
+        model: a name of `keras_resnet.MODELS` (`"resnet50"`), or a function
+            returning an uncompiled `keras.Model` (e.g. `keras_resnet.ResNet20`).
+        recipe: a name of `keras_resnet.presets.RECIPES` or a `Recipe`; it is
+            scaled to the global batch by `scale_recipe`.
+        strategy: one of `keras_resnet.distribute.STRATEGIES` or a
+            `Replication`.
+        per_replica_batch_size: int, examples per replica and step; `None`
+            splits the recipe's batch between the replicas.
+        scale_learning_rate: bool, whether the learning rate follows the
+            global batch linearly.
+        jit_compile: `True`, `False` or `"auto"`: XLA where it works (see
+            `keras_resnet.distribute.with_strategy`).
+        sparse_labels: bool, whether the labels are class indices.
+        callbacks_attached: bool, whether the recipe's callbacks
+            (`keras_resnet.presets.run_callbacks(recipe, ...)`) go to `fit`;
+            without them a plateau or warm-up recipe warns (see
+            `keras_resnet.presets.compile_for`).
+        **model_kwargs: arguments of the model constructor (`input_shape`,
+            `classes`, ...).
+
+    Returns:
+        A `DistributedModel` `(model, recipe, replication)`: build the input
+        pipeline with `recipe.batch_size`, the global batch.
+
+    Example:
+
+    ```python
+    model, recipe, replication = distributed_model(
+        "resnet20", "cifar10", per_replica_batch_size=64, input_shape=(32, 32, 3), classes=10)
+    ```
+    """
+    replication = distribute.replicate(strategy)
+    recipe = scale_recipe(recipe, replication, per_replica_batch_size, scale_learning_rate=scale_learning_rate)
+
+    def build():
+        built = get_model(model, **model_kwargs) if isinstance(model, str) else model(**model_kwargs)
+        presets.compile_for(built, recipe, sparse_labels=sparse_labels, callbacks_attached=callbacks_attached)
+        return built
+
+    return DistributedModel(distribute.with_strategy(build, replication, jit_compile=jit_compile), recipe,
+                            replication)
+
+
+def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation",
+                 **dataset_options):
+    """Top-1 and top-5 accuracy and error of a model or a run's checkpoint on a named data set's split.
+
+    The split is built as `train` builds it (same `dataset`, options and
+    `seed`). To score images of your own with 10-crop or multi-scale
+    testing, see `keras_resnet.evaluation.evaluate`.
 
     Args:
         model: a `keras.Model` or the path of a `.keras` file (e.g. the
@@ -651,7 +763,7 @@ def evaluate(model, dataset="shapes", *, method="center", batch_size=128, seed=0
 
     Example:
 
-    >>> evaluate("runs/resnet20-shapes/best.keras", "shapes")  # doctest: +SKIP
+    >>> evaluate_run("runs/resnet20-shapes/best.keras", "shapes")  # doctest: +SKIP
     {'top1_accuracy': 0.98, 'top5_accuracy': 1.0, ...}
     """
     _check_choice("method", method, METHODS)

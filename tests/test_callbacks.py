@@ -1,5 +1,6 @@
 import inspect
 import json
+import os
 import re
 
 import keras
@@ -123,7 +124,7 @@ def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoints
     presets.compile_for(model, "imagenet", lr=0.01, callbacks_attached=True)  # a float learning rate
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32") * 100
     y = (x[:, 0] > 0).astype("int32")
-    run = [_DivergeAtEpoch()] + presets.callbacks("imagenet", tmp_path, tensorboard=False)
+    run = [_DivergeAtEpoch()] + presets.run_callbacks("imagenet", tmp_path, tensorboard=False)
     good = {}
     run.append(keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: good.setdefault(epoch, [w.numpy() for w in model.weights])))
@@ -204,3 +205,17 @@ def test_integer_save_freq_records_the_epoch_in_progress_after_a_restart(tmp_pat
 def test_a_backup_refuses_callbacks_without_state():
     with pytest.raises(ValueError, match="state_of must hold callbacks with get_state"):
         callbacks.AtomicBackupAndRestore("backup", state_of=[keras.callbacks.CSVLogger("log.csv")])
+
+
+def test_non_chief_restores_the_chief_backup_and_writes_elsewhere(tmp_path):
+    x, y = np.ones((8, 4), "float32"), np.zeros(8, "int32")
+    shared = tmp_path / "backup"
+    chief = callbacks.ClusterBackupAndRestore(shared, is_chief=True, delete_checkpoint=False)
+    compiled().fit(x, y, epochs=2, callbacks=[chief], verbose=0)
+    backup = {path.name: path.stat().st_mtime_ns for path in shared.iterdir()}
+
+    worker = callbacks.ClusterBackupAndRestore(shared, is_chief=False)
+    history = compiled().fit(x, y, epochs=3, callbacks=[worker], verbose=0).history
+    assert len(history["loss"]) == 1  # resumed after the chief's 2 epochs
+    assert {path.name: path.stat().st_mtime_ns for path in shared.iterdir()} == backup
+    assert not os.path.exists(worker.backup_dir)

@@ -1,5 +1,6 @@
 import argparse
 import csv
+import json
 import os
 import re
 import signal
@@ -172,3 +173,24 @@ def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path)
                             [*whole.weights, *whole.optimizer.variables]):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7, err_msg=mine.path)
     assert not (output / "backup").exists()
+
+
+def test_export_and_evaluate_of_a_run_checkpoint_use_the_runs_preprocessing_json(tmp_path, capsys):
+    from keras_resnet import training
+
+    run = tmp_path / "run"
+    options = dict(train_size=32, validation_size=16, image_size=16)
+    training.train("resnet20", "shapes", epochs=1, batch_size=16, output_dir=str(run), verbose=0, **options)
+    written = json.loads((run / "preprocessing.json").read_text())
+    assert np.asarray(written["mean"]).shape == (16, 16, 3)
+    capsys.readouterr()
+
+    assert main(["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "serving")]) == 0
+    assert f"normalised as the run trained: {run}/preprocessing.json" in capsys.readouterr().out
+    metadata = json.loads((tmp_path / "serving" / "assets" / "metadata.json").read_text())
+    assert metadata["preprocessing"] == written
+
+    assert main(["evaluate", "--checkpoint", str(run / "last.keras"), "--dataset", "shapes", "--train-size", "32",
+                 "--validation-size", "16", "--image-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert f"normalised as the run trained: {run}/preprocessing.json" in out and "16 images" in out

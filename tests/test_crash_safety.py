@@ -70,8 +70,8 @@ class KillAtStep(keras.callbacks.Callback):
 
 
 callbacks._replace_atomically = replace_and_maybe_die
-cluster_callbacks = training.distribute.cluster_callbacks
-training.distribute.cluster_callbacks = lambda *a, **k: [KillAtStep()] + cluster_callbacks(*a, **k)
+run_callbacks = training.presets.run_callbacks
+training.presets.run_callbacks = lambda *a, **k: [KillAtStep()] + run_callbacks(*a, **k)
 result = training.train("resnet20", "shapes", epochs=4, batch_size=16, image_size=16, train_size=32,
                         validation_size=16, output_dir=sys.argv[1], verbose=0)
 print(json.dumps({"steps": result["steps"]}))

@@ -29,7 +29,7 @@ TIMEOUT = 150  # seconds for one subprocess or cluster run
 _COMMON = """
 import json, os, sys, time
 import keras, numpy as np
-from keras_resnet import ResNet, distribute, presets
+from keras_resnet import ResNet, distribute, presets, training
 
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (16, 32, 64), "stem": "cifar", "shortcut": "A"}
 rng = np.random.default_rng(0)
@@ -57,7 +57,7 @@ recipe = presets.Recipe(batch_size=16, lr=0.1, schedule="step", total_steps=6)
 report, weights = {}, {}
 for name, per_replica in (("none", 16), ("mirrored", 8)):
     keras.utils.set_random_seed(0)
-    model, scaled, replication = distribute.distributed_model(
+    model, scaled, replication = training.distributed_model(
         build, recipe, strategy=name, per_replica_batch_size=per_replica, jit_compile=True)
     history = model.fit(x, y, batch_size=scaled.batch_size, epochs=6, shuffle=False, verbose=0).history
     weights[name] = model.get_weights()
@@ -87,16 +87,16 @@ class Report(keras.callbacks.Callback):
             time.sleep(600)
 
 
-run = distribute.distributed_model(
+run = training.distributed_model(
     lambda: ResNet(RESNET8, input_shape=(16, 16, 3), classes=4),
     presets.Recipe(batch_size=16, lr=0.05, schedule="step", total_steps=4 * epochs),
-    strategy=replication, per_replica_batch_size=8)
+    strategy=replication, per_replica_batch_size=8, callbacks_attached=True)
 import tensorflow as tf
 
 x, y = rng.random((64, 16, 16, 3), "float32"), rng.integers(0, 4, 64).astype("int32")
 train = distribute.shard_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(run.recipe.batch_size), "data")
-callbacks = distribute.cluster_callbacks(run.recipe, directory, strategy=replication, save_best=False,
-                                         tensorboard=False)
+callbacks = presets.run_callbacks(run.recipe, directory, is_chief=replication.is_chief, save_best=False,
+                                  tensorboard=False)
 run.model.fit(train, epochs=epochs, callbacks=[*callbacks, Report()], verbose=0)
 np.savez(os.path.join(out, f"weights-{index}.npz"), *run.model.get_weights())
 with open(os.path.join(out, f"done-{index}"), "w") as handle:
@@ -163,15 +163,6 @@ def _replication(num_replicas, is_chief=True):
     return distribute.Replication("mirrored", None, num_replicas, 1, is_chief, ())
 
 
-def test_recipe_scales_with_replicas():
-    recipe = distribute.scale_recipe("cifar10", _replication(4), per_replica_batch_size=128)
-    assert (recipe.batch_size, recipe.lr, recipe.total_steps, recipe.boundaries) == (
-        512, pytest.approx(0.4), 16_000, (8_000, 12_000))
-    fixed = distribute.scale_recipe("cifar10", _replication(4), 128, scale_learning_rate=False)
-    assert (fixed.batch_size, fixed.lr, fixed.total_steps) == (512, 0.1, 16_000)
-    assert distribute.scale_recipe("cifar10", _replication(4)) == presets.RECIPES["cifar10"]
-
-
 def test_per_replica_batch_must_be_positive():
     with pytest.raises(ValueError, match="per_replica_batch_size must be a positive integer; received 0"):
         _replication(2).global_batch_size(0)
@@ -212,39 +203,6 @@ def test_xla_on_one_device_is_on_when_asked_and_auto_only_with_an_accelerator():
     assert models[True].optimizer.built
     with pytest.raises(ValueError, match="jit_compile must be one of True, False, 'auto'; received 'yes'"):
         distribute.with_strategy(_tiny_model, "none", jit_compile="yes")
-
-
-def test_non_chief_restores_the_chief_backup_and_writes_elsewhere(tmp_path):
-    x, y = np.ones((8, 4), "float32"), np.zeros(8, "int32")
-    shared = tmp_path / "backup"
-    chief = distribute.ClusterBackupAndRestore(shared, is_chief=True, delete_checkpoint=False)
-    _tiny_model().fit(x, y, epochs=2, callbacks=[chief], verbose=0)
-    backup = {path.name: path.stat().st_mtime_ns for path in shared.iterdir()}
-
-    worker = distribute.ClusterBackupAndRestore(shared, is_chief=False)
-    history = _tiny_model().fit(x, y, epochs=3, callbacks=[worker], verbose=0).history
-    assert len(history["loss"]) == 1  # resumed after the chief's 2 epochs
-    assert {path.name: path.stat().st_mtime_ns for path in shared.iterdir()} == backup
-    assert not os.path.exists(worker.backup_dir)
-
-
-def test_only_the_chief_writes_the_run_folder(tmp_path):
-    directory = tmp_path / "run"
-    worker = distribute.cluster_callbacks("cifar10", str(directory), strategy=_replication(2, is_chief=False),
-                                          tensorboard=False)
-    assert not directory.exists()
-    backups = [c for c in worker if isinstance(c, keras.callbacks.BackupAndRestore)]
-    assert [(type(c), c.shared_dir) for c in backups] == [
-        (distribute.ClusterBackupAndRestore, str(directory / "backup"))]
-    scratch = {os.path.dirname(c.filepath) for c in worker if isinstance(c, keras.callbacks.ModelCheckpoint)}
-    assert len(scratch) == 1 and os.path.isdir(*scratch)
-    for callback in worker:
-        callback.on_train_end()
-    assert not directory.exists() and not os.path.exists(*scratch)
-
-    chief = distribute.cluster_callbacks("cifar10", str(directory), strategy=_replication(2), tensorboard=False)
-    assert {os.path.dirname(c.filepath) for c in chief if isinstance(c, keras.callbacks.ModelCheckpoint)} == {
-        str(directory)}
 
 
 def test_local_cluster_gives_each_worker_its_own_port():

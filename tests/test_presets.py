@@ -2,6 +2,7 @@ import csv
 import importlib
 import inspect
 import math
+import os
 import re
 import warnings
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from keras_resnet import presets
+from keras_resnet import callbacks, presets
 from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
 
 
@@ -223,16 +224,16 @@ def test_optimizer_and_schedule_survive_a_keras_file(tmp_path):
 
 def test_callback_set_follows_the_recipe(tmp_path, monkeypatch):
     kinds = lambda callbacks: [type(c).__name__ for c in callbacks]  # noqa: E731
-    assert kinds(presets.callbacks("cifar10")) == ["StopOnNaN"]
-    assert kinds(presets.callbacks("imagenet")) == ["PlateauDecay", "StopOnNaN"]
-    warmup = presets.callbacks("cifar10_resnet110")[0]
+    assert kinds(presets.run_callbacks("cifar10")) == ["StopOnNaN"]
+    assert kinds(presets.run_callbacks("imagenet")) == ["PlateauDecay", "StopOnNaN"]
+    warmup = presets.run_callbacks("cifar10_resnet110")[0]
     assert isinstance(warmup, ErrorWarmUp) and warmup.warmup_learning_rate == 0.01
     assert isinstance(warmup.learning_rate, presets.StepDecay)
     monkeypatch.setattr(presets.importlib.util, "find_spec", lambda name: object())
-    assert kinds(presets.callbacks("imagenet", tmp_path, save_best=False)) == [
+    assert kinds(presets.run_callbacks("imagenet", tmp_path, save_best=False)) == [
         "PlateauDecay", "StopOnNaN", "AtomicModelCheckpoint", "CSVLogger", "AtomicBackupAndRestore",
         "TensorBoard"]
-    assert isinstance(presets.callbacks("imagenet", plateau_patience=3)[0], PlateauDecay)
+    assert isinstance(presets.run_callbacks("imagenet", plateau_patience=3)[0], PlateauDecay)
 
 
 def test_standard_set_writes_csv_and_checkpoints(tmp_path):
@@ -240,7 +241,7 @@ def test_standard_set_writes_csv_and_checkpoints(tmp_path):
     recipe = presets.compile_for(model, "cifar10_resnet110", callbacks_attached=True)
     x, y = tiny_data()
     model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0,
-              callbacks=presets.callbacks(recipe, tmp_path))
+              callbacks=presets.run_callbacks(recipe, tmp_path))
     with open(tmp_path / "log.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
     for name in ("best.keras", "last.keras"):
@@ -266,7 +267,7 @@ def train(directory, extra_callbacks=(), model=None):
     model = model or tiny_model()
     presets.compile_for(model, "cifar10")
     x, y = tiny_data()
-    callbacks = presets.callbacks("cifar10", directory, save_best=False) + list(extra_callbacks)
+    callbacks = presets.run_callbacks("cifar10", directory, save_best=False) + list(extra_callbacks)
     model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
     return model
 
@@ -311,10 +312,28 @@ def test_docstring_examples_run_and_hold(name):
 
 @pytest.mark.parametrize("recipe, missing", [("imagenet", "PlateauDecay"), ("cifar10_resnet110", "ErrorWarmUp")])
 def test_a_recipe_scheduled_by_callbacks_warns_once_naming_them(recipe, missing):
-    with pytest.warns(UserWarning, match=f"needs the callback\\(s\\) {missing}.*presets.callbacks\\(recipe\\)") as caught:
+    with pytest.warns(UserWarning, match=f"needs the callback\\(s\\) {missing}.*presets.run_callbacks\\(recipe\\)") as caught:
         presets.compile_for(tiny_model(), recipe)
     assert len([w for w in caught if "compile_for" in str(w.message)]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         presets.compile_for(tiny_model(), recipe, callbacks_attached=True)
         presets.compile_for(tiny_model(), "cifar10")  # its step schedule lives in the optimizer
+
+
+def test_only_the_chief_writes_the_run_folder(tmp_path):
+    directory = tmp_path / "run"
+    worker = presets.run_callbacks("cifar10", str(directory), is_chief=False, tensorboard=False)
+    assert not directory.exists()
+    backups = [c for c in worker if isinstance(c, keras.callbacks.BackupAndRestore)]
+    assert [(type(c), c.shared_dir) for c in backups] == [
+        (callbacks.ClusterBackupAndRestore, str(directory / "backup"))]
+    scratch = {os.path.dirname(c.filepath) for c in worker if isinstance(c, keras.callbacks.ModelCheckpoint)}
+    assert len(scratch) == 1 and os.path.isdir(*scratch)
+    for callback in worker:
+        callback.on_train_end()
+    assert not directory.exists() and not os.path.exists(*scratch)
+
+    chief = presets.run_callbacks("cifar10", str(directory), is_chief=True, tensorboard=False)
+    assert {os.path.dirname(c.filepath) for c in chief if isinstance(c, keras.callbacks.ModelCheckpoint)} == {
+        str(directory)}

@@ -2,12 +2,14 @@ import csv
 import json
 import math
 import os
+import shutil
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
-from keras_resnet import shapes, training
+from keras_resnet import distribute, presets, shapes, training
 
 EPOCHS, TRAIN_SIZE, BATCH = 6, 2000, 32
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH)  # the last batch is partial
@@ -60,7 +62,7 @@ def test_the_run_folder_holds_checkpoints_log_and_curves(shapes_run):
 
 def test_evaluate_a_checkpoint_agrees_with_the_training_run(shapes_run):
     result, output = shapes_run
-    scores = training.evaluate(
+    scores = training.evaluate_run(
         str(output / "last.keras"), "shapes", train_size=TRAIN_SIZE, validation_size=500
     )
     assert scores["count"] == 500
@@ -169,8 +171,8 @@ def test_training_data_is_augmented_and_validation_data_is_not():
         (lambda: training.datasets(""), "dataset must be"),
         (lambda: training.train("resnet20", epochs=0), "epochs must be a positive integer; received 0"),
         (lambda: training.train("resnet21"), "model must be one of"),
-        (lambda: training.evaluate("missing.keras"), "received 'missing.keras'"),
-        (lambda: training.evaluate(keras.Sequential(), method="five_crop"), "method must be one of"),
+        (lambda: training.evaluate_run("missing.keras"), "received 'missing.keras'"),
+        (lambda: training.evaluate_run(keras.Sequential(), method="five_crop"), "method must be one of"),
     ],
 )
 def test_bad_arguments_name_the_argument_and_the_value(call, message):
@@ -188,7 +190,7 @@ def test_evaluate_refuses_an_archive_with_a_lambda_layer(tmp_path):
     outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Lambda(lambda x: x * 2)(inputs)))
     keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
-        training.evaluate(tmp_path / "lambda.keras", "shapes", train_size=8, validation_size=8)
+        training.evaluate_run(tmp_path / "lambda.keras", "shapes", train_size=8, validation_size=8)
 
 
 def _resident_megabytes():
@@ -251,7 +253,7 @@ def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(ci
     preprocessing = training.run_preprocessing(tmp_path / "best.keras")
     assert preprocessing == json.loads((tmp_path / "preprocessing.json").read_text())
     assert np.asarray(preprocessing["mean"]).shape == (32, 32, 3) and preprocessing["std"] == 255.0
-    scores = training.evaluate(tmp_path / "last.keras", "cifar10", data_dir=str(cifar10_dir), split="test")
+    scores = training.evaluate_run(tmp_path / "last.keras", "cifar10", data_dir=str(cifar10_dir), split="test")
     assert scores["count"] == 20 and scores["split"] == result["splits"]["test"]
     assert scores["top1_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-6)
 
@@ -297,3 +299,43 @@ def test_images_that_fail_to_decode_are_counted_and_reported_every_epoch(tmp_pat
     assert result["decode_failures"] == {"count": 1, "first": [str(broken)]}
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["decode_failures"] == result["decode_failures"]
+
+
+FOUR_REPLICAS = distribute.Replication("mirrored", None, 4, 1, True, ())
+
+
+def test_recipe_scales_with_replicas():
+    recipe = training.scale_recipe("cifar10", FOUR_REPLICAS, per_replica_batch_size=128)
+    assert (recipe.batch_size, recipe.lr, recipe.total_steps, recipe.boundaries) == (
+        512, pytest.approx(0.4), 16_000, (8_000, 12_000))
+    fixed = training.scale_recipe("cifar10", FOUR_REPLICAS, 128, scale_learning_rate=False)
+    assert (fixed.batch_size, fixed.lr, fixed.total_steps) == (512, 0.1, 16_000)
+    assert training.scale_recipe("cifar10", FOUR_REPLICAS) == presets.RECIPES["cifar10"]
+
+
+def test_evaluate_run_normalises_a_checkpoint_as_its_run_did(shapes_run, tmp_path):
+    result, output = shapes_run
+    shutil.copy(output / "last.keras", tmp_path / "last.keras")
+    options = dict(train_size=TRAIN_SIZE, validation_size=500)
+    # Without the run's preprocessing.json the statistics are computed again from the same training split.
+    recomputed = training.evaluate_run(tmp_path / "last.keras", "shapes", **options)
+    assert recomputed["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
+    # With one, its mean is the one subtracted: a mean far off leaves the model guessing one class.
+    preprocessing = json.loads((output / "preprocessing.json").read_text())
+    shifted = {**preprocessing, "mean": (np.asarray(preprocessing["mean"]) + 1e4).tolist()}
+    (tmp_path / "preprocessing.json").write_text(json.dumps(shifted))
+    doctored = training.evaluate_run(tmp_path / "last.keras", "shapes", **options)
+    assert doctored["top1_accuracy"] < result["val_accuracy"] - 0.2
+
+
+@pytest.mark.parametrize("recipe, attached, warns", [("imagenet", False, True), ("imagenet", True, False),
+                                                     ("cifar10", False, False)])
+def test_distributed_model_warns_only_when_a_recipe_needs_callbacks_it_has_not_got(recipe, attached, warns):
+    def build(**kwargs):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], **kwargs)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = training.distributed_model(build, recipe, strategy="none", callbacks_attached=attached, name="tiny")
+    assert run.model.compiled and run.model.name == "tiny" and run.replication.kind == "none"
+    assert any("PlateauDecay" in str(w.message) for w in caught) == warns
