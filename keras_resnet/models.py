@@ -312,7 +312,7 @@ def ResNet(
     `fit` then does this: CIFAR networks follow the whole paper schedule
     inside the optimizer (lr 0.1, divided by 10 at iterations 32k and 48k);
     ImageNet networks train at the constant lr 0.1, and
-    `callbacks=kr.presets.callbacks("imagenet")` adds the paper's division
+    `callbacks=kr.presets.run_callbacks("imagenet")` adds the paper's division
     by 10 when the validation accuracy plateaus (`PlateauDecay`, so pass
     `validation_data`). Both recipes' callbacks also stop on a NaN loss and,
     given a `directory`, write checkpoints, a resumable backup and a log. A
@@ -437,7 +437,7 @@ def _compile_default(model, arch, classes, classifier_activation):
     else:
         return
     recipe = "cifar10" if arch.stem == "cifar" else "imagenet"
-    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `presets.callbacks` adds, so
+    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `presets.run_callbacks` adds, so
     # constructing a model does not warn that the plateau schedule's callback is missing.
     compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000, callbacks_attached=True)
 

@@ -286,7 +286,7 @@ def test_models_with_a_classifier_come_compiled_with_their_family_recipe(build, 
     rate = model.optimizer.get_config()["learning_rate"]
     if schedule == "StepDecay":  # the CIFAR recipe, whole, inside the optimizer
         assert rate["config"]["boundaries"] == [32_000, 48_000]
-    else:  # ImageNet: a constant 0.1 that `PlateauDecay` (kr.presets.callbacks("imagenet")) lowers
+    else:  # ImageNet: a constant 0.1 that `PlateauDecay` (kr.presets.run_callbacks("imagenet")) lowers
         assert rate == pytest.approx(0.1)
 
 

@@ -71,3 +71,11 @@ def test_readme_python_snippets_run(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
                             cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_all_lists_exactly_the_public_api():
+    public = {name for name in dir(keras_resnet) if not name.startswith("_")
+              and not isinstance(getattr(keras_resnet, name), type(keras_resnet))}
+    assert len(keras_resnet.__all__) == len(set(keras_resnet.__all__)), "a name is listed twice in __all__"
+    assert sorted(public - set(keras_resnet.__all__)) == [], "public names missing from keras_resnet.__all__"
+    assert [name for name in keras_resnet.__all__ if not hasattr(keras_resnet, name)] == []
