@@ -94,13 +94,14 @@ def test_a_folder_of_images_trains_with_its_class_names(tmp_path):
     )
     assert result["model"].output_shape == (None, 3)
     assert result["steps"] == 2
-    train, _ = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
-    assert train.class_names == ("cross", "ring", "square")
-    assert next(iter(train))[0].shape == (16, 24, 24, 3)
+    splits = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
+    assert splits.class_names == ("cross", "ring", "square")
+    assert next(iter(splits.train))[0].shape == (16, 24, 24, 3)
 
 
 def test_a_pair_of_pipelines_trains_with_the_batch_size_it_was_built_with():
-    pair = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
+    splits = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
+    pair = splits.train, splits.validation
     result = training.train("resnet20", pair, epochs=1, batch_size=16, classes=5, verbose=0)
     assert result["steps"] == 3
     assert result["recipe"].lr == pytest.approx(0.1 * 16 / 128)
@@ -144,8 +145,9 @@ def test_a_pipeline_of_unknown_length_is_refused_without_steps_per_epoch():
 
 
 def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
-    train, validation = training.datasets("shapes", batch_size=16, train_size=48, validation_size=20)
-    assert train.class_names == validation.class_names == shapes.CLASS_NAMES
+    splits = training.datasets("shapes", batch_size=16, train_size=48, validation_size=20)
+    train, validation = splits.train, splits.validation
+    assert splits.class_names == shapes.CLASS_NAMES and splits.test is None
     images, labels = next(iter(train))
     assert images.shape == (16, 32, 32, 3) and images.dtype == "float32"
     # The per-pixel mean of the training images is subtracted.
@@ -154,7 +156,8 @@ def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
 
 
 def test_training_data_is_augmented_and_validation_data_is_not():
-    train, validation = training.datasets("shapes", batch_size=8, train_size=8, validation_size=8, seed=1)
+    splits = training.datasets("shapes", batch_size=8, train_size=8, validation_size=8, seed=1)
+    train, validation = splits.train, splits.validation
     first, second = (next(iter(train))[0].numpy() for _ in range(2))
     assert not np.allclose(np.sort(first.ravel()), np.sort(second.ravel()))
     np.testing.assert_array_equal(next(iter(validation))[0], next(iter(validation))[0])
@@ -273,7 +276,8 @@ def test_a_folder_without_a_validation_folder_holds_out_the_last_tenth_of_each_c
         folder.mkdir(parents=True)
         for index in range(20):
             keras.utils.save_img(folder / f"{index:04d}.png", np.full((16, 16, 3), shade, np.uint8))
-    train, validation = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
+    splits = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
+    train, validation = splits.train, splits.validation
     (_, labels), = validation.as_numpy_iterator()
     assert sorted(labels.tolist()) == [0, 0, 1, 1]
     assert int(train.cardinality()) == 1 and len(next(iter(train))[1]) == 36
