@@ -29,6 +29,7 @@ model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), class
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_resnet._validation import check_choice as _check_choice
@@ -300,6 +301,4 @@ class Augmentation(keras.layers.Layer):
 
 def _as_list(value):
     """A number or array as plain (nested) lists, for `get_config`."""
-    import numpy as np
-
     return np.asarray(value, dtype="float32").tolist()

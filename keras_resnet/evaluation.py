@@ -8,6 +8,7 @@ of each image, averages the model outputs over the views and reports top-1 and t
 TensorFlow is imported inside the functions: importing this module does not need it.
 """
 
+import keras
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
@@ -118,7 +119,6 @@ def evaluate(
     print(result["top1_error"], result["top5_error"])
     ```
     """
-    import keras
     import tensorflow as tf
 
     _check_choice("method", method, METHODS)

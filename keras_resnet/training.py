@@ -90,7 +90,8 @@ def train(
         dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a
             tensorflow-datasets name, or a `(train, validation)` pair of
             batched `tf.data.Dataset`s of `(images, labels)` (any
-            pipelines, e.g. from `keras_resnet.data.folder`).
+            pipelines, e.g. `splits.train, splits.validation` of a
+            `keras_resnet.data.folder(...)`).
         epochs: epochs to train; defaults to the recipe's length (164 for
             CIFAR-10) and to `SHAPES_EPOCHS` for shapes.
         batch_size: images per batch; defaults to the recipe's (the

@@ -3,12 +3,8 @@
 A *source* (`ImageSource`) lists a labelled image collection without decoding it: a folder of images in class
 sub-folders (`folder_source`), the CIFAR-10/100 python batch files (`cifar_source`), in-memory arrays
 (`array_source`) or a prepared tensorflow-datasets data set (`tfds_source`). A *pipeline* turns a source into
-batches of `(float32 images, int32 labels)` for `model.fit` / `model.evaluate` on any Keras backend:
-
-- `cifar_pipeline`: 4-pixel zero padding, random 32x32 crop and horizontal flip for training (He et al. 2015,
-  section 4.2), then per-pixel mean subtraction (the paper) or per-channel standardisation.
-- `imagenet_pipeline`: scale augmentation (shorter side sampled in [256, 480]), random 224x224 crop, flip and
-  optional AlexNet PCA lighting noise for training (section 3.4); resize-256 centre crop for evaluation.
+batches of `(float32 images, int32 labels)` for `model.fit` / `model.evaluate` on any Keras backend, with the
+paper's CIFAR (`cifar_pipeline`) or ImageNet (`imagenet_pipeline`) augmentation.
 
 Pipelines shuffle the cheap keys (paths, encoded bytes), decode and augment in parallel, batch and prefetch,
 with `tf.data.AUTOTUNE`. The order and the augmentation of an epoch are a pure function of `(seed, epoch)`:
