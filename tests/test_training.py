@@ -301,3 +301,18 @@ def test_images_that_fail_to_decode_are_counted_and_reported_every_epoch(tmp_pat
     assert result["decode_failures"] == {"count": 1, "first": [str(broken)]}
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["decode_failures"] == result["decode_failures"]
+
+
+def test_ten_crop_evaluation_of_a_named_data_set_scores_every_validation_image(tmp_path):
+    from keras_resnet.models import ResNet20
+
+    for split, count in (("train", 2), ("validation", 3)):
+        for name, shade in (("dark", 40), ("light", 200)):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                keras.utils.save_img(folder / f"{index}.png", np.full((20, 24, 3), shade + index, np.uint8))
+    model = ResNet20(input_shape=(16, 16, 3), classes=2)
+    scores = training.evaluate(model, f"folder:{tmp_path}", method="ten_crop", augmentation="imagenet", image_size=16)
+    assert scores["count"] == 6 and "validation" in scores["split"]
+    assert 0.0 <= scores["top1_error"] <= 1.0 and scores["top5_error"] == 0.0  # 2 classes: always in the top 5
