@@ -64,7 +64,7 @@ def main():
             name = f"{kind}{depth}"
             print(f"\n{name}")
             result = train(name, pair, epochs=args.epochs, batch_size=args.batch_size,
-                           output_dir=os.path.join(args.output, name), verbose=2)
+                           classes=len(splits.class_names), output_dir=os.path.join(args.output, name), verbose=2)
             logs[kind].append(result["files"]["log"])
             errors[name] = 100 * (1 - result["val_accuracy"])
 
