@@ -55,8 +55,8 @@ def main(argv=None):
     print(f"load average {os.getloadavg()}, {os.cpu_count()} cores, keras {keras.__version__} "
           f"({keras.backend.backend()}), {accelerate.acceleration().describe()}")
     keras.utils.set_random_seed(0)
-    pipeline, _ = data.folder(CIFAR, train_indices=range(args.per_class), validation_indices=range(4500, 4501),
-                              batch_size=args.batch_size, seed=0)
+    pipeline = data.folder(CIFAR, train_indices=range(args.per_class), validation_indices=range(4500, 4501),
+                           batch_size=args.batch_size, seed=0).train
     source = data.folder_source(CIFAR, indices=range(args.per_class))
     images, labels = (np.stack(column) for column in zip(*source.images().as_numpy_iterator()))
     pixel_mean = images.mean(axis=0)

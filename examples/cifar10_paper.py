@@ -44,16 +44,18 @@ def main():
 
     if os.path.isdir(args.jpeg_folder):
         print(f"CIFAR-10 JPEGs from {os.path.abspath(args.jpeg_folder)}")
-        pair = data.folder(
+        splits = data.folder(
             args.jpeg_folder,
             train_indices=range(args.train_per_class),
             validation_indices=range(VALIDATION_START, VALIDATION_START + args.validation_per_class),
             batch_size=args.batch_size,
             seed=0,
         )
+        pair = splits.train, splits.validation
     else:
         print("CIFAR-10 from tensorflow-datasets")
-        pair = data.cifar10(batch_size=args.batch_size, data_dir=args.data_dir, seed=0)
+        splits = data.cifar10(batch_size=args.batch_size, data_dir=args.data_dir, seed=0)
+        pair = splits.train, splits.test
 
     logs = {"plain": [], "resnet": []}
     errors = {}
@@ -62,7 +64,7 @@ def main():
             name = f"{kind}{depth}"
             print(f"\n{name}")
             result = train(name, pair, epochs=args.epochs, batch_size=args.batch_size,
-                           output_dir=os.path.join(args.output, name), verbose=2)
+                           classes=len(splits.class_names), output_dir=os.path.join(args.output, name), verbose=2)
             logs[kind].append(result["files"]["log"])
             errors[name] = 100 * (1 - result["val_accuracy"])
 

@@ -27,7 +27,8 @@ from keras_resnet.features import freeze, unfreeze
 
 
 def pipelines(folder, image_size, batch_size):
-    """Training and validation pipelines with the preprocessing of keras.applications' ResNet weights."""
+    """`(train, validation)` pipelines with the preprocessing of keras.applications' ResNet weights, and the class
+    names."""
     options = dict(
         batch_size=batch_size,
         image_size=image_size,
@@ -35,10 +36,11 @@ def pipelines(folder, image_size, batch_size):
         resize_size=image_size * 8 // 7,
         channel_order="bgr",
     )
-    train = data.imagenet_pipeline(data.folder_source(os.path.join(folder, "train")), training=True, seed=0, **options)
+    train_source = data.folder_source(os.path.join(folder, "train"))
+    train = data.imagenet_pipeline(train_source, training=True, seed=0, **options)
     validation = data.imagenet_pipeline(data.folder_source(os.path.join(folder, "validation")), training=False,
                                         **options)
-    return train, validation
+    return (train, validation), train_source.class_names
 
 
 def classifier(backbone, classes, *, keep_statistics):
@@ -89,12 +91,12 @@ def main():
     backbone = get_model(args.model, include_top=False, pooling="avg", weights=args.weights,
                          input_shape=(size, size, 3))
     if args.weights is None:
-        pretraining = pipelines(shapes_folder("pretrain", ("circle", "square", "triangle")), size, batch)
+        pretraining, _ = pipelines(shapes_folder("pretrain", ("circle", "square", "triangle")), size, batch)
         fit(classifier(backbone, 3, keep_statistics=False), pretraining, lr=args.lr * 10, batch_size=batch,
             epochs=args.pretrain_epochs, label="pretraining on circles, squares and triangles")
 
-    train, validation = pipelines(args.folder or shapes_folder("new", ("cross", "ring")), size, batch)
-    model = classifier(backbone, len(train.class_names), keep_statistics=True)
+    (train, validation), class_names = pipelines(args.folder or shapes_folder("new", ("cross", "ring")), size, batch)
+    model = classifier(backbone, len(class_names), keep_statistics=True)
     freeze(backbone)
     fit(model, (train, validation), lr=args.lr, batch_size=batch, epochs=args.frozen_epochs,
         label="new classifier, frozen backbone")

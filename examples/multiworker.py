@@ -54,11 +54,9 @@ def train(args):
     model, recipe, _ = training.distributed_model(
         "resnet20", "cifar10", strategy=replication, per_replica_batch_size=args.batch_size,
         callbacks_attached=True, input_shape=(32, 32, 3), classes=5)
-    train_data, validation_data = (
-        distribute.shard_dataset(dataset, "data")
-        for dataset in training.datasets("shapes", batch_size=recipe.batch_size, train_size=args.train_size,
-                                         validation_size=args.train_size // 4)
-    )
+    splits = training.datasets("shapes", batch_size=recipe.batch_size, train_size=args.train_size,
+                               validation_size=args.train_size // 4)
+    train_data, validation_data = (distribute.shard_dataset(d, "data") for d in (splits.train, splits.validation))
     callbacks = presets.run_callbacks(recipe, args.output, is_chief=replication.is_chief, tensorboard=False)
     if replication.is_chief:
         print(f"{replication.num_workers} workers, {replication.num_replicas} replicas, global batch "

@@ -67,7 +67,8 @@ from keras_resnet.models import (
 from keras_resnet.plotting import plot_curves, read_log
 from keras_resnet.presets import L2SGD, compile_for
 from keras_resnet.summary import count_macs, count_params, model_summary
-from keras_resnet.training import datasets, train
+from keras_resnet.data import datasets
+from keras_resnet.training import train
 from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
 
 from keras_resnet._version import __version__

@@ -29,10 +29,13 @@ model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), class
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
+from keras_resnet.data.transforms import standardize
+from keras_resnet.imagenet import CROP_SIZE, RESIZE_SIZE, SCALE_RANGE
 
 __all__ = ["KINDS", "Augmentation", "center_crop", "random_crop_flip", "random_scale_crop_flip"]
 
@@ -145,7 +148,7 @@ def _check_scales(size, scale_range):
         )
 
 
-def random_scale_crop_flip(images, seed=None, *, size=224, scale_range=(256, 480)):
+def random_scale_crop_flip(images, seed=None, *, size=CROP_SIZE, scale_range=SCALE_RANGE):
     """Scale augmentation, random crop and flip of a batch: the training augmentation of `data.imagenet_pipeline`.
 
     Each image is resized (bilinear, half-pixel centres) so that its shorter side is a random integer in
@@ -256,7 +259,7 @@ class Augmentation(keras.layers.Layer):
     (2, 32, 32, 3)
     """
 
-    def __init__(self, kind="cifar", *, image_size=32, padding=4, scale_range=(256, 480), resize_size=256,
+    def __init__(self, kind="cifar", *, image_size=32, padding=4, scale_range=SCALE_RANGE, resize_size=RESIZE_SIZE,
                  mean=0.0, std=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         _check_choice("kind", kind, KINDS)
@@ -283,7 +286,7 @@ class Augmentation(keras.layers.Layer):
             images = center_crop(images, size=self.image_size, resize_size=resize)
         mean = ops.convert_to_tensor(self.mean, "float32")
         std = ops.convert_to_tensor(self.std, "float32")
-        return ops.cast((images - mean) / std, self.compute_dtype)
+        return ops.cast(standardize(images, mean, std), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, input_shape[-1])
@@ -298,6 +301,4 @@ class Augmentation(keras.layers.Layer):
 
 def _as_list(value):
     """A number or array as plain (nested) lists, for `get_config`."""
-    import numpy as np
-
     return np.asarray(value, dtype="float32").tolist()

@@ -14,11 +14,11 @@ from keras_resnet import data, distribute, presets, training
 
 run = training.distributed_model("resnet20", "cifar10", per_replica_batch_size=128, callbacks_attached=True,
                                  input_shape=(32, 32, 3), classes=10)
-train, test = data.cifar10(batch_size=run.recipe.batch_size, data_dir="~/data")
+splits = data.datasets("cifar10", batch_size=run.recipe.batch_size, data_dir="~/data")  # 45k train, 5k held out
 run.model.fit(
-    distribute.shard_dataset(train, "data"),
-    validation_data=distribute.shard_dataset(test, "data"),
-    epochs=run.recipe.epochs(50_000),
+    distribute.shard_dataset(splits.train, "data"),
+    validation_data=distribute.shard_dataset(splits.validation, "data"),
+    epochs=run.recipe.epochs(45_000),
     callbacks=presets.run_callbacks(run.recipe, "runs/resnet20", is_chief=run.replication.is_chief),
 )
 ```
@@ -424,8 +424,8 @@ def shard_dataset(dataset, policy):
     Example:
 
     ```python
-    train, test = keras_resnet.data.cifar10(batch_size=512, data_dir="~/data")
-    train = shard_dataset(train, "data")
+    splits = keras_resnet.data.datasets("cifar10", batch_size=512, data_dir="~/data")
+    train = shard_dataset(splits.train, "data")
     ```
     """
     _check_choice("policy", policy, SHARD_POLICIES)
@@ -434,10 +434,7 @@ def shard_dataset(dataset, policy):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = getattr(
         tf.data.experimental.AutoShardPolicy, policy.upper())
-    sharded = dataset.with_options(options)
-    if hasattr(dataset, "class_names"):
-        sharded.class_names = dataset.class_names
-    return sharded
+    return dataset.with_options(options)
 
 
 def local_cluster(num_workers=2):

@@ -8,17 +8,20 @@ of each image, averages the model outputs over the views and reports top-1 and t
 TensorFlow is imported inside the functions: importing this module does not need it.
 """
 
+import keras
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet._validation import check_positive_ints as _check_positive_ints
-from keras_resnet.data import center_crop, resize_shorter_side
+from keras_resnet.data.transforms import center_crop, resize_shorter_side
+from keras_resnet.imagenet import CROP_SIZE, RESIZE_SIZE
 
 PAPER_SCALES = (224, 256, 384, 480, 640)
 """Shorter sides of the paper's multi-scale fully-convolutional testing."""
 
 METHODS = ("center", "ten_crop", "multi_scale")
+"""How `evaluate` (and `keras_resnet.training.evaluate`) views each image: centre crop, 10 crops, several scales."""
 
 
 def top_k_error(scores, labels, k=1):
@@ -66,8 +69,8 @@ def evaluate(
     images,
     *,
     method="ten_crop",
-    crop_size=224,
-    resize_size=256,
+    crop_size=CROP_SIZE,
+    resize_size=RESIZE_SIZE,
     scales=PAPER_SCALES,
     flip=False,
     preprocess=None,
@@ -116,7 +119,6 @@ def evaluate(
     print(result["top1_error"], result["top5_error"])
     ```
     """
-    import keras
     import tensorflow as tf
 
     _check_choice("method", method, METHODS)

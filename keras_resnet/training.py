@@ -8,15 +8,8 @@ backup (re-running the same call after an interrupt resumes it) and the training
 scores a model or a run's checkpoint on a named data set, and `distributed_model` / `scale_recipe`
 assemble a replicated model and its recipe for a `fit` of your own.
 
-Data sets are named by one string:
-
-- `"shapes"`: the embedded `keras_resnet.shapes` images, generated from `seed` (no download);
-- `"cifar10"`, `"cifar100"`: the python batch files in `data_dir`, or tensorflow-datasets' copy; the last
-  10% of each class of the training set validates (`HOLDOUT_FRACTION`: 45k / 5k, never the test set), and
-  the test set scores the final model separately;
-- `"folder:PATH"`: `PATH/train/<class>/...` and `PATH/validation/<class>/...` (or `PATH/val`; without
-  either, the last 10% of each class of `PATH/train` validates);
-- any other tensorflow-datasets name (prepared in `data_dir`), with its `validation` split (else `test`).
+Data sets are named by one string, as `keras_resnet.data.datasets` reads them (`"shapes"`, `"cifar10"`,
+`"cifar100"`, `"folder:PATH"` or a tensorflow-datasets name; see `keras_resnet.data.named`).
 
 Every training epoch's order and augmentation are a function of `seed` and the epoch
 (`keras_resnet.data.cifar_pipeline`'s `epochs`), so a resumed run sees exactly the data of the
@@ -25,7 +18,6 @@ uninterrupted one.
 TensorFlow is imported inside the functions.
 """
 
-import dataclasses
 import json
 import math
 import os
@@ -35,16 +27,16 @@ import warnings
 import keras
 import numpy as np
 
-from keras_resnet import accelerate, data, distribute, evaluation, export, presets, shapes
+from keras_resnet import accelerate, data, distribute, evaluation, export, imagenet, presets
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_path as _check_path
 from keras_resnet.callbacks import resume_epoch
+from keras_resnet.data import AUGMENTATIONS, datasets  # noqa: F401 (re-exported: the CLI's choices, training.datasets)
+from keras_resnet.evaluation import METHODS
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
 
-AUGMENTATIONS = ("cifar", "imagenet")
-METHODS = ("center", "ten_crop", "multi_scale")
 
 SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
@@ -52,203 +44,8 @@ SHAPES_EPOCHS = 8
 # The run folder's files; `presets.run_callbacks` writes the backup, checkpoints and log under these names.
 _RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json", "preprocessing": "preprocessing.json"}
 
-_CIFAR = ("cifar10", "cifar100")
-_FOLDER = "folder:"
-# The paper's ImageNet scale augmentation (shorter side in [256, 480], test at 256) for 224 crops.
-_IMAGENET_SCALES = (256, 480)
-
 _FIRST_FAILURES = 20  # names of failed images in run.json
 
-HOLDOUT_FRACTION = 0.1
-"""Share of each class of a training set held out for validation when the data set has no validation split."""
-
-
-def datasets(
-    dataset="shapes",
-    *,
-    batch_size=128,
-    image_size=None,
-    augmentation=None,
-    data_dir=None,
-    train_size=None,
-    validation_size=None,
-    seed=0,
-    epochs=None,
-):
-    """Builds the training and validation pipelines of a named data set.
-
-    Args:
-        dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"` or a
-            tensorflow-datasets name (see the module docstring).
-        batch_size: images per batch.
-        image_size: side of the model's input; defaults to 32 with CIFAR
-            augmentation and 224 with ImageNet augmentation.
-        augmentation: `"cifar"` (4-pixel pad, random crop, flip; per-pixel
-            mean of the training set subtracted) or `"imagenet"` (scale
-            augmentation, random crop, flip; ImageNet mean subtracted);
-            defaults to `"cifar"` for shapes and CIFAR, else `"imagenet"`.
-        data_dir: folder of the CIFAR batch files or of prepared
-            tensorflow-datasets data; nothing is downloaded.
-        train_size: `"shapes"` only: number of training images (6000).
-        validation_size: `"shapes"` only: number of validation images (1000).
-            (CIFAR's validation split is the hold-out of its training set.)
-        seed: integer seed of the shapes images and of shuffling and augmentation.
-        epochs: `None` (every pass over the training pipeline is a new
-            epoch) or a `range(first, stop)` of epochs the training pipeline
-            holds one after another, each exactly as in an uninterrupted run
-            (see `keras_resnet.data.cifar_pipeline`).
-
-    Returns:
-        A tuple `(train, validation)` of `tf.data.Dataset`s of
-        `(float32 images, int32 labels)`, each with a `class_names` attribute.
-
-    Example:
-
-    >>> train, validation = datasets("shapes", train_size=200, validation_size=50)
-    >>> train.class_names
-    ('circle', 'square', 'triangle', 'cross', 'ring')
-    """
-    augmentation, image_size = _resolve(dataset, augmentation, image_size)
-    splits = _sources(
-        dataset, data_dir=data_dir, train_size=train_size, validation_size=validation_size,
-        image_size=image_size, seed=seed,
-    )
-    return _pipelines(splits.train, splits.validation, augmentation=augmentation, image_size=image_size,
-                      batch_size=batch_size, seed=seed, epochs=epochs)
-
-
-def _pipelines(train_source, *evaluation_sources, augmentation, image_size, batch_size, seed, epochs,
-               statistics=None):
-    """The training pipeline and one evaluation pipeline per source (`None` for `None`).
-
-    `statistics` (CIFAR augmentation: the training set's `data.image_statistics`) default to the training
-    source's; pass a run's own (its `preprocessing.json`) to evaluate exactly as it trained.
-    """
-    options = dict(image_size=image_size)
-    if augmentation == "cifar":
-        options["statistics"] = data.image_statistics(train_source) if statistics is None else statistics
-    if augmentation == "imagenet":
-        scale = image_size / 224
-        options.update(
-            scale_range=tuple(round(side * scale) for side in _IMAGENET_SCALES),
-            resize_size=round(_IMAGENET_SCALES[0] * scale),
-        )
-    return data._train_and_evaluation(
-        train_source, *evaluation_sources, augmentation=augmentation, batch_size=batch_size, seed=seed,
-        options=options, epochs=epochs,
-    )
-
-
-def _resolve(dataset, augmentation, image_size):
-    if not isinstance(dataset, str) or not dataset:
-        raise ValueError(
-            "dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets "
-            f"name; received {dataset!r}"
-        )
-    if augmentation is None:
-        augmentation = "cifar" if dataset in ("shapes", *_CIFAR) else "imagenet"
-    _check_choice("augmentation", augmentation, AUGMENTATIONS)
-    if image_size is None:
-        image_size = 32 if augmentation == "cifar" else 224
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
-        raise ValueError(f"image_size must be an integer of at least 8; received {image_size!r}")
-    return augmentation, image_size
-
-
-@dataclasses.dataclass(frozen=True)
-class _Splits:
-    """The sources of a named data set, and what each one is (for `run.json` and the printed summary)."""
-
-    train: data.ImageSource
-    validation: data.ImageSource | None
-    test: data.ImageSource | None
-    described: dict
-
-
-def _describe(source, what):
-    return None if source is None else f"{what} ({len(source)} images)"
-
-
-def _holdout(name, train, test, full_train, where):
-    """A training source split 90/10 by class, or (full_train) kept whole with no validation."""
-    if full_train:
-        validation = None
-        described = {"train": _describe(train, f"all of {where}")}
-    else:
-        train, validation = data.holdout_split(train, HOLDOUT_FRACTION)
-        described = {
-            "train": _describe(train, f"{where} less the hold-out"),
-            "validation": _describe(validation, f"hold-out: the last {HOLDOUT_FRACTION:.0%} of each class of {where}"),
-        }
-    described["test"] = _describe(test, f"the {name} test set")
-    return _Splits(train, validation, test, {key: value for key, value in described.items() if value})
-
-
-def _sources(dataset, *, data_dir, train_size, validation_size, image_size, seed, full_train=False):
-    if dataset != "shapes" and (train_size is not None or validation_size is not None):
-        raise ValueError(
-            "train_size and validation_size apply to dataset='shapes' only; received "
-            f"train_size={train_size!r}, validation_size={validation_size!r} for dataset={dataset!r}"
-        )
-    if full_train and dataset not in _CIFAR:
-        raise ValueError(
-            f"full_train applies to dataset='cifar10' or 'cifar100' (whose test set reports the final model); "
-            f"received full_train=True for dataset={dataset!r}"
-        )
-    if dataset == "shapes":
-        sizes = {"train_size": train_size, "validation_size": validation_size}
-        (x_train, y_train), (x_val, y_val), names = shapes.load_data(
-            **{key: value for key, value in sizes.items() if value is not None}, image_size=image_size, seed=seed
-        )
-        train, validation = data.array_source(x_train, y_train, names), data.array_source(x_val, y_val, names)
-        return _Splits(train, validation, None, {
-            "train": _describe(train, "shapes training images"),
-            "validation": _describe(validation, "shapes validation images"),
-        })
-    if dataset.startswith(_FOLDER):
-        root = dataset[len(_FOLDER):]
-        if not os.path.isdir(os.path.join(root, "train")):
-            raise ValueError(
-                f"dataset 'folder:PATH' needs PATH/train (and PATH/validation or PATH/val, else the last "
-                f"{HOLDOUT_FRACTION:.0%} of each class of PATH/train validate), each with one sub-folder per "
-                f"class; received {dataset!r}"
-            )
-        train = data.folder_source(os.path.join(root, "train"))
-        for name in ("validation", "val"):
-            if os.path.isdir(os.path.join(root, name)):
-                validation = data.folder_source(os.path.join(root, name))
-                return _Splits(train, validation, None, {
-                    "train": _describe(train, os.path.join(root, "train")),
-                    "validation": _describe(validation, os.path.join(root, name)),
-                })
-        return _holdout(dataset, train, None, False, os.path.join(root, "train"))
-    if dataset in _CIFAR and data_dir is not None:
-        try:
-            train, test = data.cifar_source(data_dir, split="train"), data.cifar_source(data_dir, split="test")
-        except FileNotFoundError:
-            pass  # not the python batch files: a tensorflow-datasets folder
-        else:
-            return _holdout(dataset, train, test, full_train, f"the {dataset} training set")
-    import tensorflow_datasets as tfds
-
-    try:
-        splits = tfds.builder(dataset, data_dir=data_dir).info.splits
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
-            f"dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; "
-            f"received {dataset!r}"
-        ) from None
-    if dataset in _CIFAR:
-        train = data.tfds_source(dataset, split="train", data_dir=data_dir)
-        test = data.tfds_source(dataset, split="test", data_dir=data_dir)
-        return _holdout(dataset, train, test, full_train, f"the {dataset} training set")
-    split = "validation" if "validation" in splits or "test" not in splits else "test"
-    train = data.tfds_source(dataset, split="train", data_dir=data_dir)
-    validation = data.tfds_source(dataset, split=split, data_dir=data_dir)
-    return _Splits(train, validation, None, {
-        "train": _describe(train, f"tensorflow-datasets {dataset} 'train'"),
-        "validation": _describe(validation, f"tensorflow-datasets {dataset} {split!r}"),
-    })
 
 
 def train(
@@ -298,7 +95,8 @@ def train(
         dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a
             tensorflow-datasets name, or a `(train, validation)` pair of
             batched `tf.data.Dataset`s of `(images, labels)` (any
-            pipelines, e.g. from `keras_resnet.data.folder`).
+            pipelines, e.g. `splits.train, splits.validation` of a
+            `keras_resnet.data.folder(...)`).
         epochs: epochs to train; defaults to the recipe's length (164 for
             CIFAR-10) and to `SHAPES_EPOCHS` for shapes.
         batch_size: images per batch; defaults to the recipe's (the
@@ -378,7 +176,8 @@ def train(
         raise ValueError("full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a "
                          "pair of pipelines")
     if named:
-        _, image_size = _resolve(dataset, dataset_options.get("augmentation"), dataset_options.get("image_size"))
+        _, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"),
+                                            dataset_options.get("image_size"))
     elif dataset_options or batch_size is None:
         raise ValueError(
             "a (train, validation) pair of pipelines takes batch_size (the one they were built with) and no "
@@ -393,7 +192,7 @@ def train(
                 f"classes to build {model_name} for); received classes=None"
             )
     if recipe is None:
-        recipe = dataset if named and dataset in _CIFAR else ("cifar10" if image_size <= 64 else "imagenet")
+        recipe = dataset if named and dataset in data.CIFAR_NAMES else ("cifar10" if image_size <= 64 else "imagenet")
         recipe = f"{recipe}_{model_name}" if f"{recipe}_{model_name}" in presets.RECIPES else recipe
     overrides = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
     chosen = presets.recipe_for(recipe, **{key: value for key, value in overrides.items() if value is not None})
@@ -414,11 +213,11 @@ def train(
     # Where a backup resumes the run: the training pipeline starts at that epoch's data.
     first_epoch = 0 if output_dir is None else resume_epoch(os.path.join(output_dir, _RUN_FILES["backup"]))
     if named:
-        augmentation, image_size = _resolve(dataset, dataset_options.get("augmentation"), image_size)
-        splits = _sources(dataset, image_size=image_size, seed=seed, full_train=full_train, **{
+        augmentation, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"), image_size)
+        splits = data.dataset_sources(dataset, image_size=image_size, seed=seed, full_train=full_train, **{
             key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")})
         steps_per_epoch = math.ceil(len(splits.train) / chosen.batch_size)
-        classes = len(splits.train.class_names)
+        classes = len(splits.class_names)
     else:
         steps_per_epoch = _pair_steps_per_epoch(train_data, steps_per_epoch)
     if epochs is None:
@@ -434,11 +233,11 @@ def train(
         if files:
             _write_json(files["preprocessing"], _preprocessing(augmentation, statistics))
         # One stream of the epochs still to run, each a pure function of (seed, epoch): exact resume.
-        train_data, validation_data, test_data = _pipelines(
-            splits.train, splits.validation, splits.test, augmentation=augmentation, image_size=image_size,
-            batch_size=chosen.batch_size, seed=seed, epochs=range(min(first_epoch, epochs - 1), epochs),
-            statistics=statistics,
+        pipelines = data.pipelines_for(
+            splits, augmentation=augmentation, image_size=image_size, batch_size=chosen.batch_size, seed=seed,
+            epochs=range(min(first_epoch, epochs - 1), epochs), statistics=statistics,
         )
+        train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
     if validation_data is None and chosen.schedule == "plateau":
         raise ValueError(
             f"recipe {recipe!r} decays on a validation plateau, which full_train (no validation split) cannot "
@@ -513,7 +312,7 @@ class _DecodeFailureReport(keras.callbacks.Callback):
         if names:
             warnings.warn(
                 f"epoch {epoch + 1}: {len(names)} image(s) failed to decode and are left out of every pass (which "
-                f"ends with as many images from its start instead), e.g. {', '.join(names[:data._WARN_PATHS])}; "
+                f"ends with as many images from its start instead), e.g. {', '.join(names[:data.sources.WARN_PATHS])}; "
                 "run.json lists them",
                 stacklevel=2,
             )
@@ -568,7 +367,7 @@ def _preprocessing(augmentation, statistics):
     """The normalisation of a run's pipelines as `keras-resnet export --preprocessing` reads it."""
     if augmentation == "cifar":
         return export.cifar_preprocessing(statistics, "pixel")
-    return {"mean": list(data.IMAGENET_MEAN)}
+    return {"mean": list(imagenet.IMAGENET_MEAN)}
 
 
 def _pair_steps_per_epoch(train_data, steps_per_epoch):
@@ -774,16 +573,17 @@ def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, se
             raise ValueError(f"model must be a keras.Model or an existing .keras file; received {os.fspath(model)!r}")
         statistics = _run_statistics(model)
         model = keras.saving.load_model(model)
-    augmentation, image_size = _resolve(dataset, dataset_options.get("augmentation"), dataset_options.get("image_size"))
+    augmentation, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"),
+                                                   dataset_options.get("image_size"))
     options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}
-    splits = _sources(dataset, image_size=image_size, seed=seed, **options)
+    splits = data.dataset_sources(dataset, image_size=image_size, seed=seed, **options)
     source = getattr(splits, split)
     if source is None:
         raise ValueError(f"split 'test' needs a data set with a test set (cifar10, cifar100); received "
                          f"split={split!r} for dataset={dataset!r}")
     if method == "center":
-        _, pipeline = _pipelines(splits.train, source, augmentation=augmentation, image_size=image_size,
-                                 batch_size=batch_size, seed=seed, epochs=None, statistics=statistics)
+        pipeline = getattr(data.pipelines_for(splits, augmentation=augmentation, image_size=image_size,
+                                              batch_size=batch_size, seed=seed, statistics=statistics), split)
         batches = [(model.predict_on_batch(x), y) for x, y in pipeline.as_numpy_iterator()]
         scores = np.concatenate([s for s, _ in batches])
         labels = np.concatenate([y for _, y in batches])
@@ -795,8 +595,7 @@ def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, se
             )
         result = evaluation.evaluate(
             model, source.images(), method=method, crop_size=image_size,
-            resize_size=round(_IMAGENET_SCALES[0] * image_size / 224),
-            preprocess=data.normalizer(data.IMAGENET_MEAN),
+            resize_size=imagenet.scaled_sizes(image_size)[1], preprocess=data.normalizer(imagenet.IMAGENET_MEAN),
         )
         scores, labels = result["scores"], result["labels"]
     top1, top5 = (evaluation.top_k_error(scores, labels, k=k) for k in (1, 5))

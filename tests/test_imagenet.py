@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
+from keras_resnet import imagenet
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
@@ -77,3 +78,17 @@ def test_decode_predictions_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(OSError, match="imagenet_class_index.json"):
         kr.decode_predictions(np.zeros((1, 1000)))
+
+
+def test_the_imagenet_mean_is_the_one_keras_applications_subtracts():
+    subtracted = -keras.applications.resnet.preprocess_input(np.zeros((1, 1, 1, 3), np.float32))[0, 0, 0]
+    np.testing.assert_allclose(subtracted, imagenet.BGR_MEAN, atol=1e-4)
+    assert imagenet.BGR_MEAN == imagenet.IMAGENET_MEAN[::-1]
+
+
+def test_scaled_sizes_keep_the_papers_ratios():
+    paper = imagenet.scaled_sizes(imagenet.CROP_SIZE)
+    assert paper == (imagenet.SCALE_RANGE, imagenet.RESIZE_SIZE) == ((256, 480), 256)
+    assert imagenet.scaled_sizes(112) == ((128, 240), 128)
+    with pytest.raises(ValueError, match="image_size must be a positive integer; received 0"):
+        imagenet.scaled_sizes(0)

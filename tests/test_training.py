@@ -96,13 +96,14 @@ def test_a_folder_of_images_trains_with_its_class_names(tmp_path):
     )
     assert result["model"].output_shape == (None, 3)
     assert result["steps"] == 2
-    train, _ = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
-    assert train.class_names == ("cross", "ring", "square")
-    assert next(iter(train))[0].shape == (16, 24, 24, 3)
+    splits = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
+    assert splits.class_names == ("cross", "ring", "square")
+    assert next(iter(splits.train))[0].shape == (16, 24, 24, 3)
 
 
 def test_a_pair_of_pipelines_trains_with_the_batch_size_it_was_built_with():
-    pair = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
+    splits = training.datasets("shapes", batch_size=16, train_size=48, validation_size=16)
+    pair = splits.train, splits.validation
     result = training.train("resnet20", pair, epochs=1, batch_size=16, classes=5, verbose=0)
     assert result["steps"] == 3
     assert result["recipe"].lr == pytest.approx(0.1 * 16 / 128)
@@ -146,8 +147,9 @@ def test_a_pipeline_of_unknown_length_is_refused_without_steps_per_epoch():
 
 
 def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
-    train, validation = training.datasets("shapes", batch_size=16, train_size=48, validation_size=20)
-    assert train.class_names == validation.class_names == shapes.CLASS_NAMES
+    splits = training.datasets("shapes", batch_size=16, train_size=48, validation_size=20)
+    train, validation = splits.train, splits.validation
+    assert splits.class_names == shapes.CLASS_NAMES and splits.test is None
     images, labels = next(iter(train))
     assert images.shape == (16, 32, 32, 3) and images.dtype == "float32"
     # The per-pixel mean of the training images is subtracted.
@@ -156,7 +158,8 @@ def test_datasets_are_cifar_pipelines_with_the_shapes_classes():
 
 
 def test_training_data_is_augmented_and_validation_data_is_not():
-    train, validation = training.datasets("shapes", batch_size=8, train_size=8, validation_size=8, seed=1)
+    splits = training.datasets("shapes", batch_size=8, train_size=8, validation_size=8, seed=1)
+    train, validation = splits.train, splits.validation
     first, second = (next(iter(train))[0].numpy() for _ in range(2))
     assert not np.allclose(np.sort(first.ravel()), np.sort(second.ravel()))
     np.testing.assert_array_equal(next(iter(validation))[0], next(iter(validation))[0])
@@ -275,7 +278,8 @@ def test_a_folder_without_a_validation_folder_holds_out_the_last_tenth_of_each_c
         folder.mkdir(parents=True)
         for index in range(20):
             keras.utils.save_img(folder / f"{index:04d}.png", np.full((16, 16, 3), shade, np.uint8))
-    train, validation = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
+    splits = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
+    train, validation = splits.train, splits.validation
     (_, labels), = validation.as_numpy_iterator()
     assert sorted(labels.tolist()) == [0, 0, 1, 1]
     assert int(train.cardinality()) == 1 and len(next(iter(train))[1]) == 36
@@ -339,3 +343,18 @@ def test_distributed_model_warns_only_when_a_recipe_needs_callbacks_it_has_not_g
         run = training.distributed_model(build, recipe, strategy="none", callbacks_attached=attached, name="tiny")
     assert run.model.compiled and run.model.name == "tiny" and run.replication.kind == "none"
     assert any("PlateauDecay" in str(w.message) for w in caught) == warns
+
+
+def test_ten_crop_evaluation_of_a_named_data_set_scores_every_validation_image(tmp_path):
+    from keras_resnet.models import ResNet20
+
+    for split, count in (("train", 2), ("validation", 3)):
+        for name, shade in (("dark", 40), ("light", 200)):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                keras.utils.save_img(folder / f"{index}.png", np.full((20, 24, 3), shade + index, np.uint8))
+    model = ResNet20(input_shape=(16, 16, 3), classes=2)
+    scores = training.evaluate_run(model, f"folder:{tmp_path}", method="ten_crop", augmentation="imagenet", image_size=16)
+    assert scores["count"] == 6 and "validation" in scores["split"]
+    assert 0.0 <= scores["top1_error"] <= 1.0 and scores["top5_error"] == 0.0  # 2 classes: always in the top 5

@@ -39,7 +39,7 @@ import sys
 import types
 
 from keras_resnet._validation import check_choice
-from keras_resnet.export._common import cifar_preprocessing
+from keras_resnet.data.transforms import cifar_preprocessing
 from keras_resnet.export.litert import export_litert
 from keras_resnet.export.onnx import export_onnx
 from keras_resnet.export.saved_model import export_saved_model

@@ -6,48 +6,11 @@ import shutil
 import tempfile
 
 import keras
-import numpy as np
 
-from keras_resnet._validation import check_choice
-from keras_resnet.imagenet import BGR_MEAN
+from keras_resnet.data.transforms import normalization_constants, standardize
+from keras_resnet.imagenet import IMAGENET_MEAN
 
 PREPROCESSING_MODES = ("caffe", "tf", None)
-CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
-
-
-def cifar_preprocessing(statistics, normalization="pixel"):
-    """Turns training-set statistics into `preprocessing` for `keras_resnet.export`.
-
-    The result normalises served images as `keras_resnet.data.cifar_pipeline`
-    normalises training and evaluation batches with the same arguments.
-
-    Args:
-        statistics: the training set's `keras_resnet.data.image_statistics(...)`
-            (a dict with `"pixel_mean"`, `"channel_mean"`, `"channel_std"`);
-            not needed for `normalization=None`.
-        normalization: `"pixel"` (subtract the per-pixel mean, divide by 255;
-            the paper), `"channel"` (per-channel mean and standard deviation)
-            or `None` (divide by 255).
-
-    Returns:
-        A dict `{"mean": ..., "std": ...}` of plain lists and floats (JSON
-        ready, e.g. for `keras-resnet export --preprocessing FILE.json`).
-
-    Example:
-
-    >>> import numpy as np
-    >>> cifar_preprocessing({"channel_mean": np.array([125.3, 123.0, 113.9]),
-    ...                      "channel_std": np.array([63.0, 62.1, 66.7])}, "channel")["std"]
-    [63.0, 62.1, 66.7]
-    """
-    check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
-    if normalization == "pixel":
-        mean, std = statistics["pixel_mean"], 255.0
-    elif normalization == "channel":
-        mean, std = statistics["channel_mean"], statistics["channel_std"]
-    else:
-        mean, std = (0.0, 0.0, 0.0), 255.0
-    return {"mean": np.asarray(mean, np.float64).tolist(), "std": np.asarray(std, np.float64).tolist()}
 
 
 def normalization(preprocessing, image_size):
@@ -59,34 +22,18 @@ def normalization(preprocessing, image_size):
                 "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
                 f"received keys {sorted(preprocessing)}"
             )
-        channel_order = preprocessing.get("channel_order", "rgb")
-        check_choice("preprocessing['channel_order']", channel_order, ("rgb", "bgr"))
-        mean = np.asarray(preprocessing["mean"], np.float32)
-        if mean.shape not in ((3,), (*image_size, 3)):
-            raise ValueError(
-                f"preprocessing['mean'] must have shape (3,) or {(*image_size, 3)} (per pixel at the image size); "
-                f"received shape {mean.shape}"
-            )
-        std = np.asarray(preprocessing.get("std", 1.0), np.float32)
-        try:
-            np.broadcast_to(std, mean.shape)
-        except ValueError:
-            raise ValueError(
-                f"preprocessing['std'] must broadcast to the mean's shape {mean.shape}; received shape {std.shape}"
-            ) from None
-        if not np.all(std > 0):
-            raise ValueError(f"preprocessing['std'] must be positive; received {preprocessing['std']!r}")
-        return mean, std, channel_order == "bgr"
+        return normalization_constants(
+            preprocessing["mean"], preprocessing.get("std"), preprocessing.get("channel_order", "rgb"),
+            image_size=image_size, names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
+        )
     if preprocessing not in PREPROCESSING_MODES:
         raise ValueError(
             "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; "
             f"received {preprocessing!r}"
         )
-    if preprocessing == "caffe":
-        return np.float32(BGR_MEAN[::-1]), np.float32(1.0), True
-    if preprocessing == "tf":
-        return np.float32(127.5), np.float32(127.5), False
-    return np.float32(0.0), np.float32(1.0), False
+    mean, std, channel_order = {"caffe": (IMAGENET_MEAN, None, "bgr"), "tf": ((127.5,) * 3, 127.5, "rgb"),
+                                None: ((0.0,) * 3, None, "rgb")}[preprocessing]
+    return normalization_constants(mean, std, channel_order)
 
 
 def served_size(model, image_size):
@@ -128,9 +75,7 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
     """
     mean, std, reverse_channels = normalization(preprocessing, image_size)
     images = keras.Input((*image_size, 3), dtype=dtype, name="images")
-    inputs = (keras.ops.cast(images, "float32") - mean) / std
-    if reverse_channels:
-        inputs = keras.ops.flip(inputs, axis=-1)
+    inputs = standardize(keras.ops.cast(images, "float32"), mean, std, reverse_channels)
     scores = keras.ops.cast(model(inputs), "float32")
     probabilities = keras.ops.softmax(scores, axis=-1) if from_logits else scores
     # A dict output: converters name the output after its key (LiteRT signatures would say "output_0").

@@ -17,6 +17,7 @@ post-training full-integer settings with a representative data set.
 import numpy as np
 
 from keras_resnet._validation import check_choice, check_model
+from keras_resnet.data.transforms import resize
 from keras_resnet.export._common import pixels_model, served_size, staged
 
 QUANTIZATIONS = (None, "int8")
@@ -31,8 +32,6 @@ def _representative_images(representative_data, image_size):
     elements are images or batches of images, alone or as the first item of a tuple (an `(images,
     labels)` pipeline); a source's images are drawn in a shuffled order. Images of another size are resized as served images are (bilinear, antialiased).
     """
-    import tensorflow as tf
-
     if hasattr(representative_data, "images") and callable(representative_data.images):
         # Shuffled: a source lists its files class by class, and 200 images of one class calibrate badly.
         representative_data = representative_data.images(shuffle=True, seed=0)
@@ -54,7 +53,7 @@ def _representative_images(representative_data, image_size):
                 f"[{batch.min():.3g}, {batch.max():.3g}]"
             )
         if batch.shape[1:3] != tuple(image_size):
-            batch = np.clip(tf.image.resize(batch.astype(np.float32), image_size, antialias=True).numpy(), 0, 255)
+            batch = np.clip(resize(batch.astype(np.float32), image_size).numpy(), 0, 255)
         images.extend(batch.astype(np.float32))
         if len(images) >= REPRESENTATIVE_IMAGES:
             break

@@ -60,18 +60,13 @@ import numpy as np
 
 from keras_resnet._validation import check_choice, check_model, check_positive_int
 from keras_resnet._version import __version__
+from keras_resnet.data import transforms
+from keras_resnet.data.sources import IMAGE_SIGNATURES
+from keras_resnet.data.transforms import center_crop
 from keras_resnet.export._common import normalization, pixels_model, served_size, staged
 
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
-# Leading bytes of the encoded images `tf.io.decode_image` reads: (offset, magic bytes).
-IMAGE_MAGIC = (
-    (0, b"\xff\xd8\xff"),  # JPEG
-    (0, b"\x89PNG\r\n\x1a\n"),  # PNG
-    (0, b"GIF8"),  # GIF
-    (0, b"BM"),  # BMP
-    (8, b"WEBP"),  # WebP (after "RIFF" and the file size)
-)
 
 
 def _class_names(class_names, classes):
@@ -140,9 +135,9 @@ def _check_image_bytes(image_bytes):
         tf.shape(image_bytes),
     )
     # Padded, so that every string is long enough for each magic-bytes slice.
-    head = tf.strings.join([image_bytes, b"\0" * max(offset + len(magic) for offset, magic in IMAGE_MAGIC)])
+    head = tf.strings.join([image_bytes, b"\0" * max(offset + len(magic) for _, offset, magic, _ in IMAGE_SIGNATURES)])
     known = tf.zeros_like(image_bytes, tf.bool)
-    for offset, magic in IMAGE_MAGIC:
+    for _, offset, magic, _ in IMAGE_SIGNATURES:
         known |= tf.equal(tf.strings.substr(head, offset, len(magic)), magic)
     return _checked(
         tf.reduce_all(known),
@@ -165,12 +160,9 @@ def _resize(images, image_size, crop_to_aspect_ratio):
     def resize():
         cropped = images
         if crop_to_aspect_ratio:
-            crop_height = tf.clip_by_value(source_width * height // width, 1, source_height)
-            crop_width = tf.clip_by_value(source_height * width // height, 1, source_width)
-            cropped = tf.image.crop_to_bounding_box(
-                images, (source_height - crop_height) // 2, (source_width - crop_width) // 2, crop_height, crop_width
-            )
-        return tf.image.resize(cropped, image_size, antialias=True)
+            cropped = center_crop(images, (tf.clip_by_value(source_width * height // width, 1, source_height),
+                                           tf.clip_by_value(source_height * width // height, 1, source_width)))
+        return transforms.resize(cropped, image_size)
 
     same = tf.logical_and(tf.equal(source_height, height), tf.equal(source_width, width))
     resized = tf.cond(same, lambda: images, resize)

@@ -1,0 +1,269 @@
+"""Image operations of the pipelines: normalising, resizing, centre cropping and AlexNet's lighting noise.
+
+The one implementation of each, shared by the tf.data pipelines, evaluation, on-device augmentation and
+export. The resizing and cropping ops run on TensorFlow tensors whatever the Keras backend (TensorFlow is
+imported inside them); `standardize` is plain arithmetic and runs on any tensor.
+"""
+
+import numpy as np
+
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet.imagenet import LIGHTING_EIGENVALUES, LIGHTING_EIGENVECTORS
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
+
+
+def _check_size(name, value):
+    """A positive integer size, numpy integers accepted, as a Python int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    return int(value)
+
+
+def normalization_constants(mean, std=None, channel_order="rgb", *, image_size=None,
+                            names=("mean", "std", "channel_order")):
+    """Checks a normalisation and returns it as `(mean, std, reverse_channels)`: float32 arrays and a bool.
+
+    Args:
+        mean: per-channel mean of shape `(3,)` or per-pixel mean of shape `(height, width, 3)`, RGB order.
+        std: optional standard deviation broadcastable to `mean`'s shape, all positive; `None` means 1.
+        channel_order: `"rgb"` keeps the channel order; `"bgr"` reverses it after standardising.
+        image_size: optional `(height, width)`: a per-pixel mean must have this size.
+        names: the names of the three arguments in error messages.
+
+    Returns:
+        A tuple `(mean, std, reverse_channels)`; `std` has `mean`'s shape.
+
+    Example:
+
+    >>> mean, std, reverse = normalization_constants((1.0, 2.0, 3.0), 2.0, "bgr")
+    >>> std.tolist(), reverse
+    ([2.0, 2.0, 2.0], True)
+    """
+    mean_name, std_name, order_name = names
+    _check_choice(order_name, channel_order, CHANNEL_ORDERS)
+    mean = np.asarray(mean, np.float32)
+    if image_size is None:
+        if mean.shape[-1:] != (3,) or mean.ndim not in (1, 3):
+            raise ValueError(f"{mean_name} must have shape (3,) or (height, width, 3); received shape {mean.shape}")
+    elif mean.shape not in ((3,), (*image_size, 3)):
+        raise ValueError(
+            f"{mean_name} must have shape (3,) or {(*image_size, 3)} (per pixel at the image size); "
+            f"received shape {mean.shape}"
+        )
+    given = np.asarray(1.0 if std is None else std, np.float32)
+    try:
+        std_array = np.broadcast_to(given, mean.shape)
+    except ValueError:
+        raise ValueError(
+            f"{std_name} must broadcast to the mean's shape {mean.shape}; received shape {given.shape}"
+        ) from None
+    if not np.all(std_array > 0):
+        raise ValueError(f"{std_name} must be positive; received {std!r}")
+    return mean, std_array, channel_order == "bgr"
+
+
+def standardize(images, mean, std, reverse_channels=False):
+    """Returns `(images - mean) / std`, the channel order reversed afterwards if `reverse_channels`.
+
+    Plain arithmetic and slicing, so the same code runs on TensorFlow tensors inside tf.data (whatever the
+    Keras backend), on symbolic Keras tensors in a model (export) and on any backend's arrays.
+
+    Args:
+        images: float tensor of shape `(..., height, width, 3)`.
+        mean: array broadcastable to `images` (e.g. from `normalization_constants`).
+        std: array broadcastable to `images`.
+        reverse_channels: bool, whether to reverse the last axis (RGB to BGR).
+
+    Returns:
+        A tensor of the type and shape of `images`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> standardize(np.full((1, 1, 1, 3), 10.0), np.array([0.0, 4.0, 10.0]), 2.0, True).ravel().tolist()
+    [0.0, 3.0, 5.0]
+    """
+    images = (images - mean) / std
+    return images[..., ::-1] if reverse_channels else images
+
+
+def normalizer(mean, std=None, *, channel_order="rgb"):
+    """Returns a function that standardises batches of RGB images: `(images - mean) / std`, channels reordered.
+
+    It runs inside tf.data on any Keras backend (see `standardize`). The presets of common pretrained
+    weights: keras.applications ResNet ("caffe"): `normalizer(IMAGENET_MEAN, channel_order="bgr")`;
+    torchvision: `normalizer((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))`.
+
+    Args:
+        mean: per-channel mean of shape `(3,)` or per-pixel mean of shape `(height, width, 3)`, RGB order, on
+            the scale of the images (0-255 for the pipelines here).
+        std: optional positive standard deviation broadcastable to `mean`'s shape (a scalar, per channel or
+            per pixel); `None` divides by 1.
+        channel_order: `"rgb"` keeps the channel order; `"bgr"` reverses it after standardising.
+
+    Returns:
+        A function mapping float32 images of shape `(batch, height, width, 3)` to standardised float32 images.
+
+    Example:
+
+    ```python
+    normalize = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)
+    normalize(np.full((1, 224, 224, 3), 128.0, np.float32))[0, 0, 0]  # [4.32, 11.221, 24.061]
+    ```
+    """
+    mean, std, reverse_channels = normalization_constants(mean, std, channel_order)
+
+    def normalize(images):
+        return standardize(images, mean, std, reverse_channels)
+
+    return normalize
+
+
+def cifar_preprocessing(statistics, normalization="pixel"):
+    """Turns training-set statistics into the `{"mean", "std"}` normalisation of a CIFAR pipeline.
+
+    `cifar_pipeline` normalises with it, and `keras_resnet.export` takes it as `preprocessing`, so served
+    images are normalised as training and evaluation batches were.
+
+    Args:
+        statistics: the training set's `keras_resnet.data.image_statistics(...)`
+            (a dict with `"pixel_mean"`, `"channel_mean"`, `"channel_std"`);
+            not needed for `normalization=None`.
+        normalization: `"pixel"` (subtract the per-pixel mean, divide by 255;
+            the paper), `"channel"` (per-channel mean and standard deviation)
+            or `None` (divide by 255).
+
+    Returns:
+        A dict `{"mean": ..., "std": ...}` of plain lists and floats (JSON
+        ready, e.g. for `keras-resnet export --preprocessing FILE.json`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> cifar_preprocessing({"channel_mean": np.array([125.3, 123.0, 113.9]),
+    ...                      "channel_std": np.array([63.0, 62.1, 66.7])}, "channel")["std"]
+    [63.0, 62.1, 66.7]
+    """
+    _check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
+    if normalization == "pixel":
+        mean, std = statistics["pixel_mean"], 255.0
+    elif normalization == "channel":
+        mean, std = statistics["channel_mean"], statistics["channel_std"]
+    else:
+        mean, std = (0.0, 0.0, 0.0), 255.0
+    return {"mean": np.asarray(mean, np.float64).tolist(), "std": np.asarray(std, np.float64).tolist()}
+
+
+def resize(images, size):
+    """Resizes an image or a batch to `size` (bilinear), antialiased when shrinking; unchanged at that size.
+
+    Antialiasing only changes shrinking, and without it bilinear enlarging runs about 3 times faster, so it is
+    applied only when a side shrinks.
+
+    Args:
+        images: tensor of shape `(height, width, channels)` or `(batch, height, width, channels)`.
+        size: `(new_height, new_width)`, ints or int32 scalar tensors.
+
+    Returns:
+        A float32 tensor of the new size.
+
+    Example:
+
+    ```python
+    keras_resnet.data.transforms.resize(tf.zeros((375, 500, 3)), (256, 341)).shape  # (256, 341, 3)
+    ```
+    """
+    import tensorflow as tf
+
+    new_shape = tf.cast(tf.stack(size), tf.int32)
+    shape = tf.shape(images)[-3:-1]
+    return tf.cond(
+        tf.reduce_any(new_shape < shape),
+        lambda: tf.image.resize(images, new_shape, antialias=True),
+        lambda: tf.image.resize(images, new_shape),
+    )
+
+
+def resize_shorter_side(image, size):
+    """Resizes an image so that its shorter side is `size` pixels, keeping its aspect ratio.
+
+    The longer side becomes `round(longer * size / shorter)`. Bilinear resampling, antialiased when shrinking
+    (`resize`); an image whose shorter side is already `size` comes back unchanged.
+
+    Args:
+        image: tensor of shape `(height, width, channels)`, any real dtype.
+        size: positive int or int32 scalar tensor, the new length of the shorter side.
+
+    Returns:
+        A float32 tensor of shape `(new_height, new_width, channels)`.
+
+    Raises:
+        ValueError: `size` is not a positive integer (a bool, float, zero or negative).
+
+    Example:
+
+    ```python
+    keras_resnet.data.resize_shorter_side(tf.zeros((375, 500, 3)), 256).shape  # (256, 341, 3)
+    ```
+    """
+    import tensorflow as tf
+
+    if not tf.is_tensor(size):  # a tensor's value is known only at run time
+        size = _check_size("size", size)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.cast(size, tf.float32) / tf.reduce_min(shape)
+    return resize(image, tf.unstack(tf.cast(tf.round(shape * scale), tf.int32)))
+
+
+def center_crop(image, size):
+    """Crops the central `size` x `size` square (or `(height, width)` rectangle) of an image or a batch.
+
+    The crop starts at row `(height - crop height) // 2` and column `(width - crop width) // 2`.
+
+    Args:
+        image: tensor of shape `(height, width, channels)` or `(batch, height, width, channels)`, both sides
+            at least the crop's.
+        size: positive int, or `(height, width)` of positive ints or int32 scalar tensors, the crop's size.
+
+    Returns:
+        A tensor of shape `(..., crop height, crop width, channels)`, same dtype as `image`.
+
+    Raises:
+        ValueError: a side is not a positive integer, or exceeds that side of an image whose shape is known.
+
+    Example:
+
+    ```python
+    keras_resnet.data.center_crop(tf.zeros((256, 341, 3)), 224).shape  # (224, 224, 3)
+    ```
+    """
+    import tensorflow as tf
+
+    square = not isinstance(size, (tuple, list))
+    sizes = (size, size) if square else tuple(size)
+    # Sides given as tensors are known only at run time; the others are checked against the static shape.
+    sizes = tuple(side if tf.is_tensor(side) else _check_size("size", side) for side in sizes)
+    shape = tf.TensorShape(image.shape if hasattr(image, "shape") else np.shape(image))
+    known = tuple(shape[-3:-1]) if shape.rank else (None, None)
+    too_large = [not tf.is_tensor(side) and limit is not None and side > limit for side, limit in zip(sizes, known)]
+    if any(too_large):
+        limit = f"the image's shorter side ({min(s for s in known if s is not None)})" if square else (
+            f"the image's (height, width) {known}")
+        raise ValueError(f"size must be at most {limit} for an image of shape {tuple(shape)}; received {size!r}")
+    height, width = sizes
+    dynamic = tf.shape(image)
+    return tf.image.crop_to_bounding_box(
+        image, (dynamic[-3] - height) // 2, (dynamic[-2] - width) // 2, height, width)
+
+
+def _lighting(image, std, seed):
+    """Adds AlexNet's PCA lighting noise: one random RGB shift along the ImageNet colour eigenvectors."""
+    import tensorflow as tf
+
+    alpha = tf.random.stateless_normal([3], seed, stddev=std)
+    shift = tf.linalg.matvec(tf.constant(LIGHTING_EIGENVECTORS), alpha * tf.constant(LIGHTING_EIGENVALUES))
+    return image + 255.0 * shift
+
+
