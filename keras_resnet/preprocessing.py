@@ -19,6 +19,7 @@ is a standard, serializable Keras layer that the export formats convert.
 import keras
 import numpy as np
 
+from keras_resnet.data.transforms import preprocessing_constants
 from keras_resnet.layers import ReverseChannels
 
 
@@ -47,15 +48,10 @@ def preprocessing_statistics(preprocessing, image_size):
     >>> mean.tolist(), std.tolist(), bgr
     ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
     """
-    # The modes and the dict format are those of the SavedModel export.
-    from keras_resnet.export._common import normalization as _normalization
-
     if not (preprocessing is None or isinstance(preprocessing, (str, dict))):
         preprocessing = {"mean": _pixel_mean(preprocessing, image_size), "std": 255.0}
-    mean, std, reverse = _normalization(preprocessing, tuple(image_size))
-    mean = np.broadcast_to(np.asarray(mean, np.float32), np.shape(mean) if np.ndim(mean) else (3,))
-    std = np.broadcast_to(np.asarray(std, np.float32), mean.shape)
-    return np.array(mean), np.array(std), bool(reverse)
+    mean, std, reverse = preprocessing_constants(preprocessing, tuple(image_size))
+    return np.array(mean), np.array(std), reverse
 
 
 def _pixel_mean(images, image_size):

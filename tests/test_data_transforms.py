@@ -23,16 +23,14 @@ def test_resize_shorter_side_and_centre_crop_shapes():
 def test_caffe_normalisation_matches_keras_applications_preprocess_input():
     import keras
 
-    from keras_resnet.export._common import normalization
-
     images = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype(np.float32)
     reference = keras.applications.resnet.preprocess_input(images.copy())
-    mean, std, reverse = normalization("caffe", (5, 4))
+    mean, std, reverse = transforms.preprocessing_constants("caffe", (5, 4))
     np.testing.assert_allclose(transforms.standardize(images, mean, std, reverse), reference, atol=1e-4)
     normalize = data.normalizer(data.IMAGENET_MEAN, channel_order="bgr")
     np.testing.assert_allclose(normalize(tf.constant(images)).numpy(), reference, atol=1e-4)
     tf_mode = keras.applications.resnet_v2.preprocess_input(images.copy())
-    np.testing.assert_allclose(transforms.standardize(images, *normalization("tf", (5, 4))), tf_mode, atol=1e-6)
+    np.testing.assert_allclose(transforms.standardize(images, *transforms.preprocessing_constants("tf", (5, 4))), tf_mode, atol=1e-6)
 
 
 def test_one_normalisation_serves_tf_data_keras_models_and_the_on_device_augmentation():

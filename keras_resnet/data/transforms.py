@@ -8,7 +8,7 @@ imported inside them); `standardize` is plain arithmetic and runs on any tensor.
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
-from keras_resnet.imagenet import LIGHTING_EIGENVALUES, LIGHTING_EIGENVECTORS
+from keras_resnet.imagenet import IMAGENET_MEAN, LIGHTING_EIGENVALUES, LIGHTING_EIGENVECTORS
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
@@ -62,6 +62,52 @@ def normalization_constants(mean, std=None, channel_order="rgb", *, image_size=N
     if not np.all(std_array > 0):
         raise ValueError(f"{std_name} must be positive; received {std!r}")
     return mean, std_array, channel_order == "bgr"
+
+
+PREPROCESSING_MODES = ("caffe", "tf", None)
+
+
+def preprocessing_constants(preprocessing, image_size=None):
+    """The `(mean, std, reverse_channels)` of a `preprocessing` value: RGB 0-255 in, model input out.
+
+    The one reading of the `preprocessing` argument of the export functions and of
+    `keras_resnet.ResNet(include_preprocessing=True)`.
+
+    Args:
+        preprocessing: `"caffe"` (ImageNet mean subtracted, then RGB to BGR, as
+            `keras.applications.resnet`), `"tf"` (scaled to [-1, 1], as
+            `keras.applications.resnet_v2`), `None` (unchanged) or a dict
+            `{"mean": ..., "std": ..., "channel_order": "rgb" | "bgr"}`.
+        image_size: optional `(height, width)` that a per-pixel mean must have.
+
+    Returns:
+        As `normalization_constants`.
+
+    Example:
+
+    >>> mean, std, reverse = preprocessing_constants("tf")
+    >>> mean.tolist(), std.tolist(), reverse
+    ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
+    """
+    if isinstance(preprocessing, dict):
+        unknown = set(preprocessing) - {"mean", "std", "channel_order"}
+        if "mean" not in preprocessing or unknown:
+            raise ValueError(
+                "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
+                f"received keys {sorted(preprocessing)}"
+            )
+        return normalization_constants(
+            preprocessing["mean"], preprocessing.get("std"), preprocessing.get("channel_order", "rgb"),
+            image_size=image_size, names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
+        )
+    if preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(
+            "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; "
+            f"received {preprocessing!r}"
+        )
+    mean, std, channel_order = {"caffe": (IMAGENET_MEAN, None, "bgr"), "tf": ((127.5,) * 3, 127.5, "rgb"),
+                                None: ((0.0,) * 3, None, "rgb")}[preprocessing]
+    return normalization_constants(mean, std, channel_order)
 
 
 def standardize(images, mean, std, reverse_channels=False):

@@ -7,34 +7,7 @@ import tempfile
 
 import keras
 
-from keras_resnet.data.transforms import normalization_constants, standardize
-from keras_resnet.imagenet import IMAGENET_MEAN
-
-PREPROCESSING_MODES = ("caffe", "tf", None)
-
-
-def normalization(preprocessing, image_size):
-    """Returns `(mean, std, reverse_channels)` of a `preprocessing` value: RGB 0-255 in, model input out."""
-    if isinstance(preprocessing, dict):
-        unknown = set(preprocessing) - {"mean", "std", "channel_order"}
-        if "mean" not in preprocessing or unknown:
-            raise ValueError(
-                "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
-                f"received keys {sorted(preprocessing)}"
-            )
-        return normalization_constants(
-            preprocessing["mean"], preprocessing.get("std"), preprocessing.get("channel_order", "rgb"),
-            image_size=image_size, names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
-        )
-    if preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(
-            "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; "
-            f"received {preprocessing!r}"
-        )
-    mean, std, channel_order = {"caffe": (IMAGENET_MEAN, None, "bgr"), "tf": ((127.5,) * 3, 127.5, "rgb"),
-                                None: ((0.0,) * 3, None, "rgb")}[preprocessing]
-    return normalization_constants(mean, std, channel_order)
-
+from keras_resnet.data.transforms import preprocessing_constants, standardize
 
 def served_size(model, image_size):
     """The `(height, width)` of served images, checked against the model's input and output."""
@@ -73,7 +46,7 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
     flip), which every converter maps to builtin ops; `model` is called as
     a layer, so its weights are shared, not copied.
     """
-    mean, std, reverse_channels = normalization(preprocessing, image_size)
+    mean, std, reverse_channels = preprocessing_constants(preprocessing, image_size)
     images = keras.Input((*image_size, 3), dtype=dtype, name="images")
     inputs = standardize(keras.ops.cast(images, "float32"), mean, std, reverse_channels)
     scores = keras.ops.cast(model(inputs), "float32")

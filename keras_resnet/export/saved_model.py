@@ -63,7 +63,8 @@ from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
 from keras_resnet.data.transforms import center_crop
-from keras_resnet.export._common import normalization, pixels_model, served_size, staged
+from keras_resnet.data.transforms import preprocessing_constants
+from keras_resnet.export._common import pixels_model, served_size, staged
 
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
@@ -331,7 +332,7 @@ def export_saved_model(
     classes = model.output_shape[-1]
     class_names = _class_names(class_names, classes)
     top_k = _top_k(top_k, classes)
-    normalization(preprocessing, image_size)
+    preprocessing_constants(preprocessing, image_size)
     if isinstance(preprocessing, dict):
         preprocessing = {key: np.asarray(value).tolist() for key, value in preprocessing.items()}
     metadata = {
