@@ -105,10 +105,15 @@ def epoch_recorder(path, run):
             self.lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
         def on_epoch_end(self, epoch, logs=None):
-            record = {"event": "epoch", "run": run, "epoch": epoch + 1, "time": now(),
-                      "seconds": round(time.perf_counter() - self.started, 2),
-                      "loadavg": [round(load, 2) for load in os.getloadavg()],
-                      "lr": self.lr}
+            record = {
+                "event": "epoch",
+                "run": run,
+                "epoch": epoch + 1,
+                "time": now(),
+                "seconds": round(time.perf_counter() - self.started, 2),
+                "loadavg": [round(load, 2) for load in os.getloadavg()],
+                "lr": self.lr,
+            }
             record.update({key: float(value) for key, value in (logs or {}).items() if key != "learning_rate"})
             append_record(path, record)
 
@@ -133,10 +138,8 @@ def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20"):
     train_source = kr.data.folder_source(root, indices=train_indices)
     validation_source = kr.data.folder_source(root, indices=validation_indices)
     statistics = kr.data.image_statistics(train_source)
-    train = kr.data.cifar_pipeline(train_source, training=True, batch_size=batch_size, statistics=statistics,
-                                   seed=seed)
-    validation = kr.data.cifar_pipeline(validation_source, training=False, batch_size=batch_size,
-                                        statistics=statistics)
+    train = kr.data.cifar_pipeline(train_source, training=True, batch_size=batch_size, statistics=statistics, seed=seed)
+    validation = kr.data.cifar_pipeline(validation_source, training=False, batch_size=batch_size, statistics=statistics)
     total_steps, boundaries = step_schedule(epochs, math.ceil(len(train_source) / batch_size))
     model = getattr(kr, model_name)(input_shape=(32, 32, 3), classes=len(train_source.class_names))
     kr.presets.compile_for(model, "cifar10", batch_size=batch_size, total_steps=total_steps, boundaries=boundaries)
@@ -210,8 +213,15 @@ def reference_resnet20(classes=10, l2=L2):
         if strides > 1:  # symmetric padding, as in the paper's Torch/Caffe models (TF's "same" pads bottom-right)
             x = keras.layers.ZeroPadding2D(1)(x)
             padding = "valid"
-        return keras.layers.Conv2D(filters, 3, strides=strides, padding=padding, use_bias=False,
-                                   kernel_initializer="he_normal", kernel_regularizer=regularizer)(x)
+        return keras.layers.Conv2D(
+            filters,
+            3,
+            strides=strides,
+            padding=padding,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=regularizer,
+        )(x)
 
     def bn(x):
         return keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x)
@@ -225,8 +235,9 @@ def reference_resnet20(classes=10, l2=L2):
             branch = bn(conv(branch, filters, 1))
             shortcut = x
             if strides > 1 or x.shape[-1] != filters:  # option A: subsample, pad the new channels with zeros
-                shortcut = keras.ops.pad(x[:, ::strides, ::strides, :],
-                                         [[0, 0], [0, 0], [0, 0], [0, filters - x.shape[-1]]])
+                shortcut = keras.ops.pad(
+                    x[:, ::strides, ::strides, :], [[0, 0], [0, 0], [0, 0], [0, filters - x.shape[-1]]]
+                )
             x = keras.layers.ReLU()(keras.layers.Add()([shortcut, branch]))
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(classes, activation="softmax", kernel_regularizer=regularizer)(x)
@@ -240,7 +251,8 @@ def reference_schedule(batch_size, boundaries):
     lr = BASE_LR * batch_size / BASE_BATCH
     # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]: a drop at iteration b is b - 1 here.
     return keras.optimizers.schedules.PiecewiseConstantDecay(
-        [b - 1 for b in boundaries], [lr * 0.1**drops for drops in range(len(boundaries) + 1)])
+        [b - 1 for b in boundaries], [lr * 0.1**drops for drops in range(len(boundaries) + 1)]
+    )
 
 
 def reference_run(root, indices, epochs, batch_size, seed):
@@ -253,13 +265,16 @@ def reference_run(root, indices, epochs, batch_size, seed):
     validation_paths, validation_labels, _ = reference_files(root, validation_indices)
     pixel_mean = reference_pixel_mean(train_paths)
     train = reference_dataset(train_paths, train_labels, pixel_mean, training=True, batch_size=batch_size, seed=seed)
-    validation = reference_dataset(validation_paths, validation_labels, pixel_mean, training=False,
-                                   batch_size=batch_size, seed=seed)
+    validation = reference_dataset(
+        validation_paths, validation_labels, pixel_mean, training=False, batch_size=batch_size, seed=seed
+    )
     _, boundaries = step_schedule(epochs, math.ceil(len(train_paths) / batch_size))
     model = reference_resnet20(len(classes))
-    model.compile(optimizer=keras.optimizers.SGD(reference_schedule(batch_size, boundaries), momentum=MOMENTUM),
-                  loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(reference_schedule(batch_size, boundaries), momentum=MOMENTUM),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")],
+    )
     return model, train, validation, len(train_paths), len(validation_paths)
 
 
@@ -275,16 +290,35 @@ def train_one(run, build, records, command):
     """
     started = time.perf_counter()
     model, train, validation, train_size, validation_size, epochs, details = build()
-    append_record(records, {
-        "event": "start", "run": run, "time": now(), "command": command, "machine": machine(),
-        "versions": versions(), "epochs": epochs, **details,
-        "train_images": train_size, "validation_images": validation_size, "params": model.count_params(),
-        "loadavg": [round(load, 2) for load in os.getloadavg()],
-        "setup_seconds": round(time.perf_counter() - started, 2)})
+    append_record(
+        records,
+        {
+            "event": "start",
+            "run": run,
+            "time": now(),
+            "command": command,
+            "machine": machine(),
+            "versions": versions(),
+            "epochs": epochs,
+            **details,
+            "train_images": train_size,
+            "validation_images": validation_size,
+            "params": model.count_params(),
+            "loadavg": [round(load, 2) for load in os.getloadavg()],
+            "setup_seconds": round(time.perf_counter() - started, 2),
+        },
+    )
     model.fit(train, validation_data=validation, epochs=epochs, verbose=2, callbacks=[epoch_recorder(records, run)])
-    append_record(records, {"event": "end", "run": run, "time": now(),
-                            "seconds": round(time.perf_counter() - started, 1),
-                            "loadavg": [round(load, 2) for load in os.getloadavg()]})
+    append_record(
+        records,
+        {
+            "event": "end",
+            "run": run,
+            "time": now(),
+            "seconds": round(time.perf_counter() - started, 1),
+            "loadavg": [round(load, 2) for load in os.getloadavg()],
+        },
+    )
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
@@ -319,37 +353,53 @@ def report(records):
         raise ValueError(f"records must hold at least one started run; received an empty file {records!r}")
     first = next(iter(runs.values()))["start"]
     lines = [
-        f"### ResNet-20, {first['epochs']} epochs: library vs independent reference ({first['time'][:10]})", "",
+        f"### ResNet-20, {first['epochs']} epochs: library vs independent reference ({first['time'][:10]})",
+        "",
         f"{first['machine']}; {first['versions']}. Command: `{first['command']}`.",
-        (f"{first['train_images']} training / {first['validation_images']} validation images "
-         f"(per class 0000-{first['train_images'] // 10 - 1:04d} train, "
-         f"4500-{4499 + first['validation_images'] // 10} validation), batch {first['batch_size']}, "
-         f"seed {first['seed']}, lr 0.1 x batch/128, /10 at 1/2 and 3/4 of the run, momentum 0.9, "
-         "coupled L2 1e-4 on kernels."),
+        (
+            f"{first['train_images']} training / {first['validation_images']} validation images "
+            f"(per class 0000-{first['train_images'] // 10 - 1:04d} train, "
+            f"4500-{4499 + first['validation_images'] // 10} validation), batch {first['batch_size']}, "
+            f"seed {first['seed']}, lr 0.1 x batch/128, /10 at 1/2 and 3/4 of the run, momentum 0.9, "
+            "coupled L2 1e-4 on kernels."
+        ),
     ]
     for which, run in runs.items():
         start, end = run["start"], run["end"]
-        status = (f"finished in {end['seconds'] / 60:.1f} min, load average at end {end['loadavg']}" if end
-                  else f"unfinished: {len(run['epochs'])} of {start['epochs']} epochs recorded")
-        lines.append(f"- {which}: started {start['time']}, {start['params']:,} parameters, load average at start "
-                     f"{start['loadavg']}; {status}.")
-    lines += ["", ("Validation accuracy (%) per epoch; train loss is the cross-entropy without the L2 term, train "
-                   "accuracy the running mean over the augmented epoch; lr: at the epoch's start; s: wall seconds "
-                   "of the epoch (validation included); load: 1-minute load average at the epoch's end."), "",
-              ("| epoch | lr | library val | reference val | difference (pp) | library train loss / acc | "
-               "reference train loss / acc | library s | reference s | load (lib / ref) |"),
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        status = (
+            f"finished in {end['seconds'] / 60:.1f} min, load average at end {end['loadavg']}"
+            if end
+            else f"unfinished: {len(run['epochs'])} of {start['epochs']} epochs recorded"
+        )
+        lines.append(
+            f"- {which}: started {start['time']}, {start['params']:,} parameters, load average at start "
+            f"{start['loadavg']}; {status}."
+        )
+    lines += [
+        "",
+        (
+            "Validation accuracy (%) per epoch; train loss is the cross-entropy without the L2 term, train "
+            "accuracy the running mean over the augmented epoch; lr: at the epoch's start; s: wall seconds "
+            "of the epoch (validation included); load: 1-minute load average at the epoch's end."
+        ),
+        "",
+        (
+            "| epoch | lr | library val | reference val | difference (pp) | library train loss / acc | "
+            "reference train loss / acc | library s | reference s | load (lib / ref) |"
+        ),
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     library = runs.get("library", {"epochs": {}})["epochs"]
     reference = runs.get("reference", {"epochs": {}})["epochs"]
     for epoch in sorted(set(library) | set(reference)):
         lib, ref = library.get(epoch, {}), reference.get(epoch, {})
-        difference = (f"{100 * (lib['val_accuracy'] - ref['val_accuracy']):+.2f}"
-                      if lib and ref else "")
+        difference = f"{100 * (lib['val_accuracy'] - ref['val_accuracy']):+.2f}" if lib and ref else ""
         lines.append(
             f"| {epoch} | {(lib or ref)['lr']:.4g} | {_percent(lib.get('val_accuracy'))} | "
             f"{_percent(ref.get('val_accuracy'))} | {difference} | "
             f"{_train(lib, 'loss')} | {_train(ref, 'cross_entropy')} | {lib.get('seconds', '')} | "
-            f"{ref.get('seconds', '')} | {_load(lib)} / {_load(ref)} |")
+            f"{ref.get('seconds', '')} | {_load(lib)} / {_load(ref)} |"
+        )
     lines += ["", *_summary(library, reference)]
     return "\n".join(lines) + "\n"
 
@@ -368,9 +418,11 @@ def _summary(library, reference):
         if epochs:
             last = epochs[max(epochs)]
             best = max(epochs.values(), key=lambda record: record["val_accuracy"])
-            lines.append(f"- {which}: final validation accuracy {_percent(last['val_accuracy'])}% "
-                         f"(epoch {last['epoch']}), best {_percent(best['val_accuracy'])}% (epoch {best['epoch']}), "
-                         f"{sum(record['seconds'] for record in epochs.values()) / 60:.1f} min of epochs.")
+            lines.append(
+                f"- {which}: final validation accuracy {_percent(last['val_accuracy'])}% "
+                f"(epoch {last['epoch']}), best {_percent(best['val_accuracy'])}% (epoch {best['epoch']}), "
+                f"{sum(record['seconds'] for record in epochs.values()) / 60:.1f} min of epochs."
+            )
     common = sorted(set(library) & set(reference))
     if common:
         epoch = common[-1]

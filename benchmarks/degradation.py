@@ -30,9 +30,11 @@ FIGURE = "degradation.png"
 def curves(run):
     """A run's epochs as the `History.history`-like dict that `keras_resnet.plot_curves` draws."""
     epochs = [run["epochs"][epoch] for epoch in sorted(run["epochs"])]
-    return {"epoch": [record["epoch"] - 1 for record in epochs],
-            "accuracy": [record["accuracy"] for record in epochs],
-            "val_accuracy": [record["val_accuracy"] for record in epochs]}
+    return {
+        "epoch": [record["epoch"] - 1 for record in epochs],
+        "accuracy": [record["accuracy"] for record in epochs],
+        "val_accuracy": [record["val_accuracy"] for record in epochs],
+    }
 
 
 def draw(runs, output):
@@ -50,8 +52,7 @@ def draw(runs, output):
             if not present:
                 continue
             path = Path(folder) / f"panel{index}.png"
-            kr.plot_curves([curves(runs[name]) for name in present], path, labels=present,
-                           title=" vs ".join(present))
+            kr.plot_curves([curves(runs[name]) for name in present], path, labels=present, title=" vs ".join(present))
             with Image.open(path) as image:
                 panels.append(image.convert("RGB"))
     if not panels:
@@ -72,27 +73,44 @@ def report(records):
         raise ValueError(f"records must hold at least one started run; received an empty file {records!r}")
     first = next(iter(runs.values()))["start"]
     names = [name for name in MODELS if name in runs]
-    lines = [f"### Degradation at a CPU budget: {', '.join(names)} ({first['time'][:10]})", "",
-             f"{first['machine']}; {first['versions']}. Command: `{first['command']}`.",
-             (f"{first['train_images']} training images ({first['train_images'] // 10} per class of 0000-4499), "
-              f"{first['validation_images']} validation images (from 4500-4999), {first['epochs']} epochs of batch "
-              f"{first['batch_size']}, seed {first['seed']}; the \"cifar10\" recipe compressed to the run (lr 0.1, "
-              "/10 at 1/2 and 3/4, momentum 0.9, coupled L2 1e-4)."), ""]
+    lines = [
+        f"### Degradation at a CPU budget: {', '.join(names)} ({first['time'][:10]})",
+        "",
+        f"{first['machine']}; {first['versions']}. Command: `{first['command']}`.",
+        (
+            f"{first['train_images']} training images ({first['train_images'] // 10} per class of 0000-4499), "
+            f"{first['validation_images']} validation images (from 4500-4999), {first['epochs']} epochs of batch "
+            f'{first["batch_size"]}, seed {first["seed"]}; the "cifar10" recipe compressed to the run (lr 0.1, '
+            "/10 at 1/2 and 3/4, momentum 0.9, coupled L2 1e-4)."
+        ),
+        "",
+    ]
     for name in names:
         start, end = runs[name]["start"], runs[name]["end"]
-        status = (f"{end['seconds'] / 60:.1f} min, load average at end {end['loadavg']}" if end
-                  else f"unfinished: {len(runs[name]['epochs'])} of {start['epochs']} epochs")
-        lines.append(f"- {name}: {start['params']:,} parameters, started {start['time']}, load average at start "
-                     f"{start['loadavg']}; {status}.")
-    lines += ["", "Training error (running mean over the augmented epoch) / validation error, %:", "",
-              "| epoch | " + " | ".join(names) + " |", "| ---: |" + " ---: |" * len(names)]
+        status = (
+            f"{end['seconds'] / 60:.1f} min, load average at end {end['loadavg']}"
+            if end
+            else f"unfinished: {len(runs[name]['epochs'])} of {start['epochs']} epochs"
+        )
+        lines.append(
+            f"- {name}: {start['params']:,} parameters, started {start['time']}, load average at start "
+            f"{start['loadavg']}; {status}."
+        )
+    lines += [
+        "",
+        "Training error (running mean over the augmented epoch) / validation error, %:",
+        "",
+        "| epoch | " + " | ".join(names) + " |",
+        "| ---: |" + " ---: |" * len(names),
+    ]
     epochs = sorted({epoch for name in names for epoch in runs[name]["epochs"]})
     for epoch in epochs:
         cells = []
         for name in names:
             record = runs[name]["epochs"].get(epoch)
-            cells.append(f"{100 * (1 - record['accuracy']):.2f} / {100 * (1 - record['val_accuracy']):.2f}"
-                         if record else "")
+            cells.append(
+                f"{100 * (1 - record['accuracy']):.2f} / {100 * (1 - record['val_accuracy']):.2f}" if record else ""
+            )
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     lines += ["", *_verdicts(runs)]
     return "\n".join(lines) + "\n"
@@ -107,12 +125,13 @@ def _verdicts(runs):
         common = sorted(set(runs[shallow]["epochs"]) & set(runs[deep]["epochs"]))
         if not common:
             continue
-        gaps = [100 * (runs[shallow]["epochs"][e]["accuracy"] - runs[deep]["epochs"][e]["accuracy"])
-                for e in common]
+        gaps = [100 * (runs[shallow]["epochs"][e]["accuracy"] - runs[deep]["epochs"][e]["accuracy"]) for e in common]
         above = sum(gap > 0 for gap in gaps)
-        lines.append(f"- {deep} training error minus {shallow}'s: "
-                     + ", ".join(f"{gap:+.2f}" for gap in gaps)
-                     + f" pp (epochs {common[0]}-{common[-1]}); {deep} above in {above} of {len(gaps)} epochs.")
+        lines.append(
+            f"- {deep} training error minus {shallow}'s: "
+            + ", ".join(f"{gap:+.2f}" for gap in gaps)
+            + f" pp (epochs {common[0]}-{common[-1]}); {deep} above in {above} of {len(gaps)} epochs."
+        )
     return lines
 
 
@@ -142,9 +161,13 @@ def main(argv=None):
         indices = bench.split_indices(args.per_class, args.validation_per_class)
         details = {"batch_size": args.batch_size, "seed": args.seed}
         for name in args.models:
+
             def build(name=name):
-                return (*bench.library_run(args.data, indices, args.epochs, args.batch_size, args.seed, name),
-                        args.epochs, details)
+                return (
+                    *bench.library_run(args.data, indices, args.epochs, args.batch_size, args.seed, name),
+                    args.epochs,
+                    details,
+                )
 
             bench.train_one(name, build, records, command)
     draw(bench.read_runs(records), args.figure or output / FIGURE)

@@ -49,15 +49,20 @@ def child(strategy, jit, steps, repeats, warmup):
 
     recipe = presets.recipe_for("cifar10", batch_size=BATCH_SIZE)
     model, _, replication = training.distributed_model(
-        "resnet20", recipe, strategy=strategy, jit_compile=jit == "on", input_shape=(32, 32, 3), classes=10)
+        "resnet20", recipe, strategy=strategy, jit_compile=jit == "on", input_shape=(32, 32, 3), classes=10
+    )
     model.jit_compile = jit == "on"
     rng = np.random.default_rng(0)
     images = rng.random((BATCH_SIZE * 8, 32, 32, 3), dtype="float32")
     labels = rng.integers(0, 10, BATCH_SIZE * 8).astype("int32")
     train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH_SIZE).repeat()
     train = distribute.shard_dataset(train, "data")
-    result = {"strategy": strategy, "jit": jit, "replicas": replication.num_replicas,
-              "jit_compile": bool(model.jit_compile)}
+    result = {
+        "strategy": strategy,
+        "jit": jit,
+        "replicas": replication.num_replicas,
+        "jit_compile": bool(model.jit_compile),
+    }
     try:
         start = time.perf_counter()
         model.fit(train, steps_per_epoch=warmup, epochs=1, verbose=0)
@@ -78,29 +83,42 @@ def child(strategy, jit, steps, repeats, warmup):
 def run_all(args):
     """Runs every configuration `args.rounds` times; returns one row per configuration."""
     timings = ("steps_per_s", "cpu_s_per_step", "warmup_s")
-    rows = {config: {"strategy": config[0], "jit": config[1], **{name: [] for name in timings}}
-            for config in CONFIGS}
+    rows = {config: {"strategy": config[0], "jit": config[1], **{name: [] for name in timings}} for config in CONFIGS}
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     for _ in range(args.rounds):
         for config, row in rows.items():
-            command = [sys.executable, __file__, "--child", *config, "--steps", str(args.steps),
-                       "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                *config,
+                "--steps",
+                str(args.steps),
+                "--repeats",
+                str(args.repeats),
+                "--warmup",
+                str(args.warmup),
+            ]
             output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600).stdout
             line = next((line for line in output.splitlines() if line.startswith("RESULT ")), None)
-            result = json.loads(line[len("RESULT "):]) if line else {"error": "no result (the process crashed)"}
+            result = json.loads(line[len("RESULT ") :]) if line else {"error": "no result (the process crashed)"}
             print(config, result, flush=True)
             row["warmup_s"] += [result.pop("warmup_s")] if "warmup_s" in result else []
             for name in timings[:2]:
                 row[name] += result.pop(name, [])
             row.update(result)
     summaries = {"steps_per_s": max, "cpu_s_per_step": statistics.median, "warmup_s": statistics.median}
-    return [{**row, **{name: summary(row[name]) if row[name] else None for name, summary in summaries.items()}}
-            for row in rows.values()]
+    return [
+        {**row, **{name: summary(row[name]) if row[name] else None for name, summary in summaries.items()}}
+        for row in rows.values()
+    ]
 
 
 def table(rows):
-    lines = ["| strategy | replicas | XLA | best steps/s | images/s | CPU s/step | warm-up (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| strategy | replicas | XLA | best steps/s | images/s | CPU s/step | warm-up (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         if row.get("error"):
             figures = f"fails: `{row['error'][:200]}` | | | "
@@ -118,16 +136,22 @@ def conclusion(rows):
     parts = []
     if rate[("none", "on")] and rate[("none", "off")]:
         speed, work = (values[("none", "on")] / values[("none", "off")] for values in (rate, cpu))
-        parts.append(f"On one device XLA trains at {speed:.2f}x the speed of TensorFlow's own (oneDNN) kernels, "
-                     f"at {work:.2f}x their CPU time per step.")
+        parts.append(
+            f"On one device XLA trains at {speed:.2f}x the speed of TensorFlow's own (oneDNN) kernels, "
+            f"at {work:.2f}x their CPU time per step."
+        )
     if not rate[("mirrored", "on")]:
-        parts.append("Under MirroredStrategy Keras compiles the step of both replicas as one XLA cluster, which "
-                     "fails, so `distributed_model` turns XLA off there (with a warning).")
+        parts.append(
+            "Under MirroredStrategy Keras compiles the step of both replicas as one XLA cluster, which "
+            "fails, so `distributed_model` turns XLA off there (with a warning)."
+        )
     if rate[("mirrored", "off")] and rate[("none", "off")]:
         speed, work = (values[("mirrored", "off")] / values[("none", "off")] for values in (rate, cpu))
-        parts.append(f"Mirrored over the 2 logical CPUs runs at {speed:.2f}x the speed of one device, at {work:.2f}x "
-                     "its CPU time per step: both replicas share the same 2 cores, so this measures the strategy's "
-                     "overhead, not a speed-up.")
+        parts.append(
+            f"Mirrored over the 2 logical CPUs runs at {speed:.2f}x the speed of one device, at {work:.2f}x "
+            "its CPU time per step: both replicas share the same 2 cores, so this measures the strategy's "
+            "overhead, not a speed-up."
+        )
     return " ".join(parts)
 
 
@@ -141,14 +165,20 @@ def machine():
             names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
         cpu = names[0] if names else cpu
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-            f"Keras {keras.__version__}; load average at start {load}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}; load average at start {load}"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    counts = (("steps", 10, "timed steps per run"), ("repeats", 5, "timed runs per process"),
-              ("warmup", 3, "untimed steps first"), ("rounds", 2, "processes per configuration"))
+    counts = (
+        ("steps", 10, "timed steps per run"),
+        ("repeats", 5, "timed runs per process"),
+        ("warmup", 3, "untimed steps first"),
+        ("rounds", 2, "processes per configuration"),
+    )
     for name, default, meaning in counts:
         parser.add_argument(f"--{name}", type=int, default=default, help=f"{meaning} (default: %(default)s)")
     parser.add_argument("--write", action="store_true", help="append the results to benchmarks/RESULTS.md")
@@ -160,12 +190,14 @@ def main():
     about = machine()
     rows = run_all(args)
     command = "python benchmarks/distribute_xla.py " + " ".join(sys.argv[1:])
-    section = (f"\n## XLA under tf.distribute: ResNet-20 training steps on CPU\n\n"
-               f"{datetime.date.today().isoformat()}; {about}.\n`{command.strip()}`; global batch "
-               f"{BATCH_SIZE}, 32x32 inputs, the CPU split into 2 logical devices; {args.rounds} x "
-               f"{args.repeats} timed runs of {args.steps} steps per configuration, each process after "
-               f"{args.warmup} warm-up steps.\n\n{table(rows)}\n\n"
-               f"{conclusion(rows)}\n")
+    section = (
+        f"\n## XLA under tf.distribute: ResNet-20 training steps on CPU\n\n"
+        f"{datetime.date.today().isoformat()}; {about}.\n`{command.strip()}`; global batch "
+        f"{BATCH_SIZE}, 32x32 inputs, the CPU split into 2 logical devices; {args.rounds} x "
+        f"{args.repeats} timed runs of {args.steps} steps per configuration, each process after "
+        f"{args.warmup} warm-up steps.\n\n{table(rows)}\n\n"
+        f"{conclusion(rows)}\n"
+    )
     print(section)
     if args.write:
         with open(RESULTS, "a") as handle:

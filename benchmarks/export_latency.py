@@ -7,7 +7,8 @@
    validation images through each runtime: top-1 accuracy and top-1 agreement with the Keras model.
 2. Latency: ResNet-20 (32x32, the trained one) and ResNet-50 (224x224, random weights: speed does not depend
    on them), batch 1 and 32, the same uint8 images for every runtime: Keras `predict` and `predict_on_batch`
-   (preprocessing done beforehand in NumPy), the SavedModel's `serving_default` (`tf.saved_model.load`), LiteRT float32 and int8
+   (preprocessing done beforehand in NumPy), the SavedModel's `serving_default` (`tf.saved_model.load`),
+   LiteRT float32 and int8
    (`ai_edge_litert` interpreter, XNNPACK, 2 threads) and ONNX Runtime (default CPU provider). Rounds are
    interleaved (every runtime once per round, after one warm-up call each); the table shows medians.
 
@@ -69,13 +70,20 @@ def runtimes(model, preprocessing, work, representative):
     std = np.asarray(preprocessing["std"], np.float32)
     kr.export(model, work / "saved_model", preprocessing=preprocessing)
     kr.export(model, work / "float.tflite", format="litert", preprocessing=preprocessing)
-    kr.export(model, work / "int8.tflite", format="litert", preprocessing=preprocessing, quantization="int8",
-              representative_data=representative)
+    kr.export(
+        model,
+        work / "int8.tflite",
+        format="litert",
+        preprocessing=preprocessing,
+        quantization="int8",
+        representative_data=representative,
+    )
     kr.export(model, work / "model.onnx", format="onnx", preprocessing=preprocessing)
     serving = tf.saved_model.load(str(work / "saved_model")).signatures["serving_default"]
     return {
-        "Keras predict": lambda images: model.predict((images.astype(np.float32) - mean) / std, verbose=0,
-                                                      batch_size=len(images)),
+        "Keras predict": lambda images: model.predict(
+            (images.astype(np.float32) - mean) / std, verbose=0, batch_size=len(images)
+        ),
         "Keras predict_on_batch": lambda images: model.predict_on_batch((images.astype(np.float32) - mean) / std),
         "SavedModel": lambda images: serving(images=tf.constant(images))["probabilities"].numpy(),
         "LiteRT float32": litert_runner(work / "float.tflite"),
@@ -86,22 +94,30 @@ def runtimes(model, preprocessing, work, representative):
 
 def sizes(work):
     saved_model = sum(path.stat().st_size for path in (work / "saved_model").rglob("*") if path.is_file())
-    return {"SavedModel": saved_model, "LiteRT float32": (work / "float.tflite").stat().st_size,
-            "LiteRT int8": (work / "int8.tflite").stat().st_size, "ONNX Runtime": (work / "model.onnx").stat().st_size}
+    return {
+        "SavedModel": saved_model,
+        "LiteRT float32": (work / "float.tflite").stat().st_size,
+        "LiteRT int8": (work / "int8.tflite").stat().st_size,
+        "ONNX Runtime": (work / "model.onnx").stat().st_size,
+    }
 
 
 def train_resnet20(args):
     train = data.folder_source(str(CIFAR_TRAIN), indices=range(args.train_per_class))
     validation = data.folder_source(str(CIFAR_TRAIN), indices=range(4500, 5000))
     statistics_ = data.image_statistics(train)
-    pipeline = data.cifar_pipeline(train, training=True, batch_size=128, normalization="channel",
-                                   statistics=statistics_, seed=0)
+    pipeline = data.cifar_pipeline(
+        train, training=True, batch_size=128, normalization="channel", statistics=statistics_, seed=0
+    )
     keras.utils.set_random_seed(0)
     model = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
     steps = args.epochs * -(-len(train) // 128)
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps, warmup_target=0.1, warmup_steps=steps // 10)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     start = time.perf_counter()
     model.fit(pipeline, epochs=args.epochs, verbose=2)
     print(f"trained in {time.perf_counter() - start:.0f} s")
@@ -110,20 +126,25 @@ def train_resnet20(args):
 
 
 def accuracy_table(run, images, labels, file_sizes):
-    outputs = {name: np.concatenate([function(images[i:i + 100]) for i in range(0, len(images), 100)])
-               for name, function in run.items() if name not in ("SavedModel", "Keras predict_on_batch")}
+    outputs = {
+        name: np.concatenate([function(images[i : i + 100]) for i in range(0, len(images), 100)])
+        for name, function in run.items()
+        if name not in ("SavedModel", "Keras predict_on_batch")
+    }
     keras_top1 = outputs["Keras predict"].argmax(1)
     print("\n| runtime | top-1 accuracy | top-1 agreement with Keras | max abs probability difference | size (bytes) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, scores in outputs.items():
         top1 = scores.argmax(1)
-        print(f"| {name} | {np.mean(top1 == labels):.2%} | {np.mean(top1 == keras_top1):.2%} | "
-              f"{np.abs(scores - outputs['Keras predict']).max():.4f} | {file_sizes.get(name, '')} |")
+        print(
+            f"| {name} | {np.mean(top1 == labels):.2%} | {np.mean(top1 == keras_top1):.2%} | "
+            f"{np.abs(scores - outputs['Keras predict']).max():.4f} | {file_sizes.get(name, '')} |"
+        )
 
 
 def latency_rows(label, run, images, rounds):
     times = {name: [] for name in run}
-    for name, function in run.items():
+    for function in run.values():
         function(images)  # warm-up: tracing, allocation
     for _ in range(rounds):
         for name, function in run.items():
@@ -143,8 +164,10 @@ def main():
     args = parser.parse_args()
     if not CIFAR_TRAIN.is_dir():
         raise SystemExit(f"the CIFAR-10 JPEGs are not at {CIFAR_TRAIN}: see ../shared/data/README.md")
-    print(f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}")
     model, preprocessing, train, images, labels = train_resnet20(args)
     rng = np.random.default_rng(0)

@@ -52,11 +52,18 @@ def main(argv=None):
     if not os.path.isdir(CIFAR):
         print(f"needs the CIFAR-10 JPEGs at {CIFAR}")
         return 1
-    print(f"load average {os.getloadavg()}, {os.cpu_count()} cores, keras {keras.__version__} "
-          f"({keras.backend.backend()}), {accelerate.acceleration().describe()}")
+    print(
+        f"load average {os.getloadavg()}, {os.cpu_count()} cores, keras {keras.__version__} "
+        f"({keras.backend.backend()}), {accelerate.acceleration().describe()}"
+    )
     keras.utils.set_random_seed(0)
-    pipeline = data.folder(CIFAR, train_indices=range(args.per_class), validation_indices=range(4500, 4501),
-                           batch_size=args.batch_size, seed=0).train
+    pipeline = data.folder(
+        CIFAR,
+        train_indices=range(args.per_class),
+        validation_indices=range(4500, 4501),
+        batch_size=args.batch_size,
+        seed=0,
+    ).train
     source = data.folder_source(CIFAR, indices=range(args.per_class))
     images, labels = (np.stack(column) for column in zip(*source.images().as_numpy_iterator()))
     pixel_mean = images.mean(axis=0)
@@ -95,8 +102,10 @@ def main(argv=None):
     for name, values in seconds.items():
         rates = [count / s for s in values]
         cpu = 1000 * statistics.median(cpu_seconds[name]) / count
-        print(f"| {name} | {medians[name]:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {medians[name] / base:.1%} "
-              f"| {cpu:.2f} |")
+        print(
+            f"| {name} | {medians[name]:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {medians[name] / base:.1%} "
+            f"| {cpu:.2f} |"
+        )
     return 0
 
 

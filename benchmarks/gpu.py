@@ -32,10 +32,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CIFAR_TARGET = 0.88
 # Full run and smoke sizes: (section 1 batch, image size, rounds, steps), (CIFAR epochs, batch), section 3 models.
-FULL = {"batch": 256, "image": 224, "rounds": 5, "steps": 15, "cifar_epochs": 40, "cifar_batch": 512,
-        "others": ("resnet18", "resnet101"), "other_rounds": 3, "other_steps": 10}
-SMOKE = {"batch": 4, "image": 32, "rounds": 2, "steps": 2, "cifar_epochs": 2, "cifar_batch": 64,
-         "others": ("resnet18",), "other_rounds": 2, "other_steps": 2}
+FULL = {
+    "batch": 256,
+    "image": 224,
+    "rounds": 5,
+    "steps": 15,
+    "cifar_epochs": 40,
+    "cifar_batch": 512,
+    "others": ("resnet18", "resnet101"),
+    "other_rounds": 3,
+    "other_steps": 10,
+}
+SMOKE = {
+    "batch": 4,
+    "image": 32,
+    "rounds": 2,
+    "steps": 2,
+    "cifar_epochs": 2,
+    "cifar_batch": 64,
+    "others": ("resnet18",),
+    "other_rounds": 2,
+    "other_steps": 2,
+}
 # Seconds from the start after which a section starts nothing new (a compile or round already running ends);
 # with `timeout 530` around the script the whole call stays under the 9 minutes a device call may take.
 FULL_DEADLINES = {"resnet50": 240, "cifar": 420, "others": 470}
@@ -93,10 +111,17 @@ def throughput(report, name, models, *, sizes, deadline, ceiling):
             section["rows"] = done + rows
             report.update(name, section)
 
-        found = benchmark.contenders(model, batch_size=sizes[0], image_size=sizes[1], steps=sizes[3],
-                                     ceiling=ceiling)
-        save(benchmark.run(found, rounds=sizes[2], steps=sizes[3],
-                           peak_flops=section["environment"]["peak_flops"], deadline=deadline, on_round=save))
+        found = benchmark.contenders(model, batch_size=sizes[0], image_size=sizes[1], steps=sizes[3], ceiling=ceiling)
+        save(
+            benchmark.run(
+                found,
+                rounds=sizes[2],
+                steps=sizes[3],
+                peak_flops=section["environment"]["peak_flops"],
+                deadline=deadline,
+                on_round=save,
+            )
+        )
         import keras
 
         keras.backend.clear_session()
@@ -115,9 +140,15 @@ def cifar_recipe(epochs, batch_size, train_size):
     from keras_resnet import presets
 
     steps = -(-train_size // batch_size)
-    return presets.Recipe(batch_size=batch_size, lr=0.1 * batch_size / 128, schedule="cosine",
-                          total_steps=epochs * steps, warmup_steps=min(2 * steps, epochs * steps - 1),
-                          nesterov=True, weight_decay=5e-4)
+    return presets.Recipe(
+        batch_size=batch_size,
+        lr=0.1 * batch_size / 128,
+        schedule="cosine",
+        total_steps=epochs * steps,
+        warmup_steps=min(2 * steps, epochs * steps - 1),
+        nesterov=True,
+        weight_decay=5e-4,
+    )
 
 
 def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
@@ -144,8 +175,14 @@ def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
     model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)(x))
     recipe = cifar_recipe(epochs, batch_size, len(data["y_train"]))
     presets.compile_for(model, recipe, from_logits=False, acceleration=setup)
-    section = {"recipe": repr(recipe), "setup": setup.describe(), "decode_seconds": decoded, "epochs": [],
-               "target": CIFAR_TARGET, "seconds_to_target": None}
+    section = {
+        "recipe": repr(recipe),
+        "setup": setup.describe(),
+        "decode_seconds": decoded,
+        "epochs": [],
+        "target": CIFAR_TARGET,
+        "seconds_to_target": None,
+    }
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -154,8 +191,14 @@ def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.monotonic() - self.start
             accuracy = float(logs["val_accuracy"])
-            section["epochs"].append({"epoch": epoch + 1, "seconds": round(seconds, 2), "val_accuracy": accuracy,
-                                      "accuracy": float(logs["accuracy"])})
+            section["epochs"].append(
+                {
+                    "epoch": epoch + 1,
+                    "seconds": round(seconds, 2),
+                    "val_accuracy": accuracy,
+                    "accuracy": float(logs["accuracy"]),
+                }
+            )
             if accuracy >= CIFAR_TARGET and section["seconds_to_target"] is None:
                 section["seconds_to_target"] = round(seconds, 2)
             print(f"cifar epoch {epoch + 1}: {seconds:.1f} s, validation accuracy {accuracy:.4f}")
@@ -164,9 +207,17 @@ def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
                 print("cifar: stopped, out of time")
                 self.model.stop_training = True
 
-    model.fit(data["x_train"], data["y_train"], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
-              validation_data=(data["x_validation"], data["y_validation"]), validation_batch_size=1000,
-              callbacks=[Progress()])
+    model.fit(
+        data["x_train"],
+        data["y_train"],
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        validation_data=(data["x_validation"], data["y_validation"]),
+        validation_batch_size=1000,
+        callbacks=[Progress()],
+    )
     best = max((e["val_accuracy"] for e in section["epochs"]), default=None)
     section["final_val_accuracy"] = section["epochs"][-1]["val_accuracy"] if section["epochs"] else None
     section["best_val_accuracy"] = best
@@ -190,22 +241,43 @@ def main(argv=None):
 
     report = Report(args.output)
     report.update("machine", {"versions": found, "environment": benchmark.environment(), "smoke": args.smoke})
-    print(f"matmul peak: {report.sections['machine']['environment']['peak_flops'] / 1e12:.1f} TFLOP/s "
-          f"({report.sections['machine']['environment']['peak_dtype']})", flush=True)
+    print(
+        f"matmul peak: {report.sections['machine']['environment']['peak_flops'] / 1e12:.1f} TFLOP/s "
+        f"({report.sections['machine']['environment']['peak_dtype']})",
+        flush=True,
+    )
     deadlines = {name: begin + (10**6 if args.smoke else seconds) for name, seconds in FULL_DEADLINES.items()}
     sections = args.sections.split(",")
     if "resnet50" in sections:
-        throughput(report, "resnet50_training", ["resnet50"], deadline=deadlines["resnet50"], ceiling=True,
-                   sizes=(sizes["batch"], sizes["image"], sizes["rounds"], sizes["steps"]))
+        throughput(
+            report,
+            "resnet50_training",
+            ["resnet50"],
+            deadline=deadlines["resnet50"],
+            ceiling=True,
+            sizes=(sizes["batch"], sizes["image"], sizes["rounds"], sizes["steps"]),
+        )
     if "cifar" in sections:
         if args.data and os.path.isfile(args.data):
-            cifar(report, args.data, epochs=sizes["cifar_epochs"], batch_size=sizes["cifar_batch"],
-                  deadline=deadlines["cifar"], smoke=args.smoke)
+            cifar(
+                report,
+                args.data,
+                epochs=sizes["cifar_epochs"],
+                batch_size=sizes["cifar_batch"],
+                deadline=deadlines["cifar"],
+                smoke=args.smoke,
+            )
         else:
             print(f"cifar: skipped, no packed data file (received --data {args.data!r}); see pack_cifar.py")
     if "others" in sections:
-        throughput(report, "resnet18_101_training", list(sizes["others"]), deadline=deadlines["others"],
-                   ceiling=False, sizes=(sizes["batch"], sizes["image"], sizes["other_rounds"], sizes["other_steps"]))
+        throughput(
+            report,
+            "resnet18_101_training",
+            list(sizes["others"]),
+            deadline=deadlines["others"],
+            ceiling=False,
+            sizes=(sizes["batch"], sizes["image"], sizes["other_rounds"], sizes["other_steps"]),
+        )
     print(f"done in {time.monotonic() - begin:.0f} s; results in {args.output}")
     return 0
 

@@ -39,8 +39,14 @@ def pack(directory, output, *, train_per_class=TRAIN_END, validation_per_class=C
             numbers.append(number)
     offsets = np.cumsum([0] + [len(chunk) for chunk in chunks]).astype(np.int64)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    np.savez(output, jpeg=np.frombuffer(b"".join(chunks), np.uint8), offsets=offsets,
-             labels=np.asarray(labels, np.int16), numbers=np.asarray(numbers, np.int16), classes=np.asarray(classes))
+    np.savez(
+        output,
+        jpeg=np.frombuffer(b"".join(chunks), np.uint8),
+        offsets=offsets,
+        labels=np.asarray(labels, np.int16),
+        numbers=np.asarray(numbers, np.int16),
+        classes=np.asarray(classes),
+    )
     return os.path.getsize(output)
 
 
@@ -51,8 +57,9 @@ def _decode(blobs):
         import torch
         from torchvision.io import decode_jpeg
 
-        return np.stack([decode_jpeg(torch.frombuffer(bytearray(b), dtype=torch.uint8)).permute(1, 2, 0).numpy()
-                         for b in blobs])
+        return np.stack(
+            [decode_jpeg(torch.frombuffer(bytearray(b), dtype=torch.uint8)).permute(1, 2, 0).numpy() for b in blobs]
+        )
     return np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
 
 
@@ -65,14 +72,19 @@ def load(path, *, processes=None):
     """
     packed = np.load(path)
     data, offsets = packed["jpeg"].tobytes(), packed["offsets"]
-    blobs = [data[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+    blobs = [data[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     processes = processes or os.cpu_count()
     size = -(-len(blobs) // processes)
     with ThreadPoolExecutor(processes) as pool:
-        images = np.concatenate(list(pool.map(_decode, [blobs[i:i + size] for i in range(0, len(blobs), size)])))
+        images = np.concatenate(list(pool.map(_decode, [blobs[i : i + size] for i in range(0, len(blobs), size)])))
     labels, train = packed["labels"].astype(np.int32), packed["numbers"] < TRAIN_END
-    return {"x_train": images[train], "y_train": labels[train], "x_validation": images[~train],
-            "y_validation": labels[~train], "classes": [str(c) for c in packed["classes"]]}
+    return {
+        "x_train": images[train],
+        "y_train": labels[train],
+        "x_validation": images[~train],
+        "y_validation": labels[~train],
+        "classes": [str(c) for c in packed["classes"]],
+    }
 
 
 def main(argv=None):
@@ -82,8 +94,12 @@ def main(argv=None):
     parser.add_argument("--train-per-class", type=int, default=TRAIN_END)
     parser.add_argument("--validation-per-class", type=int, default=CLASS_SIZE - TRAIN_END)
     args = parser.parse_args(argv)
-    size = pack(args.directory, args.output, train_per_class=args.train_per_class,
-                validation_per_class=args.validation_per_class)
+    size = pack(
+        args.directory,
+        args.output,
+        train_per_class=args.train_per_class,
+        validation_per_class=args.validation_per_class,
+    )
     print(f"wrote {args.output}: {size / 2**20:.1f} MiB")
     return 0
 

@@ -132,8 +132,10 @@ def main():
 
     print(f"load average after: {os.getloadavg()[0]:.1f} (1 min)")
     print()
-    print("| pipeline | images | variant | passes | best pass (s) | median pass (s) | CPU per pass (s) | images/s "
-          "(best) | vs naive |")
+    print(
+        "| pipeline | images | variant | passes | best pass (s) | median pass (s) | CPU per pass (s) | images/s "
+        "(best) | vs naive |"
+    )
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     naive = {}
     for name, images, variant, passes, best, median, cpu, rate in rows:

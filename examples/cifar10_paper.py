@@ -29,13 +29,27 @@ VALIDATION_START = 4500
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--depths", type=int, nargs="+", default=[20], choices=(20, 32, 44, 56, 110),
-                        help="depths 6n+2 to train, each as ResNet and plain twin (default: 20)")
+    parser.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=[20],
+        choices=(20, 32, 44, 56, 110),
+        help="depths 6n+2 to train, each as ResNet and plain twin (default: 20)",
+    )
     parser.add_argument("--epochs", type=int, default=1, help="epochs per network (default: 1; the paper: 182)")
-    parser.add_argument("--train-per-class", type=int, default=500,
-                        help="JPEG folder: training images per class, from 0000 (default: 500; the paper: 4500)")
-    parser.add_argument("--validation-per-class", type=int, default=100,
-                        help="JPEG folder: validation images per class, from 4500 (default: 100; the paper: 500)")
+    parser.add_argument(
+        "--train-per-class",
+        type=int,
+        default=500,
+        help="JPEG folder: training images per class, from 0000 (default: 500; the paper: 4500)",
+    )
+    parser.add_argument(
+        "--validation-per-class",
+        type=int,
+        default=100,
+        help="JPEG folder: validation images per class, from 4500 (default: 100; the paper: 500)",
+    )
     parser.add_argument("--jpeg-folder", default=JPEG_FOLDER, help="the CIFAR-10 JPEG folder (default: %(default)s)")
     parser.add_argument("--data-dir", help="prepared tensorflow-datasets folder, used without the JPEG folder")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: %(default)s)")
@@ -63,8 +77,15 @@ def main():
         for kind in ("plain", "resnet"):
             name = f"{kind}{depth}"
             print(f"\n{name}")
-            result = train(name, pair, epochs=args.epochs, batch_size=args.batch_size,
-                           classes=len(splits.class_names), output_dir=os.path.join(args.output, name), verbose=2)
+            result = train(
+                name,
+                pair,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                classes=len(splits.class_names),
+                output_dir=os.path.join(args.output, name),
+                verbose=2,
+            )
             logs[kind].append(result["files"]["log"])
             errors[name] = 100 * (1 - result["val_accuracy"])
 

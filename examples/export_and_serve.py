@@ -47,8 +47,9 @@ def train_and_export(output, *, train_size, validation_size, epochs, seed):
 
     keras.utils.set_random_seed(seed)
     model = ResNet(RESNET8, input_shape=(32, 32, 3), classes=len(class_names), name="resnet8")
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(pipelines[True], epochs=epochs, verbose=2)
     _, accuracy = model.evaluate(pipelines[False], verbose=0)
 
@@ -65,8 +66,10 @@ def serve(output, images, labels):
     serving = tf.saved_model.load(output)
     metadata = serving.signatures["metadata"]()
     class_names = metadata["class_names"].numpy().astype(str)
-    print(f"served at {metadata['image_size'].numpy().tolist()}, classes {class_names.tolist()}, "
-          f"preprocessing {json.loads(metadata['preprocessing'].numpy())}")
+    print(
+        f"served at {metadata['image_size'].numpy().tolist()}, classes {class_names.tolist()}, "
+        f"preprocessing {json.loads(metadata['preprocessing'].numpy())}"
+    )
 
     answers = serving.signatures["serving_default"](images=tf.constant(images))
     accuracy = float(np.mean(answers["top_k_indices"].numpy()[:, 0] == labels))
@@ -100,8 +103,10 @@ def main(argv=None):
     print(f"validation accuracy: Keras model {keras_accuracy:.4f}, served SavedModel {served_accuracy:.4f}")
     sample = os.path.join(tempfile.mkdtemp(prefix="keras_resnet_images_"), "images.npy")
     np.save(sample, images[:4])
-    print(f"from a shell: saved_model_cli run --dir {output} --tag_set serve --signature_def serving_default "
-          f"--inputs images={sample}")
+    print(
+        f"from a shell: saved_model_cli run --dir {output} --tag_set serve --signature_def serving_default "
+        f"--inputs images={sample}"
+    )
     print(json.dumps({"output": output, "keras_accuracy": keras_accuracy, "served_accuracy": served_accuracy}))
 
 

@@ -44,7 +44,7 @@ def fpn(features, strides, filters=32):
     `strides` maps each level to its stride (from `feature_info`); the
     upsampling between two levels is the ratio of their strides.
     """
-    pyramid, above = {}, None
+    pyramid, above, top_down = {}, None, None
     for level in sorted(features, key=strides.get, reverse=True):
         x = keras.layers.Conv2D(filters, 1, name=f"fpn_lateral_{level}")(features[level])
         if above is not None:
@@ -64,10 +64,12 @@ def segmenter(extractor, strides, filters=32):
     """
     pyramid = fpn(extractor.output, strides, filters)
     finest = min(strides.values())
-    merged = keras.layers.Add(name="merge")([
-        keras.layers.UpSampling2D(strides[f"C{name[1:]}"] // finest, name=f"upsample_{name}")(p)
-        for name, p in pyramid.items()
-    ])
+    merged = keras.layers.Add(name="merge")(
+        [
+            keras.layers.UpSampling2D(strides[f"C{name[1:]}"] // finest, name=f"upsample_{name}")(p)
+            for name, p in pyramid.items()
+        ]
+    )
     x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name="head_conv")(merged)
     x = keras.layers.Conv2D(1, 1, name="head_logits")(x)
     x = keras.layers.UpSampling2D(finest, interpolation="bilinear", name="head_upsample")(x)
@@ -87,9 +89,7 @@ def main(argv=None):
 
     keras.utils.set_random_seed(args.seed)
     size = 64
-    backbone = get_model(
-        args.model, include_top=False, input_shape=(size, size, 3), output_stride=args.output_stride
-    )
+    backbone = get_model(args.model, include_top=False, input_shape=(size, size, 3), output_stride=args.output_stride)
     extractor = feature_extractor(backbone)
     info = feature_info(backbone)
     for level in info:

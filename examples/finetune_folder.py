@@ -38,8 +38,9 @@ def pipelines(folder, image_size, batch_size):
     )
     train_source = data.folder_source(os.path.join(folder, "train"))
     train = data.imagenet_pipeline(train_source, training=True, seed=0, **options)
-    validation = data.imagenet_pipeline(data.folder_source(os.path.join(folder, "validation")), training=False,
-                                        **options)
+    validation = data.imagenet_pipeline(
+        data.folder_source(os.path.join(folder, "validation")), training=False, **options
+    )
     return (train, validation), train_source.class_names
 
 
@@ -64,45 +65,74 @@ def fit(model, pair, *, lr, batch_size, epochs, label):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--folder", help="image folder with train/ and validation/ (default: a folder of crosses "
-                                         "and rings)")
+    parser.add_argument(
+        "--folder", help="image folder with train/ and validation/ (default: a folder of crosses and rings)"
+    )
     parser.add_argument("--model", default="resnet18", help="backbone name (default: %(default)s)")
-    parser.add_argument("--weights", help="'imagenet' or a weights file (default: pretrain on the embedded "
-                                          "circles, squares and triangles first)")
+    parser.add_argument(
+        "--weights",
+        help="'imagenet' or a weights file (default: pretrain on the embedded circles, squares and triangles first)",
+    )
     parser.add_argument("--image-size", type=int, default=64, help="crop side (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate of the first phase (default: %(default)s)")
-    parser.add_argument("--pretrain-epochs", type=int, default=2, help="epochs of pretraining without --weights "
-                                                                       "(default: %(default)s)")
+    parser.add_argument(
+        "--lr", type=float, default=0.01, help="learning rate of the first phase (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--pretrain-epochs", type=int, default=2, help="epochs of pretraining without --weights (default: %(default)s)"
+    )
     parser.add_argument("--frozen-epochs", type=int, default=1, help="epochs with a frozen backbone (default: 1)")
-    parser.add_argument("--unfreeze-stages", type=int, help="how many of the last stages to train in the second "
-                                                            "phase (default: all; BatchNormalization stays frozen)")
+    parser.add_argument(
+        "--unfreeze-stages",
+        type=int,
+        help="how many of the last stages to train in the second phase (default: all; BatchNormalization stays frozen)",
+    )
     parser.add_argument("--unfrozen-epochs", type=int, default=1, help="epochs of the whole network (default: 1)")
     parser.add_argument("--output", default="runs/finetune_folder", help="output folder (default: %(default)s)")
     args = parser.parse_args()
 
     def shapes_folder(name, classes):
         folder = os.path.join(args.output, name)
-        shapes.save_folder(folder, 250 * len(classes), 50 * len(classes), classes=classes,
-                           image_size=args.image_size * 5 // 4)
+        shapes.save_folder(
+            folder, 250 * len(classes), 50 * len(classes), classes=classes, image_size=args.image_size * 5 // 4
+        )
         return folder
 
     size, batch = args.image_size, args.batch_size
-    backbone = get_model(args.model, include_top=False, pooling="avg", weights=args.weights,
-                         input_shape=(size, size, 3))
+    backbone = get_model(
+        args.model, include_top=False, pooling="avg", weights=args.weights, input_shape=(size, size, 3)
+    )
     if args.weights is None:
         pretraining, _ = pipelines(shapes_folder("pretrain", ("circle", "square", "triangle")), size, batch)
-        fit(classifier(backbone, 3, keep_statistics=False), pretraining, lr=args.lr * 10, batch_size=batch,
-            epochs=args.pretrain_epochs, label="pretraining on circles, squares and triangles")
+        fit(
+            classifier(backbone, 3, keep_statistics=False),
+            pretraining,
+            lr=args.lr * 10,
+            batch_size=batch,
+            epochs=args.pretrain_epochs,
+            label="pretraining on circles, squares and triangles",
+        )
 
     (train, validation), class_names = pipelines(args.folder or shapes_folder("new", ("cross", "ring")), size, batch)
     model = classifier(backbone, len(class_names), keep_statistics=True)
     freeze(backbone)
-    fit(model, (train, validation), lr=args.lr, batch_size=batch, epochs=args.frozen_epochs,
-        label="new classifier, frozen backbone")
+    fit(
+        model,
+        (train, validation),
+        lr=args.lr,
+        batch_size=batch,
+        epochs=args.frozen_epochs,
+        label="new classifier, frozen backbone",
+    )
     unfreeze(backbone, stages=args.unfreeze_stages)
-    fit(model, (train, validation), lr=args.lr / 10, batch_size=batch, epochs=args.unfrozen_epochs,
-        label="whole network")
+    fit(
+        model,
+        (train, validation),
+        lr=args.lr / 10,
+        batch_size=batch,
+        epochs=args.unfrozen_epochs,
+        label="whole network",
+    )
 
     path = os.path.join(args.output, "finetuned.keras")
     model.save(path)

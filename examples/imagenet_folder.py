@@ -42,8 +42,15 @@ def main():
     options = {"image_size": args.image_size, "augmentation": "imagenet", "data_dir": args.data_dir}
     options = {key: value for key, value in options.items() if value is not None}
 
-    result = train(args.model, dataset, epochs=args.epochs, batch_size=args.batch_size,
-                   output_dir=os.path.join(args.output, "run"), verbose=2, **options)
+    result = train(
+        args.model,
+        dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        output_dir=os.path.join(args.output, "run"),
+        verbose=2,
+        **options,
+    )
     print(f"validation accuracy (centre crop): {result['val_accuracy']:.4f}")
     scores = evaluate_run(result["files"]["best"], dataset, method="ten_crop", batch_size=args.batch_size, **options)
     print(f"10-crop: top-1 error {100 * scores['top1_error']:.2f}%, top-5 error {100 * scores['top5_error']:.2f}%")

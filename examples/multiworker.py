@@ -35,8 +35,10 @@ def launch(workers):
     # does not need and a worker must first set up with its multi-worker strategy.
     from keras_resnet.distribute import local_cluster
 
-    processes = [subprocess.Popen([sys.executable, *sys.argv], env={**os.environ, "TF_CONFIG": config})
-                 for config in local_cluster(workers)]
+    processes = [
+        subprocess.Popen([sys.executable, *sys.argv], env={**os.environ, "TF_CONFIG": config})
+        for config in local_cluster(workers)
+    ]
     try:
         return max(process.wait() for process in processes)
     finally:
@@ -52,17 +54,32 @@ def train(args):
     # First of all: TensorFlow needs the multi-worker strategy before any other TensorFlow work.
     replication = distribute.replicate("auto")
     model, recipe, _ = training.distributed_model(
-        "resnet20", "cifar10", strategy=replication, per_replica_batch_size=args.batch_size,
-        callbacks_attached=True, input_shape=(32, 32, 3), classes=5)
-    splits = training.datasets("shapes", batch_size=recipe.batch_size, train_size=args.train_size,
-                               validation_size=args.train_size // 4)
+        "resnet20",
+        "cifar10",
+        strategy=replication,
+        per_replica_batch_size=args.batch_size,
+        callbacks_attached=True,
+        input_shape=(32, 32, 3),
+        classes=5,
+    )
+    splits = training.datasets(
+        "shapes", batch_size=recipe.batch_size, train_size=args.train_size, validation_size=args.train_size // 4
+    )
     train_data, validation_data = (distribute.shard_dataset(d, "data") for d in (splits.train, splits.validation))
     callbacks = presets.run_callbacks(recipe, args.output, is_chief=replication.is_chief, tensorboard=False)
     if replication.is_chief:
-        print(f"{replication.num_workers} workers, {replication.num_replicas} replicas, global batch "
-              f"{recipe.batch_size}, learning rate {recipe.lr:g}; files in {args.output}")
-    model.fit(train_data, validation_data=validation_data, epochs=args.epochs, callbacks=callbacks,
-              shuffle=False, verbose=2 if replication.is_chief else 0)
+        print(
+            f"{replication.num_workers} workers, {replication.num_replicas} replicas, global batch "
+            f"{recipe.batch_size}, learning rate {recipe.lr:g}; files in {args.output}"
+        )
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=args.epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=2 if replication.is_chief else 0,
+    )
 
 
 def main():
@@ -71,8 +88,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per worker and step (default: %(default)s)")
     parser.add_argument("--train-size", type=int, default=2000, help="shapes training images (default: %(default)s)")
-    parser.add_argument("--output", default=os.path.join("runs", "multiworker"),
-                        help="the run folder, written by the chief (default: %(default)s)")
+    parser.add_argument(
+        "--output",
+        default=os.path.join("runs", "multiworker"),
+        help="the run folder, written by the chief (default: %(default)s)",
+    )
     args = parser.parse_args()
     if "TF_CONFIG" in os.environ:
         train(args)

@@ -25,9 +25,11 @@ from keras_resnet import (
     shapes,
     training,
 )
+from keras_resnet._version import __version__
 from keras_resnet.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
-from keras_resnet.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay, StopOnNaN
 from keras_resnet.blocks import LayerSettings, conv_bn, residual_block, shortcut_kind
+from keras_resnet.callbacks import AtomicBackupAndRestore, AtomicModelCheckpoint, ErrorWarmUp, PlateauDecay, StopOnNaN
+from keras_resnet.data import datasets
 from keras_resnet.export import cifar_preprocessing, export_saved_model
 from keras_resnet.features import feature_extractor, feature_info, freeze, unfreeze
 from keras_resnet.imagenet import decode_predictions, preprocess_input, preprocess_input_v2
@@ -67,11 +69,8 @@ from keras_resnet.models import (
 from keras_resnet.plotting import plot_curves, read_log
 from keras_resnet.presets import L2SGD, compile_for
 from keras_resnet.summary import count_macs, count_params, model_summary
-from keras_resnet.data import datasets
 from keras_resnet.training import train
 from keras_resnet.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
-
-from keras_resnet._version import __version__
 
 __all__ = [
     # Modules.

@@ -89,6 +89,8 @@ def with_imagenet_class_index(index, function, *args, **kwargs):
         return function(*args, **kwargs)
     finally:
         imagenet_utils.CLASS_INDEX = saved
+
+
 _CHECKPOINT_METHODS = ("_save_model", "_get_file_path", "_should_save_model")
 
 
@@ -107,7 +109,9 @@ def route_checkpoint_saves(cls):
     Returns:
         `cls`, its `_save_model` replaced.
     """
-    missing = [name for name in _CHECKPOINT_METHODS if not callable(getattr(keras.callbacks.ModelCheckpoint, name, None))]
+    missing = [
+        name for name in _CHECKPOINT_METHODS if not callable(getattr(keras.callbacks.ModelCheckpoint, name, None))
+    ]
     if missing:
         raise ImportError(
             f"keras {keras.__version__} changed keras.callbacks.ModelCheckpoint: it has no private method(s) "

@@ -96,8 +96,10 @@ class Acceleration:
         ```
         """
         parallel = ", DataParallel" if self.data_parallel else ""
-        return (f"{self.device} x{self.device_count} ({self.backend}): {self.precision}, "
-                f"jit_compile={self.jit_compile}, steps_per_execution={self.steps_per_execution}{parallel}")
+        return (
+            f"{self.device} x{self.device_count} ({self.backend}): {self.precision}, "
+            f"jit_compile={self.jit_compile}, steps_per_execution={self.steps_per_execution}{parallel}"
+        )
 
     def apply(self, *, verbose=True):
         """Sets the global dtype policy and (JAX, several devices) the distribution; prints the choice once.

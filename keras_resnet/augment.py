@@ -23,7 +23,10 @@ a model that takes uint8 images.
 ```python
 import keras, keras_resnet
 inputs = keras.Input((32, 32, 3), dtype="uint8")
-x = keras_resnet.augment.Augmentation("cifar", image_size=32, mean=(125.3, 123.0, 113.9), std=(63.0, 62.1, 66.7))(inputs)
+augmentation = keras_resnet.augment.Augmentation(
+    "cifar", image_size=32, mean=(125.3, 123.0, 113.9), std=(63.0, 62.1, 66.7)
+)
+x = augmentation(inputs)
 model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)(x))
 ```
 """
@@ -140,9 +143,12 @@ def random_crop_flip(images, seed=None, *, size=None, padding=4):
 
 def _check_scales(size, scale_range):
     _check_positive("size", size)
-    if (not isinstance(scale_range, (tuple, list)) or len(scale_range) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in scale_range)
-            or not size <= scale_range[0] <= scale_range[1]):
+    if (
+        not isinstance(scale_range, (tuple, list))
+        or len(scale_range) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in scale_range)
+        or not size <= scale_range[0] <= scale_range[1]
+    ):
         raise ValueError(
             f"scale_range must be (min, max) integers with size ({size}) <= min <= max; received {scale_range!r}"
         )
@@ -259,8 +265,19 @@ class Augmentation(keras.layers.Layer):
     (2, 32, 32, 3)
     """
 
-    def __init__(self, kind="cifar", *, image_size=32, padding=4, scale_range=SCALE_RANGE, resize_size=RESIZE_SIZE,
-                 mean=0.0, std=1.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        kind="cifar",
+        *,
+        image_size=32,
+        padding=4,
+        scale_range=SCALE_RANGE,
+        resize_size=RESIZE_SIZE,
+        mean=0.0,
+        std=1.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _check_choice("kind", kind, KINDS)
         _check_positive("image_size", image_size)
@@ -280,7 +297,8 @@ class Augmentation(keras.layers.Layer):
             images = random_crop_flip(images, self.seed_generator, size=self.image_size, padding=self.padding)
         elif training:
             images = random_scale_crop_flip(
-                images, self.seed_generator, size=self.image_size, scale_range=self.scale_range)
+                images, self.seed_generator, size=self.image_size, scale_range=self.scale_range
+            )
         else:
             resize = self.resize_size if self.kind == "imagenet" else None
             images = center_crop(images, size=self.image_size, resize_size=resize)
@@ -293,9 +311,15 @@ class Augmentation(keras.layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "kind": self.kind, "image_size": self.image_size, "padding": self.padding,
-            "scale_range": self.scale_range, "resize_size": self.resize_size, "mean": self.mean,
-            "std": self.std, "seed": self.seed,
+            **super().get_config(),
+            "kind": self.kind,
+            "image_size": self.image_size,
+            "padding": self.padding,
+            "scale_range": self.scale_range,
+            "resize_size": self.resize_size,
+            "mean": self.mean,
+            "std": self.std,
+            "seed": self.seed,
         }
 
 

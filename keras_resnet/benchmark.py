@@ -43,8 +43,13 @@ __all__ = ["MODES", "Contender", "benchmark", "contenders", "environment", "matm
 
 MODES = ("train", "inference")
 # keras.applications and torchvision models of the same architecture as a keras_resnet model.
-_PEERS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
-          "resnet18": None, "resnet34": None}
+_PEERS = {
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnet18": None,
+    "resnet34": None,
+}
 _TORCHVISION = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 _CLASSES = 1000
 
@@ -125,8 +130,9 @@ def _library_model(name, image_size, kind, uint8_input):
         return net, net
     inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
     options = {"scale_range": (image_size, round(image_size * 480 / 256)), "resize_size": image_size}
-    x = augment.Augmentation(kind, image_size=image_size, mean=127.5, std=64.0, seed=0,
-                             **(options if kind == "imagenet" else {}))(inputs)
+    x = augment.Augmentation(
+        kind, image_size=image_size, mean=127.5, std=64.0, seed=0, **(options if kind == "imagenet" else {})
+    )(inputs)
     return keras.Model(inputs, net(x), name=f"{name}_on_device_augmentation"), net
 
 
@@ -145,8 +151,11 @@ def _fit_contender(name, model_name, model, macs, mode, setup, batch_size, steps
 
     def compile_model():
         keras.utils.set_random_seed(0)
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                      loss=keras.losses.SparseCategoricalCrossentropy(), **setup)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            **setup,
+        )
 
     def run_steps(count):
         n = count * batch_size
@@ -188,9 +197,11 @@ def _jitted_contender(model_name, net, macs, mode, batch_size, image_size):
 
     def prepare():
         optimizer.build(net.trainable_variables)
-        state["variables"] = ([v.value for v in net.trainable_variables],
-                              [v.value for v in net.non_trainable_variables],
-                              [v.value for v in optimizer.variables])
+        state["variables"] = (
+            [v.value for v in net.trainable_variables],
+            [v.value for v in net.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
         state["step"] = jax.jit(train_step if mode == "train" else infer_step, donate_argnums=0)
         run_steps(2)
 
@@ -218,8 +229,12 @@ def _torch_contender(model_name, macs, mode, batch_size, image_size, precision):
         model = model.to(device, memory_format=torch.channels_last)
         x = torch.randn(batch_size, 3, image_size, image_size, device=device).to(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (batch_size,), device=device)
-        state.update(model=model.train(mode == "train"), x=x, y=y,
-                     optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+        state.update(
+            model=model.train(mode == "train"),
+            x=x,
+            y=y,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        )
         run_steps(2)
 
     def run_steps(count):
@@ -250,8 +265,18 @@ def _torch_available():
     return True
 
 
-def contenders(model, *, mode="train", batch_size=256, image_size=224, steps=10, precision="auto", peers=True,
-               ceiling=True, log=print):
+def contenders(
+    model,
+    *,
+    mode="train",
+    batch_size=256,
+    image_size=224,
+    steps=10,
+    precision="auto",
+    peers=True,
+    ceiling=True,
+    log=print,
+):
     """The contenders `benchmark` times for one model and mode (see the module docstring).
 
     Sets the global dtype policy to the chosen precision (the models are built under it).
@@ -288,26 +313,55 @@ def contenders(model, *, mode="train", batch_size=256, image_size=224, steps=10,
     wrapped, net = _library_model(model_name, image_size, kind, uint8_input=True)
     macs = count_macs(net)
     count = steps * batch_size
-    found = [_fit_contender("library", model_name, wrapped, macs, mode, options, batch_size, steps,
-                            _in_memory(count, image_size, "uint8", 10))]
+    found = [
+        _fit_contender(
+            "library",
+            model_name,
+            wrapped,
+            macs,
+            mode,
+            options,
+            batch_size,
+            steps,
+            _in_memory(count, image_size, "uint8", 10),
+        )
+    ]
     peer = _PEERS.get(model_name)
     if peers and peer:
-        application = getattr(keras.applications, peer)(weights=None, input_shape=(image_size, image_size, 3),
-                                                         classes=_CLASSES if image_size > 64 else 10)
+        application = getattr(keras.applications, peer)(
+            weights=None, input_shape=(image_size, image_size, 3), classes=_CLASSES if image_size > 64 else 10
+        )
         defaults = {"jit_compile": "auto", "steps_per_execution": 1}
-        found.append(_fit_contender("keras.applications", model_name, application, macs, mode, defaults,
-                                    batch_size, steps, _in_memory(count, image_size, "float32", 10)))
+        found.append(
+            _fit_contender(
+                "keras.applications",
+                model_name,
+                application,
+                macs,
+                mode,
+                defaults,
+                batch_size,
+                steps,
+                _in_memory(count, image_size, "float32", 10),
+            )
+        )
     elif peers:
         log(f"keras.applications: skipped, it has no {model_name}")
     if ceiling and keras.backend.backend() == "jax":
-        found.append(_jitted_contender(model_name, _library_model(model_name, image_size, kind, False)[0], macs,
-                                       mode, batch_size, image_size))
+        found.append(
+            _jitted_contender(
+                model_name, _library_model(model_name, image_size, kind, False)[0], macs, mode, batch_size, image_size
+            )
+        )
     elif ceiling:
         log(f"jitted step: skipped, it needs the jax backend (running {keras.backend.backend()})")
     if peers and model_name in _TORCHVISION and _torch_available():
         found.append(_torch_contender(model_name, macs, mode, batch_size, image_size, setup.precision))
     elif peers:
-        log(f"torchvision: skipped, {'torch or torchvision is not importable' if model_name in _TORCHVISION else 'it has no ' + model_name}")
+        log(
+            "torchvision: skipped, "
+            + ("torch or torchvision is not importable" if model_name in _TORCHVISION else f"it has no {model_name}")
+        )
     return found
 
 
@@ -328,9 +382,15 @@ def environment(precision="auto"):
     ```
     """
     setup = accelerate.acceleration(precision=precision)
-    found = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
-             "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "precision": setup.precision,
-             "device": f"{setup.device} x{setup.device_count}"}
+    found = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "precision": setup.precision,
+        "device": f"{setup.device} x{setup.device_count}",
+    }
     for module in ("jax", "tensorflow", "torch", "torchvision"):
         if module in sys.modules or module == keras.backend.backend():
             found[module] = getattr(__import__(module), "__version__", "?")
@@ -401,9 +461,14 @@ def _row(contender, seconds, steps, peak_flops):
     median = statistics.median(per_second)
     flops = 2 * contender.macs * (3 if contender.mode == "train" else 1)
     return {
-        "name": contender.name, "model": contender.model, "mode": contender.mode,
-        "batch_size": contender.batch_size, "macs": contender.macs, "seconds": seconds,
-        "images_per_s": per_second, "median_images_per_s": median,
+        "name": contender.name,
+        "model": contender.model,
+        "mode": contender.mode,
+        "batch_size": contender.batch_size,
+        "macs": contender.macs,
+        "seconds": seconds,
+        "images_per_s": per_second,
+        "median_images_per_s": median,
         "mfu": median * flops / peak_flops if peak_flops else None,
     }
 
@@ -424,8 +489,10 @@ def table(results):
     ```
     """
     rows = results["rows"] if isinstance(results, dict) else results
-    lines = ["| model | mode | contender | batch | median images/s | min-max | rounds | MFU | library vs it |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| model | mode | contender | batch | median images/s | min-max | rounds | MFU | library vs it |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     library = {(r["model"], r["mode"]): r["median_images_per_s"] for r in rows if r["name"] == "library"}
     for r in rows:
         mine = library.get((r["model"], r["mode"]))
@@ -434,12 +501,26 @@ def table(results):
         lines.append(
             f"| {r['model']} | {r['mode']} | {r['name']} | {r['batch_size']} | {r['median_images_per_s']:,.0f} | "
             f"{min(r['images_per_s']):,.0f}-{max(r['images_per_s']):,.0f} | {len(r['images_per_s'])} | {mfu} | "
-            f"{ratio} |")
+            f"{ratio} |"
+        )
     return "\n".join(lines)
 
 
-def benchmark(models=("resnet50",), *, modes=("train",), batch_size=256, image_size=224, precision="auto",
-              rounds=5, steps=10, peers=True, ceiling=True, output=None, deadline=None, log=print):
+def benchmark(
+    models=("resnet50",),
+    *,
+    modes=("train",),
+    batch_size=256,
+    image_size=224,
+    precision="auto",
+    rounds=5,
+    steps=10,
+    peers=True,
+    ceiling=True,
+    output=None,
+    deadline=None,
+    log=print,
+):
     """Times the library's models against their peers (see the module docstring); the `keras-resnet benchmark` engine.
 
     Args:
@@ -470,8 +551,14 @@ def benchmark(models=("resnet50",), *, modes=("train",), batch_size=256, image_s
         _check_choice("mode", mode, MODES)
     results = {
         "environment": environment(precision),
-        "settings": {"batch_size": batch_size, "image_size": image_size, "rounds": rounds, "steps": steps,
-                     "precision": precision, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+        "settings": {
+            "batch_size": batch_size,
+            "image_size": image_size,
+            "rounds": rounds,
+            "steps": steps,
+            "precision": precision,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        },
         "rows": [],
     }
     peak = results["environment"]["peak_flops"]
@@ -485,8 +572,17 @@ def benchmark(models=("resnet50",), *, modes=("train",), batch_size=256, image_s
                 if output:
                     write_json(results, output)
 
-            found = contenders(model, mode=mode, batch_size=batch_size, image_size=image_size, steps=steps,
-                               precision=precision, peers=peers, ceiling=ceiling, log=log)
+            found = contenders(
+                model,
+                mode=mode,
+                batch_size=batch_size,
+                image_size=image_size,
+                steps=steps,
+                precision=precision,
+                peers=peers,
+                ceiling=ceiling,
+                log=log,
+            )
             save(run(found, rounds=rounds, steps=steps, peak_flops=peak, deadline=deadline, on_round=save, log=log))
             keras.backend.clear_session()
     return results
@@ -505,4 +601,3 @@ def write_json(results, path):
     with open(f"{path}.tmp", "w") as handle:
         json.dump(results, handle, indent=1, default=float)
     os.replace(f"{path}.tmp", path)
-

@@ -177,20 +177,23 @@ def _shortcut(x, preact, out_channels, strides, kind, settings, name):
     if kind == "identity":
         return x
     if kind == "subsample":
-        return keras.layers.MaxPooling2D(
-            1, strides=strides, data_format=settings.data_format, name=f"{name}_0_pool"
-        )(x)
+        return keras.layers.MaxPooling2D(1, strides=strides, data_format=settings.data_format, name=f"{name}_0_pool")(x)
     if kind == "pad":
-        return ZeroPadShortcut(
-            out_channels, strides=strides, data_format=settings.data_format, name=f"{name}_0_pad"
-        )(x)
+        return ZeroPadShortcut(out_channels, strides=strides, data_format=settings.data_format, name=f"{name}_0_pad")(x)
     # Projection: v1 projects the block input and normalises; v2 projects the
     # pre-activated input and feeds the sum directly (so it keeps its bias).
     if preact is None:
         return conv_bn(x, out_channels, 1, settings, strides=strides, activation=False, name=f"{name}_0")
     return conv_bn(
-        preact, out_channels, 1, settings, strides=strides, use_bias=True, norm=False,
-        activation=False, name=f"{name}_0",
+        preact,
+        out_channels,
+        1,
+        settings,
+        strides=strides,
+        use_bias=True,
+        norm=False,
+        activation=False,
+        name=f"{name}_0",
     )
 
 

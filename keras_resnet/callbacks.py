@@ -60,7 +60,8 @@ def _require_float_learning_rate(callback):
             f"{type(callback).__name__} sets the optimizer's learning rate, so the optimizer "
             "needs a float learning rate; received one with a LearningRateSchedule. Compile "
             "with learning_rate=<float> (keras_resnet.presets: schedule='plateau' or "
-            "error_warmup_lr=...).")
+            "error_warmup_lr=...)."
+        )
 
 
 class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
@@ -144,8 +145,7 @@ class ErrorWarmUp(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, learning_rate, warmup_learning_rate=0.01, max_error=0.8,
-                 monitor="accuracy"):
+    def __init__(self, learning_rate, warmup_learning_rate=0.01, max_error=0.8, monitor="accuracy"):
         super().__init__()
         require(is_real(max_error) and 0 < max_error <= 1, "max_error", max_error, "a number in (0, 1]")
         self.learning_rate = learning_rate
@@ -179,7 +179,8 @@ class ErrorWarmUp(keras.callbacks.Callback):
         if self.monitor not in logs:
             raise ValueError(
                 f"ErrorWarmUp watches monitor={self.monitor!r}, which is not in the logs "
-                f"(they have {sorted(logs)}); compile the model with metrics=['accuracy']")
+                f"(they have {sorted(logs)}); compile the model with metrics=['accuracy']"
+            )
         if 1 - float(logs[self.monitor]) < self.max_error:
             self.switched_at = int(keras.ops.convert_to_numpy(_synced_optimizer(self.model).iterations))
             self._set_learning_rate()
@@ -254,7 +255,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
         raise FloatingPointError(
             f"{what} became {value} at step {step} ({where}); training stopped before saving "
             "this epoch, so the checkpoints and backup keep the last finite epoch. Lower the "
-            "learning rate or check the data.")
+            "learning rate or check the data."
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         try:
@@ -403,10 +405,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, *, state_of=(), **kwargs):
         check_path("backup_dir", backup_dir)
         if kwargs.get("double_checkpoint"):
-            raise ValueError("double_checkpoint must be False: every backup is written atomically, so there is no "
-                             "half-written file to fall back from; received double_checkpoint=True")
-        stateless = [callback for callback in state_of if not callable(getattr(callback, "get_state", None))
-                     or not callable(getattr(callback, "set_state", None))]
+            raise ValueError(
+                "double_checkpoint must be False: every backup is written atomically, so there is no "
+                "half-written file to fall back from; received double_checkpoint=True"
+            )
+        stateless = [
+            callback
+            for callback in state_of
+            if not callable(getattr(callback, "get_state", None)) or not callable(getattr(callback, "set_state", None))
+        ]
         if stateless:
             raise ValueError(f"state_of must hold callbacks with get_state() and set_state(); received {stateless!r}")
         super().__init__(os.fspath(backup_dir), **kwargs)
@@ -449,8 +456,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save(self, epoch, batch):
         self._batches_since_save = 0
         name = f"epoch{epoch}-batch{batch}.weights.h5"
-        _replace_atomically(os.path.join(self.backup_dir, name),
-                            lambda temporary: self.model.save_weights(temporary, overwrite=True))
+        _replace_atomically(
+            os.path.join(self.backup_dir, name), lambda temporary: self.model.save_weights(temporary, overwrite=True)
+        )
         states = {key: callback.get_state() for key, callback in zip(self._state_keys(), self.state_of)}
         metadata = {"epoch": epoch, "batch": batch, "weights": name, "callbacks": states}
 

@@ -50,23 +50,35 @@ def _positive_int(text):
 
 def _add_dataset_arguments(parser):
     parser.add_argument(
-        "--dataset", default="shapes",
+        "--dataset",
+        default="shapes",
         help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and "
-             "PATH/validation with one sub-folder per class; without PATH/validation the last 10%% of each "
-             "class of PATH/train validates) or a tensorflow-datasets name (default: %(default)s)",
+        "PATH/validation with one sub-folder per class; without PATH/validation the last 10%% of each "
+        "class of PATH/train validates) or a tensorflow-datasets name (default: %(default)s)",
     )
-    parser.add_argument("--data-dir", help="folder of the CIFAR python batch files or of prepared "
-                                           "tensorflow-datasets data; nothing is downloaded")
-    parser.add_argument("--image-size", type=_positive_int,
-                        help="input side (default: 32 with CIFAR augmentation, 224 with ImageNet augmentation)")
-    parser.add_argument("--augmentation", choices=training.AUGMENTATIONS,
-                        help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip "
-                             "(default: cifar for shapes and CIFAR, else imagenet)")
+    parser.add_argument(
+        "--data-dir",
+        help="folder of the CIFAR python batch files or of prepared tensorflow-datasets data; nothing is downloaded",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="input side (default: 32 with CIFAR augmentation, 224 with ImageNet augmentation)",
+    )
+    parser.add_argument(
+        "--augmentation",
+        choices=training.AUGMENTATIONS,
+        help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip "
+        "(default: cifar for shapes and CIFAR, else imagenet)",
+    )
     parser.add_argument("--train-size", type=_positive_int, help="shapes only: training images (default 6000)")
-    parser.add_argument("--validation-size", type=_positive_int,
-                        help="shapes only: validation images (default 1000)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the weights, data order, augmentation and shapes images (default: 0)")
+    parser.add_argument("--validation-size", type=_positive_int, help="shapes only: validation images (default 1000)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the weights, data order, augmentation and shapes images (default: 0)",
+    )
 
 
 def _dataset_options(args):
@@ -98,74 +110,119 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = _command(
-        commands, "train", _train, "train a model with the paper's recipe for the data set",
+        commands,
+        "train",
+        _train,
+        "train a model with the paper's recipe for the data set",
         "Train a model with the paper's recipe for the data set. Writes best.keras, last.keras, "
-                    "log.csv and curves.png to --output; re-running the same command after an interrupt "
-                    "resumes from the last finished epoch.",
+        "log.csv and curves.png to --output; re-running the same command after an interrupt "
+        "resumes from the last finished epoch.",
     )
-    train.add_argument("--model", default="resnet20", choices=sorted(MODELS), metavar="NAME",
-                       help=f"one of {', '.join(MODELS)} (default: %(default)s)")
+    train.add_argument(
+        "--model",
+        default="resnet20",
+        choices=sorted(MODELS),
+        metavar="NAME",
+        help=f"one of {', '.join(MODELS)} (default: %(default)s)",
+    )
     _add_dataset_arguments(train)
-    train.add_argument("--epochs", type=_positive_int,
-                       help=f"epochs (default: the recipe's length; {training.SHAPES_EPOCHS} for shapes)")
-    train.add_argument("--batch-size", type=_positive_int,
-                       help="batch size (default: the recipe's; the learning rate scales with it)")
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=f"epochs (default: the recipe's length; {training.SHAPES_EPOCHS} for shapes)",
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, help="batch size (default: the recipe's; the learning rate scales with it)"
+    )
     train.add_argument("--lr", type=float, help="base learning rate (default: the recipe's)")
     train.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's, 1e-4)")
-    train.add_argument("--recipe", choices=sorted(presets.RECIPES),
-                       help="training recipe (default: cifar10/cifar100 for CIFAR-like data, imagenet otherwise)")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(presets.RECIPES),
+        help="training recipe (default: cifar10/cifar100 for CIFAR-like data, imagenet otherwise)",
+    )
     train.add_argument("--output", help="folder of the run's files (default: runs/MODEL-DATASET)")
-    train.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto",
-                       help="auto: multiworker when TF_CONFIG names a cluster, mirrored with several GPUs, "
-                            "else none; mirrored: all local GPUs; multiworker: the workers of TF_CONFIG "
-                            "(run the command on each; only worker 0 writes --output); none: one device "
-                            "(default: %(default)s)")
-    train.add_argument("--per-replica-batch-size", type=_positive_int,
-                       help="images per replica and step, instead of --batch-size: the global batch is this "
-                            "times the number of replicas")
-    train.add_argument("--full-train", action="store_true",
-                       help="cifar10/cifar100: train on all 50,000 training images and report only the final "
-                            "model's test error (the paper's tables); by default the last 10%% of each class "
-                            "validates (best.keras, plateaus) and the test set scores the final model separately")
-    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                       help="0: silent, 1: progress bars, 2: one line per epoch (default: %(default)s)")
+    train.add_argument(
+        "--strategy",
+        choices=distribute.STRATEGIES,
+        default="auto",
+        help="auto: multiworker when TF_CONFIG names a cluster, mirrored with several GPUs, "
+        "else none; mirrored: all local GPUs; multiworker: the workers of TF_CONFIG "
+        "(run the command on each; only worker 0 writes --output); none: one device "
+        "(default: %(default)s)",
+    )
+    train.add_argument(
+        "--per-replica-batch-size",
+        type=_positive_int,
+        help="images per replica and step, instead of --batch-size: the global batch is this "
+        "times the number of replicas",
+    )
+    train.add_argument(
+        "--full-train",
+        action="store_true",
+        help="cifar10/cifar100: train on all 50,000 training images and report only the final "
+        "model's test error (the paper's tables); by default the last 10%% of each class "
+        "validates (best.keras, plateaus) and the test set scores the final model separately",
+    )
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0: silent, 1: progress bars, 2: one line per epoch (default: %(default)s)",
+    )
 
     evaluate = _command(
-        commands, "evaluate", _evaluate, "top-1 and top-5 accuracy of a checkpoint",
+        commands,
+        "evaluate",
+        _evaluate,
+        "top-1 and top-5 accuracy of a checkpoint",
         "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation or test split. "
-                    "Give the data set flags used for training; a run folder's preprocessing.json beside the "
-                    "checkpoint gives the normalisation it trained with.",
+        "Give the data set flags used for training; a run folder's preprocessing.json beside the "
+        "checkpoint gives the normalisation it trained with.",
     )
     evaluate.add_argument("--checkpoint", required=True, help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
     _add_dataset_arguments(evaluate)
-    evaluate.add_argument("--method", choices=training.METHODS, default="center",
-                          help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
-                               "testing (ImageNet augmentation only) (default: %(default)s)")
+    evaluate.add_argument(
+        "--method",
+        choices=training.METHODS,
+        default="center",
+        help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
+        "testing (ImageNet augmentation only) (default: %(default)s)",
+    )
     evaluate.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
-    evaluate.add_argument("--split", choices=("validation", "test"), default="validation",
-                          help="validation (for CIFAR the hold-out of training) or test (CIFAR's test set) "
-                               "(default: %(default)s)")
+    evaluate.add_argument(
+        "--split",
+        choices=("validation", "test"),
+        default="validation",
+        help="validation (for CIFAR the hold-out of training) or test (CIFAR's test set) (default: %(default)s)",
+    )
 
     summary = _command(
-        commands, "summary", _summary, "layers, parameters and multiply-adds of models",
-        "Layers, parameters and multiply-adds (the paper's FLOPs) of one model, or a table of "
-                    "several models.",
+        commands,
+        "summary",
+        _summary,
+        "layers, parameters and multiply-adds of models",
+        "Layers, parameters and multiply-adds (the paper's FLOPs) of one model, or a table of several models.",
     )
     summary.add_argument("models", nargs="*", metavar="MODEL", help=f"model names: {', '.join(MODELS)}")
     summary.add_argument("--all", action="store_true", help="a table of every model")
-    summary.add_argument("--input-size", type=_positive_int,
-                         help="input side (default: 224 for ImageNet networks, 32 for CIFAR ones)")
+    summary.add_argument(
+        "--input-size", type=_positive_int, help="input side (default: 224 for ImageNet networks, 32 for CIFAR ones)"
+    )
 
     plot = _command(
-        commands, "plot", _plot, "training curves from CSV logs",
+        commands,
+        "plot",
+        _plot,
+        "training curves from CSV logs",
         "Training (dashed) and validation (solid) error of one or more CSV logs on one figure, "
-                    "as in the paper's Fig. 4.",
+        "as in the paper's Fig. 4.",
     )
     plot.add_argument("logs", nargs="+", metavar="LOG.csv", help="CSV logs written by keras-resnet train")
     plot.add_argument("--output", default="curves.png", help="image to write (default: %(default)s)")
     plot.add_argument("--labels", nargs="+", help="one legend label per log (default: the file or folder names)")
-    plot.add_argument("--steps-per-epoch", type=_positive_int,
-                      help="draw against iterations instead of epochs")
+    plot.add_argument("--steps-per-epoch", type=_positive_int, help="draw against iterations instead of epochs")
     plot.add_argument("--title", help="figure title")
     _add_export_command(commands)
     _add_benchmark_command(commands)
@@ -175,21 +232,45 @@ def build_parser():
 def _add_benchmark_command(commands):
     """`keras-resnet benchmark`: keras_resnet.benchmark on the command line."""
     bench = _command(
-        commands, "benchmark", _benchmark, "training and inference throughput against keras.applications",
+        commands,
+        "benchmark",
+        _benchmark,
+        "training and inference throughput against keras.applications",
         "Training and inference throughput (images/s, medians of interleaved rounds, MFU against a "
         "measured matmul peak) of models against keras.applications, torchvision (when importable) "
         "and, on JAX, the jitted device-resident step. Prints a table and writes JSON.",
     )
-    bench.add_argument("--model", nargs="+", default=["resnet50"], choices=sorted(MODELS), metavar="NAME",
-                       help="one or more model names (default: %(default)s)")
-    bench.add_argument("--mode", nargs="+", default=["train"], choices=benchmark.MODES,
-                       help="train and/or inference (default: %(default)s)")
+    bench.add_argument(
+        "--model",
+        nargs="+",
+        default=["resnet50"],
+        choices=sorted(MODELS),
+        metavar="NAME",
+        help="one or more model names (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--mode",
+        nargs="+",
+        default=["train"],
+        choices=benchmark.MODES,
+        help="train and/or inference (default: %(default)s)",
+    )
     bench.add_argument("--batch-size", type=_positive_int, default=256, help="images per step (default: %(default)s)")
-    bench.add_argument("--image-size", type=_positive_int, default=224,
-                       help="input side; 64 and below use CIFAR augmentation (default: %(default)s)")
-    bench.add_argument("--precision", default="auto", choices=("auto", *accelerate.PRECISIONS),
-                       help="dtype policy; auto: the device's (keras_resnet.accelerate) (default: %(default)s)")
-    bench.add_argument("--rounds", type=_positive_int, default=5, help="interleaved timed rounds (default: %(default)s)")
+    bench.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=224,
+        help="input side; 64 and below use CIFAR augmentation (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", *accelerate.PRECISIONS),
+        help="dtype policy; auto: the device's (keras_resnet.accelerate) (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--rounds", type=_positive_int, default=5, help="interleaved timed rounds (default: %(default)s)"
+    )
     bench.add_argument("--steps", type=_positive_int, default=10, help="steps per round (default: %(default)s)")
     bench.add_argument("--no-peers", action="store_true", help="time the library's models only")
     bench.add_argument("--no-ceiling", action="store_true", help="leave out the jitted device-resident step (JAX)")
@@ -198,9 +279,16 @@ def _add_benchmark_command(commands):
 
 def _benchmark(args):
     results = benchmark.benchmark(
-        args.model, modes=args.mode, batch_size=args.batch_size, image_size=args.image_size,
-        precision=args.precision, rounds=args.rounds, steps=args.steps, peers=not args.no_peers,
-        ceiling=not args.no_ceiling, output=args.output,
+        args.model,
+        modes=args.mode,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        precision=args.precision,
+        rounds=args.rounds,
+        steps=args.steps,
+        peers=not args.no_peers,
+        ceiling=not args.no_ceiling,
+        output=args.output,
     )
     print(benchmark.table(results))
     print(f"wrote {args.output}")
@@ -209,16 +297,28 @@ def _benchmark(args):
 def _train(args):
     output = args.output or os.path.join("runs", f"{args.model}-{_slug(args.dataset)}")
     result = training.train(
-        args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, recipe=args.recipe, output_dir=output, seed=args.seed,
-        strategy=args.strategy, per_replica_batch_size=args.per_replica_batch_size, verbose=args.verbose,
-        full_train=args.full_train, **_dataset_options(args),
+        args.model,
+        args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        recipe=args.recipe,
+        output_dir=output,
+        seed=args.seed,
+        strategy=args.strategy,
+        per_replica_batch_size=args.per_replica_batch_size,
+        verbose=args.verbose,
+        full_train=args.full_train,
+        **_dataset_options(args),
     )
     print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
     for split, key in (("validation", "val_accuracy"), ("test", "test_accuracy")):
         if result[key] is not None:
-            print(f"  {split} accuracy: {result[key]:.4f} (error {100 * (1 - result[key]):.2f}%) on "
-                  f"{result['splits'][split]}")
+            print(
+                f"  {split} accuracy: {result[key]:.4f} (error {100 * (1 - result[key]):.2f}%) on "
+                f"{result['splits'][split]}"
+            )
     print(f"run files: {', '.join(path for name, path in result['files'].items() if os.path.exists(path))}")
 
 
@@ -229,8 +329,13 @@ def _slug(dataset):
 
 def _evaluate(args):
     result = training.evaluate_run(
-        args.checkpoint, args.dataset, method=args.method, batch_size=args.batch_size, seed=args.seed,
-        split=args.split, **_dataset_options(args),
+        args.checkpoint,
+        args.dataset,
+        method=args.method,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        split=args.split,
+        **_dataset_options(args),
     )
     if training.run_preprocessing(args.checkpoint) is not None:
         print(_RUN_NORMALISATION.format(os.path.dirname(args.checkpoint) or "."))
@@ -261,14 +366,24 @@ def _summary(args):
         return
     header = ("model", "depth", "input", "params", "trainable", "GMACs", "ImageNet weights")
     lines = [header] + [
-        (name, re.search(r"\d+", name).group(), str(figures["input_shape"][0]), f"{figures['params']:,}",
-         f"{figures['trainable_params']:,}", f"{figures['gmacs']:.2f}", "yes" if weights else "no")
+        (
+            name,
+            re.search(r"\d+", name).group(),
+            str(figures["input_shape"][0]),
+            f"{figures['params']:,}",
+            f"{figures['trainable_params']:,}",
+            f"{figures['gmacs']:.2f}",
+            "yes" if weights else "no",
+        )
         for name, figures, weights in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
-        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                        for i, (cell, width) in enumerate(zip(line, widths))).rstrip())
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))
+            ).rstrip()
+        )
 
 
 def _plot(args):
@@ -278,7 +393,9 @@ def _plot(args):
 
 def _add_export_command(commands):
     parser = _command(
-        commands, "export", _export,
+        commands,
+        "export",
+        _export,
         "export for TensorFlow Serving (SavedModel), LiteRT (TFLite) or ONNX Runtime, preprocessing inside",
         "Export a .keras checkpoint or a named model. saved_model: a SavedModel whose signatures take raw images "
         "(uint8 arrays or encoded JPEG/PNG bytes), apply the model's preprocessing and return probabilities and "
@@ -289,34 +406,52 @@ def _add_export_command(commands):
     source.add_argument("--checkpoint", metavar="FILE", help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
     source.add_argument("--model", metavar="NAME", help="a model name such as resnet50 (see --weights)")
     parser.add_argument("--weights", help="with --model: 'imagenet' or a weights file (default: random weights)")
-    parser.add_argument("--format", default="saved_model", choices=tuple(export.FORMATS),
-                        help="what to write (default: %(default)s)")
-    parser.add_argument("--output", required=True, metavar="PATH",
-                        help="a new or empty folder (saved_model) or file (litert, onnx) to write")
     parser.add_argument(
-        "--preprocessing", metavar="MODE",
-        help="caffe, tf, none, or a JSON file {\"mean\": ..., \"std\": ..., \"channel_order\": ...} "
-             "(see keras_resnet.export.cifar_preprocessing) (default: the preprocessing.json that "
-             "keras-resnet train wrote beside --checkpoint, else none)",
+        "--format", default="saved_model", choices=tuple(export.FORMATS), help="what to write (default: %(default)s)"
     )
-    parser.add_argument("--image-size", type=int, metavar="SIDE",
-                        help="side of the served images (default: the model's input size)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="a new or empty folder (saved_model) or file (litert, onnx) to write",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        metavar="MODE",
+        help='caffe, tf, none, or a JSON file {"mean": ..., "std": ..., "channel_order": ...} '
+        "(see keras_resnet.export.cifar_preprocessing) (default: the preprocessing.json that "
+        "keras-resnet train wrote beside --checkpoint, else none)",
+    )
+    parser.add_argument(
+        "--image-size", type=int, metavar="SIDE", help="side of the served images (default: the model's input size)"
+    )
     parser.add_argument("--from-logits", action="store_true", help="the model outputs logits: apply a softmax")
-    parser.add_argument("--class-names", metavar="FILE",
-                        help="saved_model: text file with one class name per line, in class-id order "
-                             "(default: 0, 1, ...)")
-    parser.add_argument("--top-k", type=int, metavar="K", help="saved_model: how many best classes to return "
-                                                               "(default: 5)")
-    parser.add_argument("--crop-to-aspect-ratio", action="store_true",
-                        help="saved_model: centre-crop to the model's aspect ratio before resizing, instead of "
-                             "stretching")
-    parser.add_argument("--version", type=int, metavar="N",
-                        help="saved_model: write OUTPUT/N/, the TensorFlow Serving layout")
-    parser.add_argument("--quantization", choices=("int8",),
-                        help="litert: post-training full-integer int8 (needs --representative-data)")
-    parser.add_argument("--representative-data", metavar="DIR",
-                        help="litert int8: a folder of training images in class sub-folders (the first 200 "
-                             "calibrate the int8 ranges)")
+    parser.add_argument(
+        "--class-names",
+        metavar="FILE",
+        help="saved_model: text file with one class name per line, in class-id order (default: 0, 1, ...)",
+    )
+    parser.add_argument(
+        "--top-k", type=int, metavar="K", help="saved_model: how many best classes to return (default: 5)"
+    )
+    parser.add_argument(
+        "--crop-to-aspect-ratio",
+        action="store_true",
+        help="saved_model: centre-crop to the model's aspect ratio before resizing, instead of stretching",
+    )
+    parser.add_argument(
+        "--version", type=int, metavar="N", help="saved_model: write OUTPUT/N/, the TensorFlow Serving layout"
+    )
+    parser.add_argument(
+        "--quantization",
+        choices=("int8",),
+        help="litert: post-training full-integer int8 (needs --representative-data)",
+    )
+    parser.add_argument(
+        "--representative-data",
+        metavar="DIR",
+        help="litert int8: a folder of training images in class sub-folders (the first 200 calibrate the int8 ranges)",
+    )
     parser.add_argument("--opset", type=int, metavar="N", help="onnx: the opset (default: 17)")
     return parser
 
@@ -355,8 +490,10 @@ def _export(args):
             options[name] = True
     written = export.export(model, args.output, args.format, **options)
     if args.format != "saved_model":
-        print(f"wrote {written} ({args.format}{', int8' if args.quantization else ''}): uint8 images "
-              f"[batch, height, width, 3] in, probabilities out")
+        print(
+            f"wrote {written} ({args.format}{', int8' if args.quantization else ''}): uint8 images "
+            f"[batch, height, width, 3] in, probabilities out"
+        )
         return
     height, width = written["image_size"]
     folder = args.output if args.version is None else os.path.join(args.output, str(args.version))

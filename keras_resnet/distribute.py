@@ -232,7 +232,8 @@ def replicate(strategy="auto"):
     if strategy not in ("auto", "none"):
         raise ValueError(
             f"strategy {strategy!r} needs the tensorflow or jax backend; received backend {backend!r}. "
-            "Use strategy='none' or set KERAS_BACKEND.")
+            "Use strategy='none' or set KERAS_BACKEND."
+        )
     return Replication("none", None, 1, 1, True, ())
 
 
@@ -245,8 +246,9 @@ def _tf_config_cluster():
         config = None
     if not isinstance(config, dict):
         raise ValueError(
-            "TF_CONFIG must be a JSON object such as {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
-            f"\"task\": {{\"type\": \"worker\", \"index\": 0}}}}; received {text!r}")
+            'TF_CONFIG must be a JSON object such as {"cluster": {"worker": ["host:port", ...]}, '
+            f'"task": {{"type": "worker", "index": 0}}}}; received {text!r}'
+        )
     cluster = config.get("cluster") or {}
     return {job: tasks for job, tasks in cluster.items() if tasks}
 
@@ -260,16 +262,23 @@ def _tensorflow_replication(kind):
         if not cluster:
             raise ValueError(
                 "strategy 'multiworker' needs TF_CONFIG naming the cluster and this task; received "
-                f"TF_CONFIG={os.environ.get('TF_CONFIG')!r} (see keras_resnet.distribute.local_cluster)")
+                f"TF_CONFIG={os.environ.get('TF_CONFIG')!r} (see keras_resnet.distribute.local_cluster)"
+            )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         return Replication(
-            kind, strategy, strategy.num_replicas_in_sync, sum(len(tasks) for tasks in cluster.values()),
-            strategy.extended.should_checkpoint, tuple(strategy.extended.worker_devices))
+            kind,
+            strategy,
+            strategy.num_replicas_in_sync,
+            sum(len(tasks) for tasks in cluster.values()),
+            strategy.extended.should_checkpoint,
+            tuple(strategy.extended.worker_devices),
+        )
     if kind == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
-        return Replication(kind, strategy, strategy.num_replicas_in_sync, 1, True,
-                           tuple(strategy.extended.worker_devices))
+        return Replication(
+            kind, strategy, strategy.num_replicas_in_sync, 1, True, tuple(strategy.extended.worker_devices)
+        )
     return Replication("none", tf.distribute.get_strategy(), 1, 1, True, ())
 
 
@@ -282,7 +291,8 @@ def _jax_replication(kind):
     if kind == "multiworker" and processes == 1:
         raise ValueError(
             "strategy 'multiworker' on the jax backend needs the processes joined first; received a single "
-            "process. Call keras.distribution.initialize(...) at the start of every process.")
+            "process. Call keras.distribution.initialize(...) at the start of every process."
+        )
     if kind == "none":
         keras.distribution.set_distribution(None)
         return Replication("none", None, 1, 1, True, ())
@@ -332,7 +342,8 @@ def with_strategy(build_fn, strategy="auto", *, jit_compile="auto"):
         if not isinstance(model, keras.Model) or not model.compiled:
             raise ValueError(
                 f"build_fn must return a compiled keras.Model; received {model!r}. Compile it inside "
-                "build_fn (e.g. with keras_resnet.presets.compile_for).")
+                "build_fn (e.g. with keras_resnet.presets.compile_for)."
+            )
         model.optimizer.build(model.trainable_variables)
     backend = keras.backend.backend()
     if backend in ("tensorflow", "jax"):
@@ -350,16 +361,16 @@ def _resolve_jit_compile(jit_compile, replication):
     import tensorflow as tf
 
     if len(replication.devices) > 1:
-        blocker = ("Keras compiles the step of all local replicas as one XLA cluster, which cannot reach "
-                   "the variables of the other devices")
+        blocker = (
+            "Keras compiles the step of all local replicas as one XLA cluster, which cannot reach "
+            "the variables of the other devices"
+        )
     elif replication.kind == "multiworker" and "GPU" not in replication.devices[0].upper():
         blocker = "XLA has no collective ops for CPU devices"
     else:
-        return jit_compile is True or any(device.device_type != "CPU"
-                                          for device in tf.config.list_physical_devices())
+        return jit_compile is True or any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
     if jit_compile is True:
-        warnings.warn(f"jit_compile=True is turned off under strategy {replication.kind!r}: {blocker}",
-                      stacklevel=3)
+        warnings.warn(f"jit_compile=True is turned off under strategy {replication.kind!r}: {blocker}", stacklevel=3)
     return False
 
 
@@ -432,8 +443,7 @@ def shard_dataset(dataset, policy):
     import tensorflow as tf
 
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = getattr(
-        tf.data.experimental.AutoShardPolicy, policy.upper())
+    options.experimental_distribute.auto_shard_policy = getattr(tf.data.experimental.AutoShardPolicy, policy.upper())
     return dataset.with_options(options)
 
 
@@ -463,5 +473,7 @@ def local_cluster(num_workers=2):
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
         workers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
-    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-            for index in range(num_workers)]
+    return [
+        json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        for index in range(num_workers)
+    ]

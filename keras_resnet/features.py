@@ -111,15 +111,9 @@ def feature_extractor(model_or_name, levels=None, **builder_kwargs):
     available = {info["level"]: model.get_layer(info["layer"]).output for info in feature_info(model)}
     if levels is None:
         levels = tuple(available)
-    if (
-        isinstance(levels, str)
-        or not levels
-        or len(set(levels)) != len(levels)
-        or not set(levels) <= set(available)
-    ):
+    if isinstance(levels, str) or not levels or len(set(levels)) != len(levels) or not set(levels) <= set(available):
         raise ValueError(
-            f"levels must be None or distinct names among {', '.join(map(repr, available))}; "
-            f"received {levels!r}"
+            f"levels must be None or distinct names among {', '.join(map(repr, available))}; received {levels!r}"
         )
     outputs = {level: available[level] for level in levels}
     return keras.Model(model.input, outputs, name=f"{model.name}_features")
@@ -191,9 +185,7 @@ def unfreeze(model, stages=None, *, keep_bn_frozen=True):
     if stages is not None and (
         not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(numbers)
     ):
-        raise ValueError(
-            f"stages must be None or an integer from 1 to {len(numbers)}; received {stages!r}"
-        )
+        raise ValueError(f"stages must be None or an integer from 1 to {len(numbers)}; received {stages!r}")
     if not isinstance(keep_bn_frozen, bool):
         raise ValueError(f"keep_bn_frozen must be True or False; received {keep_bn_frozen!r}")
     first = 0

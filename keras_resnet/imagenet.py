@@ -108,8 +108,11 @@ def preprocess_input_v2(x, data_format=None):
 def _class_index_path():
     # A cached index is used as it is (as Keras does), so a local copy may be edited.
     return cached_file(
-        "imagenet_class_index.json", CLASS_INDEX_URL, "c2c37ea517e94d9795004a39431a14cb",
-        description="the ImageNet class index", verify_cached=False,
+        "imagenet_class_index.json",
+        CLASS_INDEX_URL,
+        "c2c37ea517e94d9795004a39431a14cb",
+        description="the ImageNet class index",
+        verify_cached=False,
     )
 
 
@@ -148,5 +151,4 @@ def decode_predictions(preds, top=5):
     _check_positive_int("top", top)
     with open(_class_index_path()) as f:
         index = json.load(f)
-    return _keras_compat.with_imagenet_class_index(
-        index, keras.applications.resnet.decode_predictions, preds, top=top)
+    return _keras_compat.with_imagenet_class_index(index, keras.applications.resnet.decode_predictions, preds, top=top)

@@ -44,8 +44,7 @@ class ZeroPadShortcut(keras.layers.Layer):
         channels = input_shape[self._channel_axis()]
         if channels is not None and channels > self.filters:
             raise ValueError(
-                f"ZeroPadShortcut filters must be >= the input's {channels} channels; "
-                f"received filters={self.filters}"
+                f"ZeroPadShortcut filters must be >= the input's {channels} channels; received filters={self.filters}"
             )
 
     def call(self, inputs):

@@ -14,8 +14,8 @@ import keras
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
-from keras_resnet.presets import compile_for
 from keras_resnet.preprocessing import add_preprocessing, preprocessing_statistics
+from keras_resnet.presets import compile_for
 
 POOLINGS = (None, "avg", "max")
 DOWNSAMPLE_AT = ("first", "last")
@@ -339,9 +339,7 @@ def ResNet(
     classes = arch.default_classes if classes is None else classes
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise ValueError(f"classes must be a positive integer; received {classes!r}")
-    settings = LayerSettings(
-        bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual
-    )
+    settings = LayerSettings(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual)
     plan = block_plan(arch, output_stride, downsample_at)
 
     from keras_resnet import weights as weights_lib
@@ -351,8 +349,7 @@ def ResNet(
         arch=arch,
         include_top=include_top,
         classes=classes,
-        layout=dict(preact=preact, plain=plain, shortcut=shortcut, stride_in=stride_in,
-                    downsample_at=downsample_at),
+        layout=dict(preact=preact, plain=plain, shortcut=shortcut, stride_in=stride_in, downsample_at=downsample_at),
     )
     input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     if include_preprocessing:
@@ -366,9 +363,7 @@ def ResNet(
         )
     inputs, img_input = _inputs(input_tensor, input_shape)
     if include_preprocessing:
-        img_input = add_preprocessing(
-            img_input, *statistics, image_size=image_size, data_format=settings.data_format
-        )
+        img_input = add_preprocessing(img_input, *statistics, image_size=image_size, data_format=settings.data_format)
 
     x = _stem(img_input, arch, settings, preact)
     levels = _LevelRecorder(arch, plan, downsample_at)
@@ -484,12 +479,25 @@ def _stem(x, arch, settings, preact):
     # v2 has no BN right after the stem conv, so it keeps the conv's bias.
     if arch.stem == "cifar":
         return conv_bn(
-            x, arch.stem_width, 3, settings, use_bias=preact, norm=not preact, activation=not preact,
+            x,
+            arch.stem_width,
+            3,
+            settings,
+            use_bias=preact,
+            norm=not preact,
+            activation=not preact,
             name="conv1",
         )
     x = conv_bn(
-        x, arch.stem_width, 7, settings, strides=2, use_bias=preact, norm=not preact,
-        activation=not preact, name="conv1",
+        x,
+        arch.stem_width,
+        7,
+        settings,
+        strides=2,
+        use_bias=preact,
+        norm=not preact,
+        activation=not preact,
+        name="conv1",
     )
     x = keras.layers.ZeroPadding2D(1, data_format=settings.data_format, name="pool1_pad")(x)
     return keras.layers.MaxPooling2D(3, strides=2, data_format=settings.data_format, name="pool1_pool")(x)
@@ -530,8 +538,7 @@ def _input_shape(input_shape, arch, include_top, weights, settings):
     spatial = shape[:2] if channels_last else shape[1:]
     if weights is not None and channels != 3:
         raise ValueError(
-            f"input_shape must have 3 channels when loading weights={weights!r}; "
-            f"received input_shape={input_shape!r}"
+            f"input_shape must have 3 channels when loading weights={weights!r}; received input_shape={input_shape!r}"
         )
     if weights is not None and any(d is not None and d < 32 for d in spatial):
         raise ValueError(

@@ -55,7 +55,8 @@ def _to_float(text):
 def _accuracy_key(columns):
     """The top-1 training accuracy among logged metric names, e.g. `"accuracy"` (not `"top5_accuracy"`)."""
     candidates = [
-        name for name in columns
+        name
+        for name in columns
         if "acc" in name and not name.startswith("val_") and not any(t in name for t in _NOT_TOP1)
     ]
     if not candidates:

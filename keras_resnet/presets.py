@@ -40,8 +40,15 @@ from keras_resnet._validation import is_int as _is_int
 from keras_resnet._validation import is_real as _is_real
 from keras_resnet._validation import one_of as _one_of
 from keras_resnet._validation import require as _require
-from keras_resnet.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint, ClusterBackupAndRestore,
-                                    DeleteOnTrainEnd, ErrorWarmUp, PlateauDecay, StopOnNaN)
+from keras_resnet.callbacks import (
+    AtomicBackupAndRestore,
+    AtomicModelCheckpoint,
+    ClusterBackupAndRestore,
+    DeleteOnTrainEnd,
+    ErrorWarmUp,
+    PlateauDecay,
+    StopOnNaN,
+)
 
 __all__ = [
     "RECIPES",
@@ -131,34 +138,61 @@ class Recipe:
 
     def __post_init__(self):
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
-        _require(_is_int(self.batch_size) and self.batch_size > 0,
-                 "batch_size", self.batch_size, "a positive integer")
+        _require(_is_int(self.batch_size) and self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
         _require(_is_real(self.lr) and self.lr > 0, "lr", self.lr, "a positive number")
         _require(self.schedule in _SCHEDULES, "schedule", self.schedule, _one_of(_SCHEDULES))
-        _require(_is_int(self.total_steps) and self.total_steps > 0,
-                 "total_steps", self.total_steps, "a positive integer")
-        _require(all(_is_int(b) for b in self.boundaries)
-                 and list(self.boundaries) == sorted(set(self.boundaries))
-                 and all(b > 0 for b in self.boundaries),
-                 "boundaries", self.boundaries, "increasing positive integers")
-        _require(_is_real(self.momentum) and 0 <= self.momentum < 1,
-                 "momentum", self.momentum, "a number in [0, 1)")
+        _require(
+            _is_int(self.total_steps) and self.total_steps > 0, "total_steps", self.total_steps, "a positive integer"
+        )
+        _require(
+            all(_is_int(b) for b in self.boundaries)
+            and list(self.boundaries) == sorted(set(self.boundaries))
+            and all(b > 0 for b in self.boundaries),
+            "boundaries",
+            self.boundaries,
+            "increasing positive integers",
+        )
+        _require(_is_real(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         _require(isinstance(self.nesterov, bool), "nesterov", self.nesterov, "True or False")
-        _require(_is_real(self.weight_decay) and self.weight_decay >= 0,
-                 "weight_decay", self.weight_decay, "a number >= 0")
-        _require(_is_real(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-                 "label_smoothing", self.label_smoothing, "a number in [0, 1)")
-        _require(_is_int(self.warmup_steps) and 0 <= self.warmup_steps < self.total_steps,
-                 "warmup_steps", self.warmup_steps, "an integer in [0, total_steps)")
-        _require(self.warmup_steps == 0 or self.schedule != "plateau",
-                 "warmup_steps", self.warmup_steps, "0 with schedule='plateau'")
-        _require(self.error_warmup_lr is None
-                 or (_is_real(self.error_warmup_lr) and self.error_warmup_lr > 0),
-                 "error_warmup_lr", self.error_warmup_lr, "None or a positive number")
-        _require(_is_real(self.error_warmup_until) and 0 < self.error_warmup_until <= 1,
-                 "error_warmup_until", self.error_warmup_until, "a number in (0, 1]")
-        _require(_is_int(self.plateau_patience) and self.plateau_patience >= 1,
-                 "plateau_patience", self.plateau_patience, "a positive integer")
+        _require(
+            _is_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0"
+        )
+        _require(
+            _is_real(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+            "label_smoothing",
+            self.label_smoothing,
+            "a number in [0, 1)",
+        )
+        _require(
+            _is_int(self.warmup_steps) and 0 <= self.warmup_steps < self.total_steps,
+            "warmup_steps",
+            self.warmup_steps,
+            "an integer in [0, total_steps)",
+        )
+        _require(
+            self.warmup_steps == 0 or self.schedule != "plateau",
+            "warmup_steps",
+            self.warmup_steps,
+            "0 with schedule='plateau'",
+        )
+        _require(
+            self.error_warmup_lr is None or (_is_real(self.error_warmup_lr) and self.error_warmup_lr > 0),
+            "error_warmup_lr",
+            self.error_warmup_lr,
+            "None or a positive number",
+        )
+        _require(
+            _is_real(self.error_warmup_until) and 0 < self.error_warmup_until <= 1,
+            "error_warmup_until",
+            self.error_warmup_until,
+            "a number in (0, 1]",
+        )
+        _require(
+            _is_int(self.plateau_patience) and self.plateau_patience >= 1,
+            "plateau_patience",
+            self.plateau_patience,
+            "a positive integer",
+        )
         _require(isinstance(self.top5, bool), "top5", self.top5, "True or False")
 
     def epochs(self, num_examples):
@@ -180,16 +214,16 @@ class Recipe:
         return math.ceil(self.total_steps / math.ceil(num_examples / self.batch_size))
 
 
-_CIFAR = Recipe(batch_size=128, lr=0.1, schedule="step", total_steps=64_000,
-                boundaries=(32_000, 48_000))
+_CIFAR = Recipe(batch_size=128, lr=0.1, schedule="step", total_steps=64_000, boundaries=(32_000, 48_000))
 
-RECIPES = types.MappingProxyType({
-    "cifar10": _CIFAR,
-    "cifar100": _CIFAR,
-    "cifar10_resnet110": dataclasses.replace(_CIFAR, error_warmup_lr=0.01),
-    "imagenet": Recipe(batch_size=256, lr=0.1, schedule="plateau", total_steps=600_000,
-                       top5=True),
-})
+RECIPES = types.MappingProxyType(
+    {
+        "cifar10": _CIFAR,
+        "cifar100": _CIFAR,
+        "cifar10_resnet110": dataclasses.replace(_CIFAR, error_warmup_lr=0.01),
+        "imagenet": Recipe(batch_size=256, lr=0.1, schedule="plateau", total_steps=600_000, top5=True),
+    }
+)
 
 
 def recipe_for(recipe="cifar10", **overrides):
@@ -216,14 +250,14 @@ def recipe_for(recipe="cifar10", **overrides):
     if isinstance(recipe, Recipe):
         base = recipe
     else:
-        _require(isinstance(recipe, str) and recipe in RECIPES,
-                 "recipe", recipe, _one_of(RECIPES) + " or a Recipe")
+        _require(isinstance(recipe, str) and recipe in RECIPES, "recipe", recipe, _one_of(RECIPES) + " or a Recipe")
         base = RECIPES[recipe]
     fields = [field.name for field in dataclasses.fields(Recipe)]
     for name, value in overrides.items():
         if name not in fields:
-            raise ValueError(f"{name} is not a recipe field; received {name}={value!r}; "
-                             f"the fields are {', '.join(fields)}")
+            raise ValueError(
+                f"{name} is not a recipe field; received {name}={value!r}; the fields are {', '.join(fields)}"
+            )
     batch_size = overrides.get("batch_size", base.batch_size)
     # A bad batch_size is left unscaled here for `Recipe` to reject with its message.
     ratio = batch_size / base.batch_size if _is_int(batch_size) and batch_size > 0 else 1
@@ -235,8 +269,7 @@ def recipe_for(recipe="cifar10", **overrides):
     for name in _ITERATION_FIELDS:
         value = getattr(base, name)
         if name not in overrides:
-            scaled[name] = (tuple(round(v / ratio) for v in value) if isinstance(value, tuple)
-                            else round(value / ratio))
+            scaled[name] = tuple(round(v / ratio) for v in value) if isinstance(value, tuple) else round(value / ratio)
     return dataclasses.replace(base, **scaled, **overrides)
 
 
@@ -265,8 +298,12 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
     """
 
     def __init__(self, initial_learning_rate, boundaries, factor=0.1):
-        _require(all(_is_int(b) for b in boundaries) and list(boundaries) == sorted(set(boundaries)),
-                 "boundaries", boundaries, "increasing integers")
+        _require(
+            all(_is_int(b) for b in boundaries) and list(boundaries) == sorted(set(boundaries)),
+            "boundaries",
+            boundaries,
+            "increasing integers",
+        )
         self.initial_learning_rate = initial_learning_rate
         self.drop_steps = tuple(boundaries)
         self.factor = factor
@@ -276,8 +313,11 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
         super().__init__([b - 1 for b in boundaries] or [0], rates if boundaries else rates * 2)
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "boundaries": list(self.drop_steps), "factor": self.factor}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "boundaries": list(self.drop_steps),
+            "factor": self.factor,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -303,8 +343,7 @@ class LinearWarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, schedule, warmup_steps, initial_learning_rate=0.0):
-        _require(_is_int(warmup_steps) and warmup_steps > 0,
-                 "warmup_steps", warmup_steps, "a positive integer")
+        _require(_is_int(warmup_steps) and warmup_steps > 0, "warmup_steps", warmup_steps, "a positive integer")
         self.schedule = schedule
         self.warmup_steps = warmup_steps
         self.initial_learning_rate = initial_learning_rate
@@ -315,9 +354,11 @@ class LinearWarmUp(keras.optimizers.schedules.LearningRateSchedule):
         return self.initial_learning_rate + (target - self.initial_learning_rate) * done
 
     def get_config(self):
-        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
-                "warmup_steps": self.warmup_steps,
-                "initial_learning_rate": self.initial_learning_rate}
+        return {
+            "schedule": keras.optimizers.schedules.serialize(self.schedule),
+            "warmup_steps": self.warmup_steps,
+            "initial_learning_rate": self.initial_learning_rate,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -352,10 +393,16 @@ class L2SGD(keras.optimizers.SGD):
     ```
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, l2=1e-4,
-                 l2_names=("kernel", "depthwise_kernel", "pointwise_kernel"), **kwargs):
-        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-                         **kwargs)
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        l2=1e-4,
+        l2_names=("kernel", "depthwise_kernel", "pointwise_kernel"),
+        **kwargs,
+    ):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
         _require(_is_real(l2) and l2 >= 0, "l2", l2, "a number >= 0")
         self.l2 = l2
         self.l2_names = tuple(l2_names)
@@ -364,8 +411,7 @@ class L2SGD(keras.optimizers.SGD):
         if self.built:
             return
         super().build(variables)
-        self._decayed = [self.l2 > 0 and variable.name in self.l2_names
-                         for variable in variables]
+        self._decayed = [self.l2 > 0 and variable.name in self.l2_names for variable in variables]
 
     def update_step(self, gradient, variable, learning_rate):
         if self._decayed[_keras_compat.optimizer_variable_index(self, variable)]:
@@ -398,10 +444,15 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
     ```
     """
 
-    def __init__(self, label_smoothing=0.0, from_logits=False,
-                 name="smoothed_sparse_categorical_crossentropy", **kwargs):
-        _require(_is_real(label_smoothing) and 0 <= label_smoothing < 1,
-                 "label_smoothing", label_smoothing, "a number in [0, 1)")
+    def __init__(
+        self, label_smoothing=0.0, from_logits=False, name="smoothed_sparse_categorical_crossentropy", **kwargs
+    ):
+        _require(
+            _is_real(label_smoothing) and 0 <= label_smoothing < 1,
+            "label_smoothing",
+            label_smoothing,
+            "a number in [0, 1)",
+        )
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
         self.from_logits = from_logits
@@ -411,12 +462,11 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
         labels = ops.reshape(ops.cast(y_true, "int32"), ops.shape(y_pred)[:-1])
         one_hot = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
         return keras.losses.categorical_crossentropy(
-            one_hot, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+            one_hot, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing
+        )
 
     def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing,
-                "from_logits": self.from_logits}
-
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
 
 
 def learning_rate_schedule(recipe="cifar10", **overrides):
@@ -465,16 +515,15 @@ def optimizer_for(recipe="cifar10", **overrides):
     ```
     """
     recipe = recipe_for(recipe, **overrides)
-    learning_rate = (float(recipe.lr) if recipe.error_warmup_lr is not None
-                     else learning_rate_schedule(recipe))
-    return L2SGD(learning_rate=learning_rate, momentum=float(recipe.momentum),
-                 nesterov=recipe.nesterov, l2=recipe.weight_decay)
+    learning_rate = float(recipe.lr) if recipe.error_warmup_lr is not None else learning_rate_schedule(recipe)
+    return L2SGD(
+        learning_rate=learning_rate, momentum=float(recipe.momentum), nesterov=recipe.nesterov, l2=recipe.weight_decay
+    )
 
 
 def _loss(recipe, from_logits, sparse_labels):
     if not sparse_labels:
-        return keras.losses.CategoricalCrossentropy(
-            from_logits=from_logits, label_smoothing=recipe.label_smoothing)
+        return keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=recipe.label_smoothing)
     if recipe.label_smoothing:
         return SmoothedSparseCategoricalCrossentropy(recipe.label_smoothing, from_logits)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
@@ -483,8 +532,7 @@ def _loss(recipe, from_logits, sparse_labels):
 def _metrics(recipe, sparse_labels):
     if not recipe.top5:
         return ["accuracy"]
-    top5 = (keras.metrics.SparseTopKCategoricalAccuracy if sparse_labels
-            else keras.metrics.TopKCategoricalAccuracy)
+    top5 = keras.metrics.SparseTopKCategoricalAccuracy if sparse_labels else keras.metrics.TopKCategoricalAccuracy
     return ["accuracy", top5(k=5, name="top5_accuracy")]
 
 
@@ -494,12 +542,22 @@ def _use_policy(model, policy):
         raise ValueError(
             f"mixed_precision={policy!r} needs a model built under that policy; received a "
             f"model with dtype policy {model.dtype_policy.name!r}. Call "
-            f"keras.mixed_precision.set_global_policy({policy!r}) before building the model.")
+            f"keras.mixed_precision.set_global_policy({policy!r}) before building the model."
+        )
     keras.mixed_precision.set_global_policy(policy)
 
 
-def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=True,
-                from_logits=None, acceleration="auto", callbacks_attached=False, **overrides):
+def compile_for(
+    model,
+    recipe="cifar10",
+    *,
+    mixed_precision=None,
+    sparse_labels=True,
+    from_logits=None,
+    acceleration="auto",
+    callbacks_attached=False,
+    **overrides,
+):
     """Compiles a model with a recipe's optimizer, loss and metrics.
 
     Part of some recipes' schedule lives in callbacks, not in the optimizer:
@@ -548,26 +606,46 @@ def compile_for(model, recipe="cifar10", *, mixed_precision=None, sparse_labels=
     if acceleration == "auto":
         acceleration = accelerate.acceleration()
     options = {} if acceleration is None else acceleration.compile_options()
-    model.compile(optimizer=optimizer_for(recipe), loss=_loss(recipe, from_logits, sparse_labels),
-                  metrics=_metrics(recipe, sparse_labels), **options)
+    model.compile(
+        optimizer=optimizer_for(recipe),
+        loss=_loss(recipe, from_logits, sparse_labels),
+        metrics=_metrics(recipe, sparse_labels),
+        **options,
+    )
     needed = _schedule_callbacks(recipe)
     if needed and not callbacks_attached:
         warnings.warn(
             f"compile_for: this recipe's schedule needs the callback(s) {', '.join(needed)}, which the optimizer "
             "does not do by itself; pass keras_resnet.presets.run_callbacks(recipe) to fit (then compile with "
             "callbacks_attached=True), or the learning rate will not follow the recipe",
-            stacklevel=2)
+            stacklevel=2,
+        )
     return recipe
 
 
 def _schedule_callbacks(recipe):
     """Names of the callbacks that carry part of `recipe`'s learning-rate schedule."""
-    return [name for name, needed in (("ErrorWarmUp", recipe.error_warmup_lr is not None),
-                                      ("PlateauDecay", recipe.schedule == "plateau")) if needed]
+    return [
+        name
+        for name, needed in (
+            ("ErrorWarmUp", recipe.error_warmup_lr is not None),
+            ("PlateauDecay", recipe.schedule == "plateau"),
+        )
+        if needed
+    ]
 
 
-def run_callbacks(recipe="cifar10", directory=None, *, is_chief=True, monitor="val_accuracy", save_best=True,
-                  save_last=True, tensorboard=True, **overrides):
+def run_callbacks(
+    recipe="cifar10",
+    directory=None,
+    *,
+    is_chief=True,
+    monitor="val_accuracy",
+    save_best=True,
+    save_last=True,
+    tensorboard=True,
+    **overrides,
+):
     """The recipe's learning-rate callbacks and the standard set of a training run.
 
     In order: `ErrorWarmUp` (recipes with `error_warmup_lr`), `PlateauDecay`
@@ -616,9 +694,13 @@ def run_callbacks(recipe="cifar10", directory=None, *, is_chief=True, monitor="v
     recipe = recipe_for(recipe, **overrides)
     result = []
     if recipe.error_warmup_lr is not None:
-        result.append(ErrorWarmUp(learning_rate_schedule(recipe),
-                                  warmup_learning_rate=recipe.error_warmup_lr,
-                                  max_error=recipe.error_warmup_until))
+        result.append(
+            ErrorWarmUp(
+                learning_rate_schedule(recipe),
+                warmup_learning_rate=recipe.error_warmup_lr,
+                max_error=recipe.error_warmup_until,
+            )
+        )
     if recipe.schedule == "plateau":
         result.append(PlateauDecay(monitor=monitor, patience=recipe.plateau_patience))
     stateful = list(result)

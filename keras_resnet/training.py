@@ -37,7 +37,6 @@ from keras_resnet.evaluation import METHODS
 from keras_resnet.models import MODELS, get_model
 from keras_resnet.plotting import plot_curves, read_log
 
-
 SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
 
@@ -45,7 +44,6 @@ SHAPES_EPOCHS = 8
 _RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json", "preprocessing": "preprocessing.json"}
 
 _FIRST_FAILURES = 20  # names of failed images in run.json
-
 
 
 def train(
@@ -173,11 +171,13 @@ def train(
             f"classes={classes!r}, steps_per_epoch={steps_per_epoch!r} for dataset={dataset!r}"
         )
     if not named and full_train:
-        raise ValueError("full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a "
-                         "pair of pipelines")
+        raise ValueError(
+            "full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a pair of pipelines"
+        )
     if named:
-        _, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"),
-                                            dataset_options.get("image_size"))
+        _, image_size = data.input_defaults(
+            dataset, dataset_options.get("augmentation"), dataset_options.get("image_size")
+        )
     elif dataset_options or batch_size is None:
         raise ValueError(
             "a (train, validation) pair of pipelines takes batch_size (the one they were built with) and no "
@@ -205,8 +205,12 @@ def train(
     files = {}
     if output_dir is not None and replication.is_chief:
         config = {
-            "model": model_name, "dataset": dataset if named else "pipelines", "epochs": epochs,
-            "recipe": repr(chosen), "seed": seed, "full_train": full_train,
+            "model": model_name,
+            "dataset": dataset if named else "pipelines",
+            "epochs": epochs,
+            "recipe": repr(chosen),
+            "seed": seed,
+            "full_train": full_train,
             **{key: dataset_options[key] for key in sorted(dataset_options)},
         }
         files = _prepare_run(output_dir, config)
@@ -214,8 +218,13 @@ def train(
     first_epoch = 0 if output_dir is None else resume_epoch(os.path.join(output_dir, _RUN_FILES["backup"]))
     if named:
         augmentation, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"), image_size)
-        splits = data.dataset_sources(dataset, image_size=image_size, seed=seed, full_train=full_train, **{
-            key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")})
+        splits = data.dataset_sources(
+            dataset,
+            image_size=image_size,
+            seed=seed,
+            full_train=full_train,
+            **{key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")},
+        )
         steps_per_epoch = math.ceil(len(splits.train) / chosen.batch_size)
         classes = len(splits.class_names)
     else:
@@ -234,8 +243,13 @@ def train(
             _write_json(files["preprocessing"], _preprocessing(augmentation, statistics))
         # One stream of the epochs still to run, each a pure function of (seed, epoch): exact resume.
         pipelines = data.pipelines_for(
-            splits, augmentation=augmentation, image_size=image_size, batch_size=chosen.batch_size, seed=seed,
-            epochs=range(min(first_epoch, epochs - 1), epochs), statistics=statistics,
+            splits,
+            augmentation=augmentation,
+            image_size=image_size,
+            batch_size=chosen.batch_size,
+            seed=seed,
+            epochs=range(min(first_epoch, epochs - 1), epochs),
+            statistics=statistics,
         )
         train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
     if validation_data is None and chosen.schedule == "plateau":
@@ -245,7 +259,8 @@ def train(
         )
     # Every worker runs the whole pipeline and keeps its share of each batch.
     train_data, validation_data, test_data = (
-        None if d is None else distribute.shard_dataset(d, "data") for d in (train_data, validation_data, test_data))
+        None if d is None else distribute.shard_dataset(d, "data") for d in (train_data, validation_data, test_data)
+    )
 
     def build():
         built = model
@@ -257,34 +272,48 @@ def train(
         return built
 
     model = distribute.with_strategy(build, replication)
-    callbacks = presets.run_callbacks(chosen, output_dir, is_chief=replication.is_chief,
-                                      save_best=validation_data is not None)
+    callbacks = presets.run_callbacks(
+        chosen, output_dir, is_chief=replication.is_chief, save_best=validation_data is not None
+    )
     report = _DecodeFailureReport([splits.train, splits.validation, splits.test] if named else [])
     callbacks.insert(0, report)
     # The pipelines shuffle; `shuffle=False` only tells Keras not to warn that it cannot.
     history = model.fit(
-        train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks, shuffle=False,
-        steps_per_epoch=steps_per_epoch, verbose=verbose if replication.is_chief else 0,
+        train_data,
+        validation_data=validation_data,
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        steps_per_epoch=steps_per_epoch,
+        verbose=verbose if replication.is_chief else 0,
     ).history
-    scores = {split: None if pipeline is None else model.evaluate(pipeline, verbose=0, return_dict=True)
-              for split, pipeline in (("validation", validation_data), ("test", test_data))}
-    described = splits.described if named else {"train": "the given training pipeline",
-                                                "validation": "the given validation pipeline"}
+    scores = {
+        split: None if pipeline is None else model.evaluate(pipeline, verbose=0, return_dict=True)
+        for split, pipeline in (("validation", validation_data), ("test", test_data))
+    }
+    described = (
+        splits.described
+        if named
+        else {"train": "the given training pipeline", "validation": "the given validation pipeline"}
+    )
     results = {
         f"{split}_{key}": {"value": float(score[key]), "split": described[split]}
-        for split, score in scores.items() if score is not None for key in ("accuracy", "loss")
+        for split, score in scores.items()
+        if score is not None
+        for key in ("accuracy", "loss")
     }
     decode_failures = report.summary()
     if files:
         with open(files["config"]) as handle:
             config = json.load(handle)
-        _write_json(files["config"], {**config, "splits": described, "results": results,
-                                      "decode_failures": decode_failures})
+        _write_json(
+            files["config"], {**config, "splits": described, "results": results, "decode_failures": decode_failures}
+        )
         history = read_log(files["log"])
         plot_curves(files["log"], files["curves"], labels=[model_name], steps_per_epoch=steps_per_epoch)
     return {
         "model": model,
-        **{key: None for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss")},
+        **dict.fromkeys(("val_accuracy", "val_loss", "test_accuracy", "test_loss")),
         **{key.replace("validation_", "val_"): result["value"] for key, result in results.items()},
         "splits": described,
         "decode_failures": decode_failures,
@@ -312,7 +341,8 @@ class _DecodeFailureReport(keras.callbacks.Callback):
         if names:
             warnings.warn(
                 f"epoch {epoch + 1}: {len(names)} image(s) failed to decode and are left out of every pass (which "
-                f"ends with as many images from its start instead), e.g. {', '.join(names[:data.sources.WARN_PATHS])}; "
+                "ends with as many images from its start instead), e.g. "
+                f"{', '.join(names[: data.sources.WARN_PATHS])}; "
                 "run.json lists them",
                 stacklevel=2,
             )
@@ -380,7 +410,8 @@ def _pair_steps_per_epoch(train_data, steps_per_epoch):
         return steps_per_epoch
     if cardinality in (tf.data.UNKNOWN_CARDINALITY, tf.data.INFINITE_CARDINALITY) or cardinality < 1:
         what = {tf.data.UNKNOWN_CARDINALITY: "unknown", tf.data.INFINITE_CARDINALITY: "infinite"}.get(
-            cardinality, "zero")
+            cardinality, "zero"
+        )
         raise ValueError(
             f"the training pipeline's cardinality is {what}, so the number of batches per epoch cannot be known; "
             "pass steps_per_epoch (or give the pipeline a known length, e.g. "
@@ -478,9 +509,18 @@ def scale_recipe(recipe, strategy="auto", per_replica_batch_size=None, *, scale_
     return presets.recipe_for(base, **overrides)
 
 
-def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_batch_size=None,
-                      scale_learning_rate=True, jit_compile="auto", sparse_labels=True, callbacks_attached=False,
-                      **model_kwargs):
+def distributed_model(
+    model,
+    recipe="cifar10",
+    *,
+    strategy="auto",
+    per_replica_batch_size=None,
+    scale_learning_rate=True,
+    jit_compile="auto",
+    sparse_labels=True,
+    callbacks_attached=False,
+    **model_kwargs,
+):
     """Builds a model and compiles it with a recipe, replicated by a strategy.
 
     Args:
@@ -523,12 +563,12 @@ def distributed_model(model, recipe="cifar10", *, strategy="auto", per_replica_b
         presets.compile_for(built, recipe, sparse_labels=sparse_labels, callbacks_attached=callbacks_attached)
         return built
 
-    return DistributedModel(distribute.with_strategy(build, replication, jit_compile=jit_compile), recipe,
-                            replication)
+    return DistributedModel(distribute.with_strategy(build, replication, jit_compile=jit_compile), recipe, replication)
 
 
-def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation",
-                 **dataset_options):
+def evaluate_run(
+    model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation", **dataset_options
+):
     """Top-1 and top-5 accuracy and error of a model or a run's checkpoint on a named data set's split.
 
     The split is built as `train` builds it (same `dataset`, options and
@@ -573,17 +613,29 @@ def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, se
             raise ValueError(f"model must be a keras.Model or an existing .keras file; received {os.fspath(model)!r}")
         statistics = _run_statistics(model)
         model = keras.saving.load_model(model)
-    augmentation, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"),
-                                                   dataset_options.get("image_size"))
+    augmentation, image_size = data.input_defaults(
+        dataset, dataset_options.get("augmentation"), dataset_options.get("image_size")
+    )
     options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}
     splits = data.dataset_sources(dataset, image_size=image_size, seed=seed, **options)
     source = getattr(splits, split)
     if source is None:
-        raise ValueError(f"split 'test' needs a data set with a test set (cifar10, cifar100); received "
-                         f"split={split!r} for dataset={dataset!r}")
+        raise ValueError(
+            f"split 'test' needs a data set with a test set (cifar10, cifar100); received "
+            f"split={split!r} for dataset={dataset!r}"
+        )
     if method == "center":
-        pipeline = getattr(data.pipelines_for(splits, augmentation=augmentation, image_size=image_size,
-                                              batch_size=batch_size, seed=seed, statistics=statistics), split)
+        pipeline = getattr(
+            data.pipelines_for(
+                splits,
+                augmentation=augmentation,
+                image_size=image_size,
+                batch_size=batch_size,
+                seed=seed,
+                statistics=statistics,
+            ),
+            split,
+        )
         batches = [(model.predict_on_batch(x), y) for x, y in pipeline.as_numpy_iterator()]
         scores = np.concatenate([s for s, _ in batches])
         labels = np.concatenate([y for _, y in batches])
@@ -594,8 +646,12 @@ def evaluate_run(model, dataset="shapes", *, method="center", batch_size=128, se
                 f"augmentation={augmentation!r}. Use method='center'."
             )
         result = evaluation.evaluate(
-            model, source.images(), method=method, crop_size=image_size,
-            resize_size=imagenet.scaled_sizes(image_size)[1], preprocess=data.normalizer(imagenet.IMAGENET_MEAN),
+            model,
+            source.images(),
+            method=method,
+            crop_size=image_size,
+            resize_size=imagenet.scaled_sizes(image_size)[1],
+            preprocess=data.normalizer(imagenet.IMAGENET_MEAN),
         )
         scores, labels = result["scores"], result["labels"]
     top1, top5 = (evaluation.top_k_error(scores, labels, k=k) for k in (1, 5))

@@ -179,7 +179,10 @@ def imagenet_weights_path(name, include_top=True):
     file_name = f"{name}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
     file_hash = WEIGHTS_HASHES[name][0 if include_top else 1]
     return cached_file(
-        file_name, BASE_WEIGHTS_PATH + file_name, file_hash, description="the ImageNet weights",
+        file_name,
+        BASE_WEIGHTS_PATH + file_name,
+        file_hash,
+        description="the ImageNet weights",
         alternative=", or pass weights='/path/to/that/file'",
     )
 
@@ -274,8 +277,7 @@ def load_weights(model, source):
     listed = "\n  ".join(own[:12]) + ("\n  ..." if len(own) > 12 else "")
     raise ValueError(
         f"The weights file {source.path} does not match model '{model.name}'"
-        + (f" nor keras.applications {KERAS_APPLICATIONS[source.counterpart_name]}"
-           if source.counterpart_name else "")
+        + (f" nor keras.applications {KERAS_APPLICATIONS[source.counterpart_name]}" if source.counterpart_name else "")
         + f"; nothing was loaded. The file has {len(groups)} layers with weights, the model "
         f"{len(own_expected)}; {len(own)} layer(s) did not match:\n  {listed}"
     )
@@ -291,13 +293,11 @@ def _read_weight_groups(path):
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise ValueError(
-            f"weights must be a Keras weights file (HDF5); could not read {path!r}: {error}"
-        ) from None
+        raise ValueError(f"weights must be a Keras weights file (HDF5); could not read {path!r}: {error}") from None
     groups = _Groups()
     try:
         with handle as f:
-            root = f["model_weights"] if "model_weights" in f else f
+            root = f.get("model_weights", f)
             if "layer_names" in root.attrs:  # Keras 2 / keras.applications format.
                 groups.legacy = True
                 for raw in root.attrs["layer_names"]:
@@ -365,7 +365,9 @@ def _build_counterpart(name, model):
     if include_top:
         kwargs["classes"] = model.get_layer("predictions").units
     else:
-        kwargs["input_shape"] = (None, None, 3) if keras.config.image_data_format() == "channels_last" else (3, None, None)
+        kwargs["input_shape"] = (
+            (None, None, 3) if keras.config.image_data_format() == "channels_last" else (3, None, None)
+        )
     return builder(**kwargs)
 
 

@@ -39,7 +39,13 @@ def reference(model, images, mode="tf"):
 
 def run_consumer(script, *args, cwd):
     """Runs `script` in a fresh Python with `args`; returns its stdout, failing with its stderr."""
-    run = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                         env=CONSUMER_ENV, cwd=cwd, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=CONSUMER_ENV,
+        cwd=cwd,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout

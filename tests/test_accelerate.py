@@ -18,7 +18,12 @@ GPU_LIKE = accelerate.Acceleration(keras.backend.backend(), "gpu", 1, "mixed_bfl
 
 def test_on_a_cpu_it_keeps_float32_one_step_per_call_and_tensorflows_own_kernels():
     setup = accelerate.acceleration()
-    assert (setup.device, setup.precision, setup.steps_per_execution, setup.data_parallel) == ("cpu", "float32", 1, False)
+    assert (setup.device, setup.precision, setup.steps_per_execution, setup.data_parallel) == (
+        "cpu",
+        "float32",
+        1,
+        False,
+    )
     # Measured: XLA trains 3x slower than oneDNN on a CPU (benchmarks/RESULTS.md); JAX always compiles.
     assert setup.jit_compile is (keras.backend.backend() == "jax")
     assert setup.compile_options() == {"jit_compile": setup.jit_compile, "steps_per_execution": 1}
@@ -27,8 +32,10 @@ def test_on_a_cpu_it_keeps_float32_one_step_per_call_and_tensorflows_own_kernels
 def test_every_choice_can_be_overridden_and_bad_values_are_named():
     setup = accelerate.acceleration(precision="mixed_bfloat16", jit_compile=True, steps_per_execution=4)
     assert (setup.precision, setup.jit_compile, setup.steps_per_execution) == ("mixed_bfloat16", True, 4)
-    with pytest.raises(ValueError, match="precision must be one of 'auto', 'float32', 'mixed_float16', "
-                                         "'mixed_bfloat16'; received 'bf16'"):
+    with pytest.raises(
+        ValueError,
+        match="precision must be one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16'; received 'bf16'",
+    ):
         accelerate.acceleration(precision="bf16")
     with pytest.raises(ValueError, match="steps_per_execution must be 'auto' or a positive integer; received 0"):
         accelerate.acceleration(steps_per_execution=0)
@@ -82,12 +89,18 @@ def test_jax_data_parallel_with_bfloat16_trains_over_two_devices():
         "x = np.random.default_rng(0).uniform(0, 1, (32, 32, 32, 3)).astype('float32')\n"
         "h = model.fit(x, np.arange(32) % 10, batch_size=8, epochs=1, verbose=0).history\n"
         "import jax\n"
-        "print('DEVICES', jax.device_count(), 'LOSS', h['loss'][-1], type(keras.distribution.distribution()).__name__)\n"
+        "print('DEVICES', jax.device_count(), 'LOSS', h['loss'][-1],\n"
+        "      type(keras.distribution.distribution()).__name__)\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                            timeout=600, env=env)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=600, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("DEVICES"))
     devices, _, loss, distribution = line.split()[1:]

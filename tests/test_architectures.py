@@ -8,9 +8,20 @@ from keras_resnet.models import block_plan
 
 @pytest.mark.parametrize(
     "name, depth",
-    [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152),
-     ("resnet200", 200), ("resnet20", 20), ("resnet32", 32), ("resnet44", 44), ("resnet56", 56),
-     ("resnet110", 110), ("resnet1202", 1202)],
+    [
+        ("resnet18", 18),
+        ("resnet34", 34),
+        ("resnet50", 50),
+        ("resnet101", 101),
+        ("resnet152", 152),
+        ("resnet200", 200),
+        ("resnet20", 20),
+        ("resnet32", 32),
+        ("resnet44", 44),
+        ("resnet56", 56),
+        ("resnet110", 110),
+        ("resnet1202", 1202),
+    ],
 )
 def test_table_depths_match_model_names(name, depth):
     assert ARCHITECTURES[name].depth == depth
@@ -36,8 +47,10 @@ def test_get_architecture_accepts_names_dicts_and_rows():
         ({"block": "wide", "depths": (1,)}, "block must be one of 'basic', 'bottleneck'; received 'wide'"),
         ({"block": "basic", "depths": ()}, "depths must be a non-empty"),
         ({"block": "basic", "depths": (1, 0)}, "received (1, 0)"),
-        ({"block": "basic", "depths": (1, 1), "widths": (8,)},
-         "widths must be 2 positive integers, one per stage; received (8,)"),
+        (
+            {"block": "basic", "depths": (1, 1), "widths": (8,)},
+            "widths must be 2 positive integers, one per stage; received (8,)",
+        ),
         ({"block": "basic", "depths": (1,), "stem": "tiny"}, "stem must be one of"),
         ({"block": "basic", "depths": (1,), "shortcut": "D"}, "shortcut must be one of 'A', 'B', 'C'; received 'D'"),
     ],

@@ -60,7 +60,7 @@ def test_cifar_crop_is_the_exact_window_of_the_zero_padded_image():
     out = _numpy(augment.random_crop_flip(batch, seed=3))
     padded = np.pad(image, ((4, 4), (4, 4), (0, 0))).astype(np.float32)
     for crop, top, left, flip in zip(out, *_cifar_views(out)):
-        window = padded[top:top + 32, left:left + 32]
+        window = padded[top : top + 32, left : left + 32]
         np.testing.assert_array_equal(crop, window[:, ::-1] if flip else window)
 
 
@@ -83,10 +83,14 @@ def _scale_views(images, height, width):
 def test_scale_crop_flip_follows_the_same_distribution_as_the_tf_data_pipeline():
     height, width, scales = 40, 48, (40, 56)
     image = _coordinates(height, width, 4, 3, 0)
-    mine = _numpy(augment.random_scale_crop_flip(
-        np.repeat(image[None], SAMPLES, 0), keras.random.SeedGenerator(0), size=32, scale_range=scales))
-    theirs = _tf_pipeline_outputs(data.imagenet_pipeline, image, image_size=32, scale_range=scales,
-                                  resize_size=40, mean=(0, 0, 0))
+    mine = _numpy(
+        augment.random_scale_crop_flip(
+            np.repeat(image[None], SAMPLES, 0), keras.random.SeedGenerator(0), size=32, scale_range=scales
+        )
+    )
+    theirs = _tf_pipeline_outputs(
+        data.imagenet_pipeline, image, image_size=32, scale_range=scales, resize_size=40, mean=(0, 0, 0)
+    )
     mine, theirs = _scale_views(mine, height, width), _scale_views(theirs, height, width)
     for shorter, top, left, flips in (mine, theirs):
         assert shorter.min() == 40 and shorter.max() == 56
@@ -120,7 +124,8 @@ def test_center_crop_matches_the_evaluation_pipelines():
     small = _coordinates(28, 28)
     np.testing.assert_array_equal(
         _numpy(augment.center_crop(small[None], size=32))[0],
-        tf.image.resize_with_crop_or_pad(small, 32, 32).numpy().astype(np.float32))
+        tf.image.resize_with_crop_or_pad(small, 32, 32).numpy().astype(np.float32),
+    )
 
 
 def test_layer_augments_only_in_training_normalises_and_round_trips_its_config():

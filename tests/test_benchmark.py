@@ -16,16 +16,23 @@ CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg" / "train"
 
 def _fake(name, calls, seconds_per_step):
     """A contender whose rounds take `seconds_per_step` per step, without spending them."""
-    contender = benchmark.Contender(name, "resnet20", "train", 10, 1_000_000,
-                                    prepare=lambda: calls.append(f"prepare {name}"), step=None)
+    contender = benchmark.Contender(
+        name, "resnet20", "train", 10, 1_000_000, prepare=lambda: calls.append(f"prepare {name}"), step=None
+    )
     contender.time = lambda steps: (calls.append(name), steps * seconds_per_step)[1]
     return contender
 
 
 def test_run_prepares_everything_first_then_interleaves_rounds_and_takes_medians():
     calls, saved = [], []
-    rows = benchmark.run([_fake("library", calls, 0.01), _fake("peer", calls, 0.02)], rounds=3, steps=5,
-                         peak_flops=1e9, on_round=saved.append, log=lambda line: None)
+    rows = benchmark.run(
+        [_fake("library", calls, 0.01), _fake("peer", calls, 0.02)],
+        rounds=3,
+        steps=5,
+        peak_flops=1e9,
+        on_round=saved.append,
+        log=lambda line: None,
+    )
     assert calls == ["prepare library", "prepare peer"] + ["library", "peer"] * 3
     assert len(saved) == 3 and [len(r["images_per_s"]) for r in saved[-1]] == [3, 3]
     library, peer = rows
@@ -63,8 +70,20 @@ def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(tmp_path / "out"), "--smoke"]
     if CIFAR.is_dir():
         packed = tmp_path / "cifar.npz"
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_cifar.py"), str(CIFAR), str(packed),
-                        "--train-per-class", "52", "--validation-per-class", "7"], check=True, timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "pack_cifar.py"),
+                str(CIFAR),
+                str(packed),
+                "--train-per-class",
+                "52",
+                "--validation-per-class",
+                "7",
+            ],
+            check=True,
+            timeout=120,
+        )
         command += ["--data", str(packed)]
     # The device has no TensorFlow: the script must not import it.
     blocker = tmp_path / "sitecustomize.py"
@@ -72,7 +91,8 @@ def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
         "import sys\nclass Block:\n    def find_spec(self, name, *args):\n"
         "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
         "            raise ImportError('TensorFlow is blocked: the GPU machine has none')\n"
-        "sys.meta_path.insert(0, Block())\n")
+        "sys.meta_path.insert(0, Block())\n"
+    )
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -95,11 +115,35 @@ def test_cli_benchmark_prints_the_table_and_writes_json(tmp_path, capsys):
     from keras_resnet.cli import build_parser, main
 
     args = build_parser().parse_args(["benchmark", "--model", "resnet18", "resnet50", "--mode", "train", "inference"])
-    assert (args.model, args.mode, args.batch_size, args.precision) == (["resnet18", "resnet50"], ["train", "inference"],
-                                                                       256, "auto")
+    assert (args.model, args.mode, args.batch_size, args.precision) == (
+        ["resnet18", "resnet50"],
+        ["train", "inference"],
+        256,
+        "auto",
+    )
     path = tmp_path / "bench.json"
-    assert main(["benchmark", "--model", "resnet20", "--image-size", "32", "--batch-size", "2", "--rounds", "1",
-                 "--steps", "1", "--no-peers", "--no-ceiling", "--output", str(path)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--model",
+                "resnet20",
+                "--image-size",
+                "32",
+                "--batch-size",
+                "2",
+                "--rounds",
+                "1",
+                "--steps",
+                "1",
+                "--no-peers",
+                "--no-ceiling",
+                "--output",
+                str(path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| resnet20 | train | library | 2 |" in out and f"wrote {path}" in out
     assert json.loads(path.read_text())["rows"][0]["name"] == "library"

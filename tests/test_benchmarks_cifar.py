@@ -16,8 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import cifar_reproduction as bench
 import degradation
 
-needs_data = pytest.mark.skipif(not bench.DATA.is_dir(),
-                                reason=f"the CIFAR-10 JPEG folder {bench.DATA} is absent (../shared/data)")
+needs_data = pytest.mark.skipif(
+    not bench.DATA.is_dir(), reason=f"the CIFAR-10 JPEG folder {bench.DATA} is absent (../shared/data)"
+)
 
 
 def test_reference_resnet20_has_the_library_layers():
@@ -75,8 +76,12 @@ def test_reference_pipeline_serves_the_library_pipeline_images():
     pixel_mean = bench.reference_pixel_mean(train_paths)
     np.testing.assert_allclose(pixel_mean, statistics["pixel_mean"], rtol=1e-6)
     assert tuple(classes) == source.class_names
-    library = kr.data.cifar_pipeline(kr.data.folder_source(bench.DATA, indices=validation_indices),
-                                     training=False, batch_size=30, statistics=statistics)
+    library = kr.data.cifar_pipeline(
+        kr.data.folder_source(bench.DATA, indices=validation_indices),
+        training=False,
+        batch_size=30,
+        statistics=statistics,
+    )
     reference = bench.reference_dataset(paths, labels, pixel_mean, training=False, batch_size=30, seed=0)
     (ours_x, ours_y), (theirs_x, theirs_y) = next(iter(library)), next(iter(reference))
     np.testing.assert_array_equal(ours_y, theirs_y)
@@ -104,8 +109,13 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
     text = bench.main(["--epochs", "1", "--limit", "2", "--batch-size", "10", "--output", str(output)])
     records = [json.loads(line) for line in (output / bench.RECORDS).read_text().splitlines()]
     assert [(r["event"], r["run"]) for r in records] == [
-        ("start", "library"), ("epoch", "library"), ("end", "library"),
-        ("start", "reference"), ("epoch", "reference"), ("end", "reference")]
+        ("start", "library"),
+        ("epoch", "library"),
+        ("end", "library"),
+        ("start", "reference"),
+        ("epoch", "reference"),
+        ("end", "reference"),
+    ]
     epochs = {r["run"]: r for r in records if r["event"] == "epoch"}
     for record in epochs.values():
         assert {"val_accuracy", "accuracy", "loss", "seconds", "loadavg", "lr"} <= set(record)
@@ -118,24 +128,65 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
     assert (output / bench.REPORT).read_text() == text
 
     folder = tmp_path / "degradation"
-    text = degradation.main(["--epochs", "1", "--per-class", "2", "--validation-per-class", "1", "--batch-size",
-                             "10", "--models", "Plain20", "--output", str(folder)])
+    text = degradation.main(
+        [
+            "--epochs",
+            "1",
+            "--per-class",
+            "2",
+            "--validation-per-class",
+            "1",
+            "--batch-size",
+            "10",
+            "--models",
+            "Plain20",
+            "--output",
+            str(folder),
+        ]
+    )
     assert (folder / degradation.FIGURE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 1 | " in text and "Plain20" in text
 
 
 def test_report_keeps_only_the_latest_run_of_each_side(tmp_path):
     records = tmp_path / bench.RECORDS
-    start = {"event": "start", "time": "2026-11-30T00:00:00+00:00", "command": "c", "machine": "m",
-             "versions": "v", "epochs": 2, "batch_size": 128, "seed": 0, "train_images": 45000,
-             "validation_images": 5000, "params": 1, "loadavg": [1, 1, 1]}
+    start = {
+        "event": "start",
+        "time": "2026-11-30T00:00:00+00:00",
+        "command": "c",
+        "machine": "m",
+        "versions": "v",
+        "epochs": 2,
+        "batch_size": 128,
+        "seed": 0,
+        "train_images": 45000,
+        "validation_images": 5000,
+        "params": 1,
+        "loadavg": [1, 1, 1],
+    }
 
     def epoch(run, number, accuracy):
-        return {"event": "epoch", "run": run, "epoch": number, "val_accuracy": accuracy, "accuracy": 0.5,
-                "loss": 1.0, "cross_entropy": 1.0, "lr": 0.1, "seconds": 60, "loadavg": [2, 2, 2]}
+        return {
+            "event": "epoch",
+            "run": run,
+            "epoch": number,
+            "val_accuracy": accuracy,
+            "accuracy": 0.5,
+            "loss": 1.0,
+            "cross_entropy": 1.0,
+            "lr": 0.1,
+            "seconds": 60,
+            "loadavg": [2, 2, 2],
+        }
 
-    for record in ({**start, "run": "library"}, epoch("library", 1, 0.30), {**start, "run": "library"},
-                   epoch("library", 1, 0.50), {**start, "run": "reference"}, epoch("reference", 1, 0.40)):
+    for record in (
+        {**start, "run": "library"},
+        epoch("library", 1, 0.30),
+        {**start, "run": "library"},
+        epoch("library", 1, 0.50),
+        {**start, "run": "reference"},
+        epoch("reference", 1, 0.40),
+    ):
         bench.append_record(records, record)
     text = bench.report(records)
     assert "| 1 | 0.1 | 50.00 | 40.00 | +10.00 |" in text

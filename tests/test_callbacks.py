@@ -1,3 +1,4 @@
+import contextlib
 import inspect
 import json
 import os
@@ -75,8 +76,9 @@ def test_error_warmup_hands_over_to_a_schedule():
 def test_error_warmup_in_a_fit():
     model = compiled()
     rates = []
-    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: rates.append(
-        float(callbacks._synced_optimizer(model).learning_rate)))
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: rates.append(float(callbacks._synced_optimizer(model).learning_rate))
+    )
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype="float32"), rng.integers(0, 2, 32)
     warmup = callbacks.ErrorWarmUp(0.1, max_error=0.9)
@@ -104,8 +106,10 @@ def test_docstring_examples_run_and_hold(name):
     assert "Args:" in doc and "Example:" in doc
     for block in re.findall(r"```python\n(.*?)```", doc, re.S):
         # `expression  # number` lines state a result: check it.
-        exec(re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
-             vars(callbacks).copy())
+        exec(
+            re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
+            vars(callbacks).copy(),
+        )
 
 
 class _DivergeAtEpoch(keras.callbacks.Callback):
@@ -126,8 +130,11 @@ def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoints
     y = (x[:, 0] > 0).astype("int32")
     run = [_DivergeAtEpoch()] + presets.run_callbacks("imagenet", tmp_path, tensorboard=False)
     good = {}
-    run.append(keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: good.setdefault(epoch, [w.numpy() for w in model.weights])))
+    run.append(
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: good.setdefault(epoch, [w.numpy() for w in model.weights])
+        )
+    )
     with pytest.raises(FloatingPointError, match=r"at step (\d+) \(epoch 2, batch \d+\)") as error:
         model.fit(x, y, batch_size=4, epochs=3, validation_data=(x, y), callbacks=run, verbose=0)
     step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
@@ -152,8 +159,11 @@ def _plateau_run(directory, epochs, interrupt_after=None):
     """A fit with PlateauDecay and a best checkpoint, optionally stopped after an epoch as a kill would."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.SGD(0.5, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.SGD(0.5, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     decay = callbacks.PlateauDecay(monitor="val_loss", patience=1, mode="min", min_delta=10.0)
     best = callbacks.AtomicModelCheckpoint(str(directory / "best.keras"), monitor="val_loss", save_best_only=True)
     backup = callbacks.AtomicBackupAndRestore(directory / "backup", state_of=[decay, best])
@@ -165,11 +175,17 @@ def _plateau_run(directory, epochs, interrupt_after=None):
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 2, 16)
-    try:
-        model.fit(x, y, batch_size=8, epochs=epochs, validation_data=(x, y), verbose=0, shuffle=False,
-                  callbacks=[decay, best, backup, Interrupt()])
-    except KeyboardInterrupt:
-        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=epochs,
+            validation_data=(x, y),
+            verbose=0,
+            shuffle=False,
+            callbacks=[decay, best, backup, Interrupt()],
+        )
     return model, decay, best
 
 
@@ -184,8 +200,9 @@ def test_a_resumed_fit_keeps_the_plateau_state_best_value_and_optimizer(tmp_path
     assert float(resumed.optimizer.learning_rate) < 0.5 * 0.1
     assert (decay.wait, decay.best) == (reference_decay.wait, reference_decay.best)
     assert best.best == reference_best.best
-    for mine, theirs in zip([*resumed.weights, *resumed.optimizer.variables],
-                            [*reference.weights, *reference.optimizer.variables]):
+    for mine, theirs in zip(
+        [*resumed.weights, *resumed.optimizer.variables], [*reference.weights, *reference.optimizer.variables]
+    ):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-6, err_msg=mine.path)
 
 

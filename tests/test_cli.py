@@ -24,7 +24,11 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def cli(*args, timeout=240, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "keras_resnet.cli", *args],
-        env=ENV, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env=ENV,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -96,8 +100,15 @@ def test_plot_writes_a_figure_of_several_logs(tmp_path):
     _write_log(tmp_path / "plain20.csv", [0.3, 0.5, 0.6], [0.3, 0.45, 0.55])
     _write_log(tmp_path / "resnet20.csv", [0.4, 0.7, 0.9], [0.4, 0.65, 0.85])
     output = tmp_path / "fig4.png"
-    result = cli("plot", str(tmp_path / "plain20.csv"), str(tmp_path / "resnet20.csv"), "--output", str(output),
-                 "--steps-per-epoch", "391")
+    result = cli(
+        "plot",
+        str(tmp_path / "plain20.csv"),
+        str(tmp_path / "resnet20.csv"),
+        "--output",
+        str(output),
+        "--steps-per-epoch",
+        "391",
+    )
     assert result.returncode == 0, result.stderr
     assert output.read_bytes()[:8] == PNG
 
@@ -137,8 +148,23 @@ def _logged_epochs(output):
 
 
 def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    args = ["train", "--model", "resnet20", "--train-size", "1024", "--validation-size", "64",
-            "--batch-size", "32", "--epochs", "2", "--seed", "3", "--verbose", "2"]
+    args = [
+        "train",
+        "--model",
+        "resnet20",
+        "--train-size",
+        "1024",
+        "--validation-size",
+        "64",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+        "--verbose",
+        "2",
+    ]
     steps_per_epoch = 1024 // 32
 
     uninterrupted = cli(*args, "--output", str(tmp_path / "whole"))
@@ -147,7 +173,9 @@ def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path)
     output = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_resnet.cli", *args, "--output", str(output)],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         # Kill as soon as the backup of the first epoch is committed: in the second epoch.
@@ -166,11 +194,15 @@ def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path)
     assert _logged_epochs(output) == [0, 1]
     assert _steps(output) == _steps(tmp_path / "whole") == 2 * steps_per_epoch
     assert f"{2 * steps_per_epoch} optimizer steps" in resumed.stdout
-    assert re.search(r"^  validation accuracy: \d\.\d{4} \(error .* on shapes validation images \(64 images\)",
-                     resumed.stdout, re.MULTILINE)
+    assert re.search(
+        r"^  validation accuracy: \d\.\d{4} \(error .* on shapes validation images \(64 images\)",
+        resumed.stdout,
+        re.MULTILINE,
+    )
     whole, killed = (keras.saving.load_model(path / "last.keras") for path in (tmp_path / "whole", output))
-    for mine, theirs in zip([*killed.weights, *killed.optimizer.variables],
-                            [*whole.weights, *whole.optimizer.variables]):
+    for mine, theirs in zip(
+        [*killed.weights, *killed.optimizer.variables], [*whole.weights, *whole.optimizer.variables]
+    ):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7, err_msg=mine.path)
     assert not (output / "backup").exists()
 
@@ -190,7 +222,23 @@ def test_export_and_evaluate_of_a_run_checkpoint_use_the_runs_preprocessing_json
     metadata = json.loads((tmp_path / "serving" / "assets" / "metadata.json").read_text())
     assert metadata["preprocessing"] == written
 
-    assert main(["evaluate", "--checkpoint", str(run / "last.keras"), "--dataset", "shapes", "--train-size", "32",
-                 "--validation-size", "16", "--image-size", "16"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run / "last.keras"),
+                "--dataset",
+                "shapes",
+                "--train-size",
+                "32",
+                "--validation-size",
+                "16",
+                "--image-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"normalised as the run trained: {run}/preprocessing.json" in out and "16 images" in out

@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_resnet.callbacks import resume_epoch
 
-DRIVER = r'''
+DRIVER = r"""
 import json, os, signal, sys
 
 import keras
@@ -75,7 +75,7 @@ training.presets.run_callbacks = lambda *a, **k: [KillAtStep()] + run_callbacks(
 result = training.train("resnet20", "shapes", epochs=4, batch_size=16, image_size=16, train_size=32,
                         validation_size=16, output_dir=sys.argv[1], verbose=0)
 print(json.dumps({"steps": result["steps"]}))
-'''
+"""
 
 # Each point kills the run that resumes from the previous one (4 epochs of 2 steps; per epoch the run
 # writes last.keras, best.keras when it improves, then the backup's weights and its metadata, the commit).
@@ -99,8 +99,9 @@ KILL_POINTS = [
 
 def _run(output_dir, kill_at=None):
     env = {**os.environ, "KILL_AT": kill_at or "none:0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-c", DRIVER, str(output_dir)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, str(output_dir)], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _check_complete(output_dir):
@@ -151,4 +152,3 @@ def test_killed_runs_resume_to_the_uninterrupted_state(tmp_path):
     for checkpoint in ("last.keras", "best.keras"):
         _assert_same_state(_state(output_dir / checkpoint), _state(reference_dir / checkpoint))
     assert (output_dir / "log.csv").read_text().count("\n") == (reference_dir / "log.csv").read_text().count("\n")
-

@@ -143,17 +143,26 @@ def test_imagenet_augmentation_scales_the_papers_sizes_with_the_image_size(tmp_p
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: data.datasets(7), "dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a "
-                                   "tensorflow-datasets name; received 7"),
-        (lambda: data.input_defaults("shapes", image_size=4),
-         "image_size must be an integer of at least 8; received 4"),
-        (lambda: data.input_defaults("shapes", augmentation="mixup"),
-         "augmentation must be one of 'cifar', 'imagenet'"),
+        (
+            lambda: data.datasets(7),
+            "dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; received 7",
+        ),
+        (
+            lambda: data.input_defaults("shapes", image_size=4),
+            "image_size must be an integer of at least 8; received 4",
+        ),
+        (
+            lambda: data.input_defaults("shapes", augmentation="mixup"),
+            "augmentation must be one of 'cifar', 'imagenet'",
+        ),
         (lambda: data.dataset_sources("shapes", full_train=True), "full_train applies to dataset='cifar10' or"),
         (lambda: data.dataset_sources("folder:/nonexistent"), "needs PATH/train"),
-        (lambda: data.pipelines_for(data.dataset_sources("shapes", train_size=10, validation_size=5),
-                                    augmentation="vgg", image_size=32),
-         "augmentation must be one of .* received 'vgg'"),
+        (
+            lambda: data.pipelines_for(
+                data.dataset_sources("shapes", train_size=10, validation_size=5), augmentation="vgg", image_size=32
+            ),
+            "augmentation must be one of .* received 'vgg'",
+        ),
     ],
 )
 def test_named_data_set_errors_name_the_argument_and_what_is_allowed(call, message):

@@ -109,8 +109,8 @@ def test_naive_variant_runs_the_same_ops_without_parallelism(cifar_like):
 def test_augmentation_changes_between_epochs_even_without_shuffling(cifar_like):
     _, _, source = cifar_like
     dataset = data.cifar_pipeline(source, training=True, batch_size=48, normalization=None, shuffle_buffer=1, seed=0)
-    (x1, y1), = batches(dataset)
-    (x2, y2), = batches(dataset)
+    ((x1, y1),) = batches(dataset)
+    ((x2, y2),) = batches(dataset)
     np.testing.assert_array_equal(y1, y2)
     assert np.mean([not np.array_equal(a, b) for a, b in zip(x1, x2)]) > 0.8
 
@@ -151,9 +151,9 @@ def test_imagenet_scale_augmentation_samples_the_shorter_side_in_range():
 def test_imagenet_training_batches_lighting_and_channel_order():
     source = data.array_source(random_images(8, 40, 48), np.arange(8))
     options = dict(training=True, batch_size=8, image_size=32, scale_range=(36, 48), seed=5)
-    (plain, labels), = batches(data.imagenet_pipeline(source, **options))
-    (lit, _), = batches(data.imagenet_pipeline(source, lighting_std=0.1, **options))
-    (bgr, _), = batches(data.imagenet_pipeline(source, channel_order="bgr", **options))
+    ((plain, labels),) = batches(data.imagenet_pipeline(source, **options))
+    ((lit, _),) = batches(data.imagenet_pipeline(source, lighting_std=0.1, **options))
+    ((bgr, _),) = batches(data.imagenet_pipeline(source, channel_order="bgr", **options))
     assert plain.shape == (8, 32, 32, 3) and plain.dtype == np.float32 and labels.dtype == np.int32
     mean = np.array(data.IMAGENET_MEAN, np.float32)
     assert np.all(plain >= -mean - 1e-3) and np.all(plain <= 255 - mean + 1e-3)
@@ -174,9 +174,7 @@ def test_imagenet_evaluation_is_resize_and_centre_crop():
 
 def test_pipeline_output_trains_a_model(cifar_like):
     _, _, source = cifar_like
-    dataset = data.cifar_pipeline(
-        source, training=True, batch_size=8, statistics=data.image_statistics(source), seed=0
-    )
+    dataset = data.cifar_pipeline(source, training=True, batch_size=8, statistics=data.image_statistics(source), seed=0)
     model = keras.Sequential(
         [
             keras.Input((32, 32, 3)),
@@ -229,8 +227,10 @@ def test_pipeline_output_trains_a_model(cifar_like):
         (lambda source: data.center_crop(np.zeros((8, 8, 3)), 2.5), r"size must be a positive integer; received 2\.5"),
         (lambda source: data.center_crop(np.zeros((8, 8, 3)), True), "size must be a positive integer; received True"),
         (lambda source: data.center_crop(np.zeros((8, 6, 3)), 7), r"size must be at most .* \(6\) .* received 7"),
-        (lambda source: data.resize_shorter_side(np.zeros((8, 8, 3)), -3),
-         "size must be a positive integer; received -3"),
+        (
+            lambda source: data.resize_shorter_side(np.zeros((8, 8, 3)), -3),
+            "size must be a positive integer; received -3",
+        ),
         (lambda source: data.folder_source(".", check="full"), "check must be one of 'header', 'decode', None"),
         (lambda source: data.array_source(np.zeros((2, 4, 4, 3)), [0, 1]), "images must be a uint8 array"),
         (lambda source: data.array_source(random_images(2), [0]), "labels must hold one label per image"),

@@ -88,15 +88,27 @@ MESSY_TREE = [
     ("blue/rgba.png", pil_bytes(Image.new("RGBA", (2, 2), (10, 20, 30, 0)), "PNG"), rgb_block(2, 2, (10, 20, 30)), 0),
     ("blue/opaque.png", pil_bytes(Image.new("RGBA", (2, 2), (200, 0, 9, 255)), "PNG"), rgb_block(2, 2, (200, 0, 9)), 0),
     # 16-bit grayscale PNG ('I;16'): the high byte, 0..65535 onto 0..255.
-    ("blue/sixteen.png", pil_bytes(Image.fromarray(SIXTEEN_BIT), "PNG"),
-     np.repeat(np.array([[0, 1, 77, 255]], np.uint8)[..., None], 3, axis=-1), 0),
-    ("blue/palette.png", pil_bytes(Image.new("RGB", (2, 2), (10, 200, 30)).quantize(4), "PNG"),
-     rgb_block(2, 2, (10, 200, 30)), 0),
+    (
+        "blue/sixteen.png",
+        pil_bytes(Image.fromarray(SIXTEEN_BIT), "PNG"),
+        np.repeat(np.array([[0, 1, 77, 255]], np.uint8)[..., None], 3, axis=-1),
+        0,
+    ),
+    (
+        "blue/palette.png",
+        pil_bytes(Image.new("RGB", (2, 2), (10, 200, 30)).quantize(4), "PNG"),
+        rgb_block(2, 2, (10, 200, 30)),
+        0,
+    ),
     ("blue/notes.txt", b"class list, not an image\n", "not an image file", None),
     ("blue/.DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(64), None, None),
     # CMYK JPEG (Pillow writes Adobe inverted CMYK, as Photoshop does): C=0 M=128 Y=255 K=51 is RGB (204, 102, 0).
-    ("green/cmyk.jpg", pil_bytes(Image.new("CMYK", (8, 8), (0, 128, 255, 51)), "JPEG", quality=95),
-     rgb_block(8, 8, (204, 102, 0)), 3),
+    (
+        "green/cmyk.jpg",
+        pil_bytes(Image.new("CMYK", (8, 8), (0, 128, 255, 51)), "JPEG", quality=95),
+        rgb_block(8, 8, (204, 102, 0)),
+        3,
+    ),
     ("green/nested/rgb.png", encode(RGB, "PNG"), RGB, 0),  # a sub-folder's files belong to the class folder
     ("green/truncated.jpg", HALF_JPEG[: len(HALF_JPEG) // 2], "truncated JPEG", None),
     ("green/zero.jpg", b"", "empty file", None),
@@ -147,10 +159,14 @@ def test_folder_loads_every_image_mode_as_rgb_uint8_and_skips_the_rest_without_s
     "make, message",
     [
         (lambda root: None, "must hold one sub-folder per class; it is empty: '{root}'"),
-        (lambda root: (root / "0001.png").write_bytes(encode(random_images(1, 4, 4)[0], "PNG")),
-         "must hold one sub-folder per class; found none: '{root}'"),
-        (lambda root: [(root / name).mkdir() for name in ("cat", "dog", ".git")],
-         "directory '{root}' holds no readable image"),
+        (
+            lambda root: (root / "0001.png").write_bytes(encode(random_images(1, 4, 4)[0], "PNG")),
+            "must hold one sub-folder per class; found none: '{root}'",
+        ),
+        (
+            lambda root: [(root / name).mkdir() for name in ("cat", "dog", ".git")],
+            "directory '{root}' holds no readable image",
+        ),
     ],
     ids=["empty", "images-without-class-folders", "only-empty-class-folders"],
 )
@@ -258,8 +274,10 @@ def test_holdout_split_keeps_the_last_tenth_of_each_class_in_stored_order(tmp_pa
     train, validation = data.holdout_split(data.folder_source(tmp_path))
 
     def listed(source):
-        return sorted((Path(path.decode()).relative_to(tmp_path).as_posix(), int(label))
-                      for path, label in source.elements.as_numpy_iterator())
+        return sorted(
+            (Path(path.decode()).relative_to(tmp_path).as_posix(), int(label))
+            for path, label in source.elements.as_numpy_iterator()
+        )
 
     assert listed(validation) == [("a/0018.png", 0), ("a/0019.png", 0), ("b/0018.png", 1), ("b/0019.png", 1)]
     assert len(train) == 36 and not set(listed(train)) & set(listed(validation))

@@ -30,7 +30,9 @@ def test_caffe_normalisation_matches_keras_applications_preprocess_input():
     normalize = data.normalizer(data.IMAGENET_MEAN, channel_order="bgr")
     np.testing.assert_allclose(normalize(tf.constant(images)).numpy(), reference, atol=1e-4)
     tf_mode = keras.applications.resnet_v2.preprocess_input(images.copy())
-    np.testing.assert_allclose(transforms.standardize(images, *transforms.preprocessing_constants("tf", (5, 4))), tf_mode, atol=1e-6)
+    np.testing.assert_allclose(
+        transforms.standardize(images, *transforms.preprocessing_constants("tf", (5, 4))), tf_mode, atol=1e-6
+    )
 
 
 def test_one_normalisation_serves_tf_data_keras_models_and_the_on_device_augmentation():
@@ -57,10 +59,14 @@ def test_one_normalisation_serves_tf_data_keras_models_and_the_on_device_augment
         ({"mean": (1.0, 2.0)}, r"mean must have shape \(3,\) or \(height, width, 3\); received shape \(2,\)"),
         ({"mean": (1.0, 2.0, 3.0), "std": (1.0, 2.0)}, r"std must broadcast to the mean's shape \(3,\)"),
         ({"mean": (1.0, 2.0, 3.0), "std": (1.0, 0.0, 1.0)}, r"std must be positive; received \(1.0, 0.0, 1.0\)"),
-        ({"mean": (1.0, 2.0, 3.0), "channel_order": "grb"},
-         "channel_order must be one of 'rgb', 'bgr'; received 'grb'"),
-        ({"mean": np.zeros((4, 4, 3)), "image_size": (8, 8)},
-         r"mean must have shape \(3,\) or \(8, 8, 3\) \(per pixel at the image size\); received shape \(4, 4, 3\)"),
+        (
+            {"mean": (1.0, 2.0, 3.0), "channel_order": "grb"},
+            "channel_order must be one of 'rgb', 'bgr'; received 'grb'",
+        ),
+        (
+            {"mean": np.zeros((4, 4, 3)), "image_size": (8, 8)},
+            r"mean must have shape \(3,\) or \(8, 8, 3\) \(per pixel at the image size\); received shape \(4, 4, 3\)",
+        ),
     ],
 )
 def test_normalisation_constants_refuse_what_cannot_normalise(arguments, message):

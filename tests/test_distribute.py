@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import distribute, presets
+from keras_resnet import distribute
 
 TIMEOUT = 150  # seconds for one subprocess or cluster run
 
@@ -35,7 +35,8 @@ RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (16, 32, 64), "stem"
 rng = np.random.default_rng(0)
 """
 
-_REPLICAS = """
+_REPLICAS = (
+    """
 import os
 
 backend = os.environ["KERAS_BACKEND"]
@@ -44,7 +45,9 @@ if backend == "tensorflow":
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-""" + _COMMON + """
+"""
+    + _COMMON
+    + """
 def build():
     model = ResNet(RESNET8, input_shape=(16, 16, 3), classes=10)
     for layer in model.layers:
@@ -67,10 +70,13 @@ report["weight_difference"] = max(
     float(np.max(np.abs(a - b))) for a, b in zip(weights["none"], weights["mirrored"]))
 print("REPORT", json.dumps(report))
 """
+)
 
 # A worker of a 2-worker cluster: argv = run folder, output folder, epochs, epoch after which the chief
 # stops (and waits to be killed), or -1.
-_WORKER = _COMMON + """
+_WORKER = (
+    _COMMON
+    + """
 keras.utils.set_random_seed(0)
 directory, out, epochs, stop_after = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 replication = distribute.replicate("auto")
@@ -104,6 +110,7 @@ with open(os.path.join(out, f"done-{index}"), "w") as handle:
                "workers": replication.num_workers, "chief": replication.is_chief,
                "jit_compile": bool(run.model.jit_compile)}, handle)
 """
+)
 
 # Starts one worker per TF_CONFIG of `local_cluster(2)`: argv = the worker's command line.
 _LAUNCHER = """
@@ -121,11 +128,12 @@ def _environment(**extra):
 
 
 def _run_script(script, **env):
-    result = subprocess.run([sys.executable, "-c", script], env=_environment(**env), capture_output=True,
-                            text=True, timeout=TIMEOUT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=_environment(**env), capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))
-    return json.loads(line[len("REPORT "):])
+    return json.loads(line[len("REPORT ") :])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,8 +141,11 @@ def _run_script(script, **env):
 
 
 def test_unknown_strategy_names_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"^strategy must be one of 'auto', 'mirrored', 'multiworker', "
-                                         r"'none'; received 'tpu'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^strategy must be one of 'auto', 'mirrored', 'multiworker', "
+        r"'none'; received 'tpu'$",
+    ):
         distribute.replicate("tpu")
 
 
@@ -142,7 +153,11 @@ def test_auto_without_cluster_is_the_default_strategy(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     replication = distribute.replicate("auto")
     assert (replication.kind, replication.num_replicas, replication.num_workers, replication.is_chief) == (
-        "none", 1, 1, True)
+        "none",
+        1,
+        1,
+        True,
+    )
     assert distribute.replicate(replication) is replication
 
 
@@ -172,8 +187,10 @@ def test_shard_dataset_sets_the_policy():
     import tensorflow as tf
 
     dataset = tf.data.Dataset.range(8).batch(4)
-    for policy, expected in (("data", tf.data.experimental.AutoShardPolicy.DATA),
-                             ("file", tf.data.experimental.AutoShardPolicy.FILE)):
+    for policy, expected in (
+        ("data", tf.data.experimental.AutoShardPolicy.DATA),
+        ("file", tf.data.experimental.AutoShardPolicy.FILE),
+    ):
         sharded = distribute.shard_dataset(dataset, policy)
         assert sharded.options().experimental_distribute.auto_shard_policy == expected
         assert list(sharded.as_numpy_iterator())[0].tolist() == [0, 1, 2, 3]
@@ -214,8 +231,13 @@ def test_local_cluster_gives_each_worker_its_own_port():
 
 def test_importing_needs_no_tensorflow():
     script = "import sys; sys.modules['tensorflow'] = None; import keras_resnet.distribute; print('ok')"
-    result = subprocess.run([sys.executable, "-c", script], env=_environment(KERAS_BACKEND="numpy"),
-                            capture_output=True, text=True, timeout=TIMEOUT)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_environment(KERAS_BACKEND="numpy"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
@@ -285,12 +307,24 @@ class _Cluster:
         self.scratch.mkdir()
         worker = tmp_path / "worker.py"
         worker.write_text(_WORKER)
-        self.log = open(self.out / "log.txt", "w")
-        command = [sys.executable, "-c", _LAUNCHER, str(worker), str(tmp_path / "run"), str(self.out),
-                   str(epochs), str(stop_after)]
+        self.log = open(self.out / "log.txt", "w")  # noqa: SIM115 - open for the workers' lifetime, closed in stop()
+        command = [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(worker),
+            str(tmp_path / "run"),
+            str(self.out),
+            str(epochs),
+            str(stop_after),
+        ]
         self.process = subprocess.Popen(
-            _namespace_prefix() + command, env=_environment(KERAS_BACKEND="tensorflow", TMPDIR=str(self.scratch)),
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            _namespace_prefix() + command,
+            env=_environment(KERAS_BACKEND="tensorflow", TMPDIR=str(self.scratch)),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def output(self):
         self.log.flush()

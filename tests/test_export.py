@@ -17,9 +17,6 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import keras_resnet as kr  # noqa: E402
-from keras_resnet import cli, data, export  # noqa: E402
-
 from export_helpers import (  # noqa: E402
     CONSUMER_ENV,
     NO_KERAS_RESNET,
@@ -29,6 +26,9 @@ from export_helpers import (  # noqa: E402
     run_consumer,
     uint8_images,
 )
+
+import keras_resnet as kr  # noqa: E402
+from keras_resnet import cli, data, export  # noqa: E402
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -134,7 +134,7 @@ def test_a_consumer_without_keras_resnet_loads_calls_and_wraps_the_export(model,
     expected = reference(model, images)
     for key in ("loaded_probabilities", "bytes_probabilities", "tfsm_probabilities"):
         np.testing.assert_allclose(outputs[key], expected, atol=TOLERANCE, err_msg=key)
-    assert_consistent_top_k({k[len("bytes_"):]: outputs[k] for k in outputs if k.startswith("bytes_")}, CLASS_NAMES, 3)
+    assert_consistent_top_k({k[len("bytes_") :]: outputs[k] for k in outputs if k.startswith("bytes_")}, CLASS_NAMES, 3)
     assert outputs["class_names"].tolist() == CLASS_NAMES
     assert outputs["image_size"].tolist() == [32, 32]
 
@@ -144,14 +144,30 @@ def test_saved_model_cli_runs_the_serving_signature(model, exported, tmp_path):
     images = uint8_images((2, 32, 32, 3), seed=2)
     np.save(tmp_path / "images.npy", images)
     run = subprocess.run(
-        ["saved_model_cli", "run", "--dir", str(export_dir), "--tag_set", "serve",
-         "--signature_def", "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}",
-         "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, env=CONSUMER_ENV, timeout=120,
+        [
+            "saved_model_cli",
+            "run",
+            "--dir",
+            str(export_dir),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'images.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=CONSUMER_ENV,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    outputs = {name: np.load(tmp_path / "out" / f"{name}.npy", allow_pickle=True)
-               for name in ("probabilities", "top_k_indices", "top_k_scores", "top_k_classes")}
+    outputs = {
+        name: np.load(tmp_path / "out" / f"{name}.npy", allow_pickle=True)
+        for name in ("probabilities", "top_k_indices", "top_k_scores", "top_k_classes")
+    }
     np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
     assert_consistent_top_k(outputs, CLASS_NAMES, 3)
 
@@ -163,8 +179,9 @@ def cifar_reference(normalization):
     """Served preprocessing and the batch data.cifar_pipeline (an independent implementation) feeds the model."""
     source = data.array_source(STATISTICS_IMAGES, np.zeros(6, np.int32))
     statistics = data.image_statistics(source)
-    pipeline = data.cifar_pipeline(source, training=False, batch_size=6, normalization=normalization,
-                                   statistics=statistics)
+    pipeline = data.cifar_pipeline(
+        source, training=False, batch_size=6, normalization=normalization, statistics=statistics
+    )
     return export.cifar_preprocessing(statistics, normalization), next(iter(pipeline))[0].numpy()
 
 
@@ -185,8 +202,13 @@ def identity_reference():
 
 @pytest.mark.parametrize(
     "make_reference",
-    [caffe_reference, bgr_reference, identity_reference,
-     lambda: cifar_reference("pixel"), lambda: cifar_reference("channel")],
+    [
+        caffe_reference,
+        bgr_reference,
+        identity_reference,
+        lambda: cifar_reference("pixel"),
+        lambda: cifar_reference("channel"),
+    ],
     ids=["caffe", "dict-bgr", "none", "cifar-pixel", "cifar-channel"],
 )
 def test_served_preprocessing_matches_the_reference_implementations(logits_model, tmp_path, make_reference):
@@ -245,12 +267,27 @@ PNG = b"\x89PNG\r\n\x1a\n"
         ("serving_bytes", {"image_bytes": np.array(b"x", object)}, BYTES_EXPECTED + r"\] \[\]"),
         ("serving_bytes", {"image_bytes": np.array([[b"x"]], object)}, BYTES_EXPECTED + r"\] \[1 1\]"),
         ("serving_bytes", {"image_bytes": np.array([], object)}, BYTES_EXPECTED + r"\] \[0\]"),
-        ("serving_bytes", {"image_bytes": np.array([PNG, b"not an image", b"", PNG], object)},
-         re.escape("must hold encoded JPEG, PNG, GIF, BMP or WebP images; received undecodable bytes at batch "
-                   "positions] [1 2]")),
+        (
+            "serving_bytes",
+            {"image_bytes": np.array([PNG, b"not an image", b"", PNG], object)},
+            re.escape(
+                "must hold encoded JPEG, PNG, GIF, BMP or WebP images; received undecodable bytes at batch "
+                "positions] [1 2]"
+            ),
+        ),
     ],
-    ids=["rank-3", "scalar", "4-channels", "grey", "empty-batch", "no-rows", "bytes-scalar", "bytes-rank-2",
-         "bytes-empty", "undecodable"],
+    ids=[
+        "rank-3",
+        "scalar",
+        "4-channels",
+        "grey",
+        "empty-batch",
+        "no-rows",
+        "bytes-scalar",
+        "bytes-rank-2",
+        "bytes-empty",
+        "undecodable",
+    ],
 )
 def test_bad_input_fails_with_what_was_expected_and_received(exported, signature, inputs, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
@@ -264,31 +301,65 @@ def tiny_model(**kwargs):
 @pytest.mark.parametrize(
     "model_kwargs, options, message",
     [
-        ({}, {"preprocessing": "torch"},
-         "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; received 'torch'"),
-        ({}, {"preprocessing": {"std": 2.0}},
-         "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
-         "received keys ['std']"),
-        ({}, {"preprocessing": {"mean": [1.0, 2.0]}},
-         "preprocessing['mean'] must have shape (3,) or (8, 8, 3) (per pixel at the image size); received shape (2,)"),
-        ({}, {"preprocessing": {"mean": [0.0] * 3, "std": [1.0, 2.0]}},
-         "preprocessing['std'] must broadcast to the mean's shape (3,); received shape (2,)"),
+        (
+            {},
+            {"preprocessing": "torch"},
+            "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; received 'torch'",
+        ),
+        (
+            {},
+            {"preprocessing": {"std": 2.0}},
+            "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
+            "received keys ['std']",
+        ),
+        (
+            {},
+            {"preprocessing": {"mean": [1.0, 2.0]}},
+            "preprocessing['mean'] must have shape (3,) or (8, 8, 3) (per pixel at the image size); "
+            "received shape (2,)",
+        ),
+        (
+            {},
+            {"preprocessing": {"mean": [0.0] * 3, "std": [1.0, 2.0]}},
+            "preprocessing['std'] must broadcast to the mean's shape (3,); received shape (2,)",
+        ),
         ({}, {"preprocessing": {"mean": [0.0] * 3, "std": 0.0}}, "preprocessing['std'] must be positive; received 0.0"),
-        ({}, {"preprocessing": {"mean": [0.0] * 3, "channel_order": "gbr"}},
-         "preprocessing['channel_order'] must be one of 'rgb', 'bgr'; received 'gbr'"),
+        (
+            {},
+            {"preprocessing": {"mean": [0.0] * 3, "channel_order": "gbr"}},
+            "preprocessing['channel_order'] must be one of 'rgb', 'bgr'; received 'gbr'",
+        ),
         ({}, {"top_k": 0}, "top_k must be an integer from 1 to classes (3); received 0"),
         ({}, {"top_k": 4}, "top_k must be an integer from 1 to classes (3); received 4"),
-        ({}, {"class_names": ["a", "b"]},
-         "class_names must be 3 strings (one per model output, no line breaks); received 2 items: ['a', 'b']"),
+        (
+            {},
+            {"class_names": ["a", "b"]},
+            "class_names must be 3 strings (one per model output, no line breaks); received 2 items: ['a', 'b']",
+        ),
         ({}, {"class_names": ["a", "b\nc", "d"]}, "class_names must be 3 strings"),
-        ({}, {"image_size": 16}, "image_size must be two positive integers (height, width) agreeing with the "
-                                 "model's input size (8, 8); received 16"),
-        ({"input_shape": (None, None, 3)}, {},
-         "image_size must be given as (height, width) for a model with a free input size (None, None); received None"),
-        ({"input_shape": (8, 8, 1)}, {}, "model must take one batch of RGB images, channels last, input shape "
-                                         "(batch, height, width, 3); received input shape (None, 8, 8, 1)"),
-        ({"include_top": False}, {},
-         "model must output one score per class, shape (batch, classes); received (None, 8, 8, 4)"),
+        (
+            {},
+            {"image_size": 16},
+            "image_size must be two positive integers (height, width) agreeing with the "
+            "model's input size (8, 8); received 16",
+        ),
+        (
+            {"input_shape": (None, None, 3)},
+            {},
+            "image_size must be given as (height, width) for a model with a free input size (None, None); "
+            "received None",
+        ),
+        (
+            {"input_shape": (8, 8, 1)},
+            {},
+            "model must take one batch of RGB images, channels last, input shape "
+            "(batch, height, width, 3); received input shape (None, 8, 8, 1)",
+        ),
+        (
+            {"include_top": False},
+            {},
+            "model must output one score per class, shape (batch, classes); received (None, 8, 8, 4)",
+        ),
         ({}, {"crop_to_aspect_ratio": "yes"}, "crop_to_aspect_ratio must be one of True, False; received 'yes'"),
     ],
 )
@@ -300,16 +371,18 @@ def test_bad_arguments_are_refused_with_what_is_allowed(tmp_path, model_kwargs, 
 
 
 def test_cifar_preprocessing_refuses_unknown_normalization():
-    with pytest.raises(ValueError, match=re.escape("normalization must be one of 'pixel', 'channel', None; "
-                                                   "received 'mean'")):
+    with pytest.raises(
+        ValueError, match=re.escape("normalization must be one of 'pixel', 'channel', None; received 'mean'")
+    ):
         export.cifar_preprocessing({}, "mean")
 
 
 def test_free_size_logits_model_serves_probabilities_at_the_given_size(model, tmp_path):
     free_size = kr.ResNet20(input_shape=(None, None, 3), classes=10, classifier_activation=None)
     free_size.set_weights(model.get_weights())
-    metadata = export.export_saved_model(free_size, tmp_path / "export", preprocessing="tf", image_size=(32, 32),
-                                         from_logits=True)
+    metadata = export.export_saved_model(
+        free_size, tmp_path / "export", preprocessing="tf", image_size=(32, 32), from_logits=True
+    )
     assert metadata["image_size"] == [32, 32] and metadata["from_logits"] and metadata["top_k"] == 5
     images = uint8_images((3, 32, 32, 3), seed=7)
     outputs = served(tmp_path / "export", images=images)
@@ -351,7 +424,10 @@ def test_export_from_the_jax_backend_serves_the_same_outputs(model, tmp_path):
     model.save_weights(tmp_path / "resnet20.weights.h5")
     run = subprocess.run(
         [sys.executable, "-c", JAX_EXPORTER, str(tmp_path / "resnet20.weights.h5"), str(tmp_path / "export")],
-        capture_output=True, text=True, env={**CONSUMER_ENV, "KERAS_BACKEND": "jax"}, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**CONSUMER_ENV, "KERAS_BACKEND": "jax"},
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     if "UNSUPPORTED:" in run.stdout:
@@ -389,46 +465,81 @@ def test_export_command_exports_a_keras_archive(model, tmp_path, capsys):
     preprocessing = export.cifar_preprocessing(statistics, "channel")
     (tmp_path / "preprocessing.json").write_text(json.dumps(preprocessing))
     (tmp_path / "classes.txt").write_text("\n".join(CLASS_NAMES) + "\n")
-    args = parse_export_command([
-        "--checkpoint", str(tmp_path / "resnet20.keras"), "--output", str(tmp_path / "export"),
-        "--preprocessing", str(tmp_path / "preprocessing.json"), "--class-names", str(tmp_path / "classes.txt"),
-        "--top-k", "2", "--crop-to-aspect-ratio",
-    ])
+    args = parse_export_command(
+        [
+            "--checkpoint",
+            str(tmp_path / "resnet20.keras"),
+            "--output",
+            str(tmp_path / "export"),
+            "--preprocessing",
+            str(tmp_path / "preprocessing.json"),
+            "--class-names",
+            str(tmp_path / "classes.txt"),
+            "--top-k",
+            "2",
+            "--crop-to-aspect-ratio",
+        ]
+    )
     args.run(args)
     assert f"wrote {tmp_path / 'export'}: signatures serving_default" in capsys.readouterr().out
     metadata = json.loads((tmp_path / "export" / "assets" / "metadata.json").read_text())
-    assert (metadata["preprocessing"], metadata["class_names"], metadata["top_k"], metadata["crop_to_aspect_ratio"]) \
-        == (preprocessing, CLASS_NAMES, 2, True)
+    assert (
+        metadata["preprocessing"],
+        metadata["class_names"],
+        metadata["top_k"],
+        metadata["crop_to_aspect_ratio"],
+    ) == (preprocessing, CLASS_NAMES, 2, True)
     mean, std = np.array(preprocessing["mean"]), np.array(preprocessing["std"])
     outputs = served(tmp_path / "export", images=STATISTICS_IMAGES)
-    np.testing.assert_allclose(outputs["probabilities"], model.predict((STATISTICS_IMAGES - mean) / std, verbose=0),
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        outputs["probabilities"], model.predict((STATISTICS_IMAGES - mean) / std, verbose=0), atol=TOLERANCE
+    )
 
 
 def test_export_command_builds_a_named_model_with_weights(model, tmp_path):
     model.save_weights(tmp_path / "resnet20.weights.h5")
-    args = parse_export_command(["--model", "resnet20", "--weights", str(tmp_path / "resnet20.weights.h5"),
-                                 "--output", str(tmp_path / "export"), "--preprocessing", "tf", "--image-size", "32"])
+    args = parse_export_command(
+        [
+            "--model",
+            "resnet20",
+            "--weights",
+            str(tmp_path / "resnet20.weights.h5"),
+            "--output",
+            str(tmp_path / "export"),
+            "--preprocessing",
+            "tf",
+            "--image-size",
+            "32",
+        ]
+    )
     args.run(args)
     images = uint8_images((2, 32, 32, 3), seed=11)
-    np.testing.assert_allclose(served(tmp_path / "export", images=images)["probabilities"], reference(model, images),
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        served(tmp_path / "export", images=images)["probabilities"], reference(model, images), atol=TOLERANCE
+    )
 
 
 def test_importing_the_module_needs_no_tensorflow():
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: Keras needs a backend other than TensorFlow to import without it")
     script = "import sys\nsys.modules['tensorflow'] = None\nimport keras_resnet.export\nprint('imported')"
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=120,
+    )
     assert run.returncode == 0 and "imported" in run.stdout, run.stderr[-3000:]
 
 
 def test_export_command_refuses_weights_for_a_checkpoint(tmp_path):
-    args = parse_export_command(["--checkpoint", str(tmp_path / "best.keras"), "--weights", "imagenet",
-                                 "--output", str(tmp_path / "export")])
-    with pytest.raises(ValueError, match=re.escape("--weights goes with --model; received --weights imagenet with "
-                                                   "--checkpoint")):
+    args = parse_export_command(
+        ["--checkpoint", str(tmp_path / "best.keras"), "--weights", "imagenet", "--output", str(tmp_path / "export")]
+    )
+    with pytest.raises(
+        ValueError, match=re.escape("--weights goes with --model; received --weights imagenet with --checkpoint")
+    ):
         args.run(args)
 
 
@@ -449,8 +560,9 @@ def lambda_archive(path):
 
 
 def test_export_command_refuses_an_archive_with_a_lambda_layer(tmp_path):
-    args = parse_export_command(["--checkpoint", str(lambda_archive(tmp_path / "lambda.keras")),
-                                 "--output", str(tmp_path / "export")])
+    args = parse_export_command(
+        ["--checkpoint", str(lambda_archive(tmp_path / "lambda.keras")), "--output", str(tmp_path / "export")]
+    )
     with pytest.raises(ValueError, match="safe_mode"):
         args.run(args)
     assert not (tmp_path / "export").exists()
@@ -465,8 +577,9 @@ def test_version_writes_the_tensorflow_serving_layout_beside_other_versions(mode
     assert sorted(os.listdir(base)) == ["1", "2"]  # no staging folder left behind
     assert (base / "1" / "saved_model.pb").read_bytes() == b"an older version"
     images = uint8_images((2, 32, 32, 3), seed=12)
-    np.testing.assert_allclose(served(base / "2", images=images)["probabilities"], reference(model, images),
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        served(base / "2", images=images)["probabilities"], reference(model, images), atol=TOLERANCE
+    )
 
 
 def test_serving_litert_signature_converts_with_builtin_ops_only(model, exported):
@@ -513,8 +626,12 @@ def test_every_format_refuses_a_model_that_is_no_image_classifier(tmp_path, form
     "format, options, message",
     [
         ("tflite", {}, "format must be one of 'saved_model', 'litert', 'onnx'; received 'tflite'"),
-        ("onnx", {"top_k": 3}, "top_k is not an option of format='onnx', which takes preprocessing, image_size, "
-                               "from_logits, opset; received top_k=3"),
+        (
+            "onnx",
+            {"top_k": 3},
+            "top_k is not an option of format='onnx', which takes preprocessing, image_size, "
+            "from_logits, opset; received top_k=3",
+        ),
         ("litert", {"version": 1}, "version is not an option of format='litert'"),
         ("saved_model", {"quantization": "int8"}, "quantization is not an option of format='saved_model'"),
         ("saved_model", {"version": 0}, "version must be a positive integer; received 0"),
@@ -573,9 +690,23 @@ def test_export_command_writes_litert_int8_from_a_folder_of_training_images(mode
         (tmp_path / "train" / label).mkdir(parents=True)
         for index, image in enumerate(uint8_images((4, 32, 32, 3), seed=len(label))):
             (tmp_path / "train" / label / f"{index}.png").write_bytes(tf.io.encode_png(image).numpy())
-    status = cli.main(["export", "--checkpoint", str(tmp_path / "resnet20.keras"), "--format", "litert",
-                       "--output", str(tmp_path / "resnet20.tflite"), "--preprocessing", "tf",
-                       "--quantization", "int8", "--representative-data", str(tmp_path / "train")])
+    status = cli.main(
+        [
+            "export",
+            "--checkpoint",
+            str(tmp_path / "resnet20.keras"),
+            "--format",
+            "litert",
+            "--output",
+            str(tmp_path / "resnet20.tflite"),
+            "--preprocessing",
+            "tf",
+            "--quantization",
+            "int8",
+            "--representative-data",
+            str(tmp_path / "train"),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     assert f"wrote {tmp_path / 'resnet20.tflite'} (litert, int8)" in capsys.readouterr().out
     interpreter = Interpreter(str(tmp_path / "resnet20.tflite"))
@@ -593,13 +724,25 @@ def test_export_command_writes_onnx_and_a_serving_version(model, tmp_path):
     images = uint8_images((2, 32, 32, 3), seed=14)
     session = onnxruntime.InferenceSession(str(tmp_path / "resnet20.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"images": images})[0], reference(model, images), atol=TOLERANCE)
-    np.testing.assert_allclose(served(tmp_path / "serving" / "7", images=images)["probabilities"],
-                               reference(model, images), atol=TOLERANCE)
+    np.testing.assert_allclose(
+        served(tmp_path / "serving" / "7", images=images)["probabilities"], reference(model, images), atol=TOLERANCE
+    )
 
 
 def test_the_keras_resnet_command_refuses_an_option_of_another_format(tmp_path, capsys):
-    status = cli.main(["export", "--model", "resnet20", "--format", "onnx", "--top-k", "3",
-                       "--output", str(tmp_path / "resnet20.onnx")])
+    status = cli.main(
+        [
+            "export",
+            "--model",
+            "resnet20",
+            "--format",
+            "onnx",
+            "--top-k",
+            "3",
+            "--output",
+            str(tmp_path / "resnet20.onnx"),
+        ]
+    )
     assert status == 2
     assert capsys.readouterr().err.strip() == (
         "keras-resnet export: error: top_k is not an option of format='onnx', which takes preprocessing, "

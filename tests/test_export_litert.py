@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
-interpreter_module = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (the LiteRT runtime) "
-                                         "is not installed: pip install -e '.[test]'")
+interpreter_module = pytest.importorskip(
+    "ai_edge_litert.interpreter",
+    reason="ai-edge-litert (the LiteRT runtime) is not installed: pip install -e '.[test]'",
+)
+
+from export_helpers import NO_TENSORFLOW, TOLERANCE, classifier, reference, run_consumer, uint8_images  # noqa: E402
 
 import keras_resnet as kr  # noqa: E402
 from keras_resnet import data  # noqa: E402
-
-from export_helpers import NO_TENSORFLOW, TOLERANCE, classifier, reference, run_consumer, uint8_images  # noqa: E402
 
 # int8 calibration images: the library's own source type, as a training run would pass its training source.
 CALIBRATION = uint8_images((64, 32, 32, 3), seed=20)
@@ -29,8 +31,14 @@ def model():
 def exported(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("litert")
     kr.export(model, folder / "float.tflite", format="litert", preprocessing="caffe")
-    kr.export(model, folder / "int8.tflite", format="litert", preprocessing="caffe", quantization="int8",
-              representative_data=data.array_source(CALIBRATION, np.zeros(64, np.int32)))
+    kr.export(
+        model,
+        folder / "int8.tflite",
+        format="litert",
+        preprocessing="caffe",
+        quantization="int8",
+        representative_data=data.array_source(CALIBRATION, np.zeros(64, np.int32)),
+    )
     return folder
 
 
@@ -85,8 +93,15 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
     images = uint8_images((8, 32, 32, 3), seed=23)
     outputs = {}
     for name, representative_data in sources.items():
-        kr.export(logits_model, tmp_path / f"{name}.tflite", format="litert", preprocessing="tf", from_logits=True,
-                  quantization="int8", representative_data=representative_data)
+        kr.export(
+            logits_model,
+            tmp_path / f"{name}.tflite",
+            format="litert",
+            preprocessing="tf",
+            from_logits=True,
+            quantization="int8",
+            representative_data=representative_data,
+        )
         outputs[name] = run(tmp_path / f"{name}.tflite", images)[0]
     np.testing.assert_array_equal(outputs["pipeline"], outputs["resized"])
     # The softmax is inside: probabilities, though the model outputs logits.
@@ -97,23 +112,33 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
     "options, message",
     [
         ({"quantization": "int8"}, "representative_data must be given with quantization='int8'"),
-        ({"representative_data": CALIBRATION}, "representative_data goes with quantization='int8' only; received "
-                                               "representative data with quantization=None"),
+        (
+            {"representative_data": CALIBRATION},
+            "representative_data goes with quantization='int8' only; received "
+            "representative data with quantization=None",
+        ),
         ({"quantization": "float16"}, "quantization must be one of None, 'int8'; received 'float16'"),
-        ({"quantization": "int8", "representative_data": []},
-         "representative_data must yield at least one image; received an empty collection"),
-        ({"quantization": "int8", "representative_data": [np.zeros((32, 32))]},
-         "representative_data must yield RGB images (height, width, 3) or batches of them, alone or as "
-         "(images, labels); received an element of shape (32, 32)"),
-        ({"quantization": "int8", "representative_data": [np.full((2, 32, 32, 3), -1.5, np.float32)]},
-         "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training source, "
-         "not the normalised batches of its pipeline); received values in [-1.5, -1.5]"),
+        (
+            {"quantization": "int8", "representative_data": []},
+            "representative_data must yield at least one image; received an empty collection",
+        ),
+        (
+            {"quantization": "int8", "representative_data": [np.zeros((32, 32))]},
+            "representative_data must yield RGB images (height, width, 3) or batches of them, alone or as "
+            "(images, labels); received an element of shape (32, 32)",
+        ),
+        (
+            {"quantization": "int8", "representative_data": [np.full((2, 32, 32, 3), -1.5, np.float32)]},
+            "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training source, "
+            "not the normalised batches of its pipeline); received values in [-1.5, -1.5]",
+        ),
     ],
     ids=["int8-without-data", "data-without-int8", "float16", "empty-data", "grey-data", "normalised-data"],
 )
 def test_bad_quantization_arguments_are_refused_and_nothing_is_written(tmp_path, options, message):
-    tiny = kr.ResNet({"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3,
-                     input_shape=(32, 32, 3))
+    tiny = kr.ResNet(
+        {"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3, input_shape=(32, 32, 3)
+    )
     with pytest.raises(ValueError, match=re.escape(message)):
         kr.export(tiny, tmp_path / "model.tflite", format="litert", **options)
     assert os.listdir(tmp_path) == []
@@ -141,5 +166,6 @@ def test_a_consumer_without_tensorflow_or_keras_resnet_runs_the_file(model, expo
     np.save(tmp_path / "images.npy", images)
     output = run_consumer(CONSUMER, exported / "float.tflite", tmp_path, cwd=tmp_path)
     assert "tensorflow imported: False" in output
-    np.testing.assert_allclose(np.load(tmp_path / "outputs.npy"), reference(model, images, mode="caffe"),
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "outputs.npy"), reference(model, images, mode="caffe"), atol=TOLERANCE
+    )

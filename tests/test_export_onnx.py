@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
-pytest.importorskip("tf2onnx", reason="tf2onnx (Keras' ONNX converter on TensorFlow) is not installed: "
-                                      "pip install -e '.[test]'")
+pytest.importorskip(
+    "tf2onnx", reason="tf2onnx (Keras' ONNX converter on TensorFlow) is not installed: pip install -e '.[test]'"
+)
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: pip install -e '.[test]'")
 
-import keras_resnet as kr  # noqa: E402
-
 from export_helpers import NO_TENSORFLOW, TOLERANCE, classifier, reference, run_consumer, uint8_images  # noqa: E402
+
+import keras_resnet as kr  # noqa: E402
 
 PIXEL_MEAN = uint8_images((32, 32, 3), seed=30).astype(np.float32)
 
@@ -53,8 +54,14 @@ def test_the_file_declares_opset_17_or_later_and_passes_the_onnx_checker(exporte
 def test_per_pixel_mean_and_logits_are_served_as_probabilities(model, tmp_path):
     logits_model = kr.ResNet20(input_shape=(32, 32, 3), classes=10, classifier_activation=None)
     logits_model.set_weights(model.get_weights())
-    kr.export(logits_model, tmp_path / "model.onnx", format="onnx", from_logits=True, opset=18,
-              preprocessing={"mean": PIXEL_MEAN, "std": 255.0})
+    kr.export(
+        logits_model,
+        tmp_path / "model.onnx",
+        format="onnx",
+        from_logits=True,
+        opset=18,
+        preprocessing={"mean": PIXEL_MEAN, "std": 255.0},
+    )
     images = uint8_images((3, 32, 32, 3), seed=31)
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     expected = model.predict((images - PIXEL_MEAN) / 255.0, verbose=0)
@@ -64,8 +71,9 @@ def test_per_pixel_mean_and_logits_are_served_as_probabilities(model, tmp_path):
 @pytest.mark.parametrize("opset", [13, "17", True])
 def test_an_opset_before_17_is_refused(tmp_path, opset):
     with pytest.raises(ValueError, match=re.escape(f"opset must be an integer of at least 17; received {opset!r}")):
-        tiny = kr.ResNet({"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3,
-                         input_shape=(8, 8, 3))
+        tiny = kr.ResNet(
+            {"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3, input_shape=(8, 8, 3)
+        )
         kr.export(tiny, tmp_path / "model.onnx", format="onnx", opset=opset)
     assert os.listdir(tmp_path) == []
 
@@ -86,5 +94,6 @@ def test_a_consumer_without_tensorflow_or_keras_resnet_runs_the_file(model, expo
     images = uint8_images((3, 32, 32, 3), seed=32)
     np.save(tmp_path / "images.npy", images)
     run_consumer(CONSUMER, exported, tmp_path, cwd=tmp_path)
-    np.testing.assert_allclose(np.load(tmp_path / "outputs.npy"), reference(model, images, mode="caffe"),
-                               atol=TOLERANCE)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "outputs.npy"), reference(model, images, mode="caffe"), atol=TOLERANCE
+    )

@@ -79,10 +79,16 @@ def test_pooling_reduces_the_feature_map_of_the_same_weights(data_format):
 @pytest.mark.parametrize(
     "ours, reference, layers",
     [
-        (kr.ResNet50, keras.applications.ResNet50,
-         ["conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"]),
-        (kr.ResNet50V2, keras.applications.ResNet50V2,
-         ["conv2_block3_preact_relu", "conv3_block4_preact_relu", "conv4_block6_preact_relu", "post_relu"]),
+        (
+            kr.ResNet50,
+            keras.applications.ResNet50,
+            ["conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"],
+        ),
+        (
+            kr.ResNet50V2,
+            keras.applications.ResNet50V2,
+            ["conv2_block3_preact_relu", "conv3_block4_preact_relu", "conv4_block6_preact_relu", "post_relu"],
+        ),
     ],
 )
 def test_levels_are_keras_applications_layers_at_strides_4_to_32(ours, reference, layers):
@@ -100,44 +106,86 @@ def test_levels_are_keras_applications_layers_at_strides_4_to_32(ours, reference
     "build, expected",
     [
         # v1 takes each stage's last block output.
-        (lambda: kr.ResNet18(include_top=False), [
-            ("C2", "conv2_block2_out", 4, 64), ("C3", "conv3_block2_out", 8, 128),
-            ("C4", "conv4_block2_out", 16, 256), ("C5", "conv5_block2_out", 32, 512)]),
+        (
+            lambda: kr.ResNet18(include_top=False),
+            [
+                ("C2", "conv2_block2_out", 4, 64),
+                ("C3", "conv3_block2_out", 8, 128),
+                ("C4", "conv4_block2_out", 16, 256),
+                ("C5", "conv5_block2_out", 32, 512),
+            ],
+        ),
         # Dilation: the same layers, the strides stop growing.
-        (lambda: kr.ResNet18(include_top=False, output_stride=16), [
-            ("C2", "conv2_block2_out", 4, 64), ("C3", "conv3_block2_out", 8, 128),
-            ("C4", "conv4_block2_out", 16, 256), ("C5", "conv5_block2_out", 16, 512)]),
-        (lambda: kr.ResNet18V2(include_top=False, output_stride=8), [
-            ("C2", "conv2_block2_preact_relu", 4, 64), ("C3", "conv3_block2_preact_relu", 8, 128),
-            ("C4", "conv4_block2_preact_relu", 8, 256), ("C5", "post_relu", 8, 512)]),
+        (
+            lambda: kr.ResNet18(include_top=False, output_stride=16),
+            [
+                ("C2", "conv2_block2_out", 4, 64),
+                ("C3", "conv3_block2_out", 8, 128),
+                ("C4", "conv4_block2_out", 16, 256),
+                ("C5", "conv5_block2_out", 16, 512),
+            ],
+        ),
+        (
+            lambda: kr.ResNet18V2(include_top=False, output_stride=8),
+            [
+                ("C2", "conv2_block2_preact_relu", 4, 64),
+                ("C3", "conv3_block2_preact_relu", 8, 128),
+                ("C4", "conv4_block2_preact_relu", 8, 256),
+                ("C5", "post_relu", 8, 512),
+            ],
+        ),
         # CIFAR networks: three stages at strides 1, 2, 4.
-        (lambda: kr.ResNet20(include_top=False), [
-            ("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32),
-            ("C4", "conv4_block3_out", 4, 64)]),
-        (lambda: kr.Plain20(include_top=False), [
-            ("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32),
-            ("C4", "conv4_block3_out", 4, 64)]),
+        (
+            lambda: kr.ResNet20(include_top=False),
+            [("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32), ("C4", "conv4_block3_out", 4, 64)],
+        ),
+        (
+            lambda: kr.Plain20(include_top=False),
+            [("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32), ("C4", "conv4_block3_out", 4, 64)],
+        ),
         # v2 in keras.applications' layout strides in a stage's last block,
         # which with one block per stage is its only one.
-        (lambda: _resnet8(preact=True), [
-            ("C2", "conv2_block1_preact_relu", 1, 8), ("C3", "conv3_block1_preact_relu", 2, 8),
-            ("C4", "post_relu", 4, 32)]),
+        (
+            lambda: _resnet8(preact=True),
+            [
+                ("C2", "conv2_block1_preact_relu", 1, 8),
+                ("C3", "conv3_block1_preact_relu", 2, 8),
+                ("C4", "post_relu", 4, 32),
+            ],
+        ),
         # v2 with the paper's layout: the map feeds the next stage's first block.
-        (lambda: _resnet8(preact=True, downsample_at="first"), [
-            ("C2", "conv3_block1_preact_relu", 1, 8), ("C3", "conv4_block1_preact_relu", 2, 16),
-            ("C4", "post_relu", 4, 32)]),
+        (
+            lambda: _resnet8(preact=True, downsample_at="first"),
+            [
+                ("C2", "conv3_block1_preact_relu", 1, 8),
+                ("C3", "conv4_block1_preact_relu", 2, 16),
+                ("C4", "post_relu", 4, 32),
+            ],
+        ),
         # v1 in the last-block layout: the map before the strided block.
-        (lambda: kr.ResNet18(include_top=False, downsample_at="last"), [
-            ("C2", "conv2_block1_out", 4, 64), ("C3", "conv3_block1_out", 8, 128),
-            ("C4", "conv4_block1_out", 16, 256), ("C5", "conv5_block2_out", 32, 512)]),
+        (
+            lambda: kr.ResNet18(include_top=False, downsample_at="last"),
+            [
+                ("C2", "conv2_block1_out", 4, 64),
+                ("C3", "conv3_block1_out", 8, 128),
+                ("C4", "conv4_block1_out", 16, 256),
+                ("C5", "conv5_block2_out", 32, 512),
+            ],
+        ),
         # Everything dilated: no stride to read the layout from; v2's default.
-        (lambda: _resnet8(preact=True, output_stride=1), [
-            ("C2", "conv2_block1_preact_relu", 1, 8), ("C3", "conv3_block1_preact_relu", 1, 8),
-            ("C4", "post_relu", 1, 32)]),
+        (
+            lambda: _resnet8(preact=True, output_stride=1),
+            [
+                ("C2", "conv2_block1_preact_relu", 1, 8),
+                ("C3", "conv3_block1_preact_relu", 1, 8),
+                ("C4", "post_relu", 1, 32),
+            ],
+        ),
         # A classifier on top changes nothing.
-        (lambda: kr.ResNet(RESNET8, input_shape=(32, 32, 3)), [
-            ("C2", "conv2_block1_out", 1, 8), ("C3", "conv3_block1_out", 2, 16),
-            ("C4", "conv4_block1_out", 4, 32)]),
+        (
+            lambda: kr.ResNet(RESNET8, input_shape=(32, 32, 3)),
+            [("C2", "conv2_block1_out", 1, 8), ("C3", "conv3_block1_out", 2, 16), ("C4", "conv4_block1_out", 4, 32)],
+        ),
     ],
 )
 def test_feature_info(build, expected):
@@ -146,8 +194,7 @@ def test_feature_info(build, expected):
 
 def test_levels_are_recorded_at_build_and_survive_save_load_and_weights(tmp_path):
     model = kr.ResNet20(include_preprocessing=True, output_stride=2)
-    expected = [("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32),
-                ("C4", "conv4_block3_out", 2, 64)]
+    expected = [("C2", "conv2_block3_out", 1, 16), ("C3", "conv3_block3_out", 2, 32), ("C4", "conv4_block3_out", 2, 64)]
     assert _summary(feature_info(model)) == expected
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
@@ -162,9 +209,7 @@ def test_levels_are_recorded_at_build_and_survive_save_load_and_weights(tmp_path
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize(
-    "kwargs", [{}, {"preact": True}, {"output_stride": 16}, {"preact": True, "output_stride": 8}]
-)
+@pytest.mark.parametrize("kwargs", [{}, {"preact": True}, {"output_stride": 16}, {"preact": True, "output_stride": 8}])
 def test_extractor_maps_have_the_reported_strides_and_channels(data_format, kwargs):
     keras.config.set_image_data_format(data_format)
     backbone = kr.ResNet(TINY, include_top=False, **kwargs)
@@ -213,22 +258,24 @@ def test_extractor_on_an_input_tensor_shares_the_backbones_weights():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m: feature_extractor(m, levels=("C2", "C5")),
-         r"levels must be None or distinct names among 'C2', 'C3', 'C4'; received \('C2', 'C5'\)"),
+        (
+            lambda m: feature_extractor(m, levels=("C2", "C5")),
+            r"levels must be None or distinct names among 'C2', 'C3', 'C4'; received \('C2', 'C5'\)",
+        ),
         (lambda m: feature_extractor(m, levels="C2"), r"levels must .* received 'C2'"),
         (lambda m: feature_extractor(m, levels=()), r"levels must .* received \(\)"),
         (lambda m: feature_extractor(m, levels=("C2", "C2")), r"levels must .* received \('C2', 'C2'\)"),
-        (lambda m: feature_extractor(m, input_shape=(64, 64, 3)),
-         r"builder keyword arguments .* \['input_shape'\]"),
+        (lambda m: feature_extractor(m, input_shape=(64, 64, 3)), r"builder keyword arguments .* \['input_shape'\]"),
         (lambda m: feature_extractor("resnet7"), r"model must be one of .* received 'resnet7'"),
-        (lambda m: feature_info(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="mlp")),
-         r"model must be a keras_resnet backbone .* received 'mlp'"),
+        (
+            lambda m: feature_info(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="mlp")),
+            r"model must be a keras_resnet backbone .* received 'mlp'",
+        ),
         (lambda m: unfreeze(m, stages=0), r"stages must be None or an integer from 1 to 3; received 0"),
         (lambda m: unfreeze(m, stages=4), r"stages must be None or an integer from 1 to 3; received 4"),
         (lambda m: unfreeze(m, stages=True), r"stages must .* received True"),
         (lambda m: unfreeze(m, stages="2"), r"stages must .* received '2'"),
-        (lambda m: unfreeze(m, keep_bn_frozen="yes"),
-         r"keep_bn_frozen must be True or False; received 'yes'"),
+        (lambda m: unfreeze(m, keep_bn_frozen="yes"), r"keep_bn_frozen must be True or False; received 'yes'"),
     ],
 )
 def test_bad_arguments_name_the_argument_value_and_allowed(call, message):
@@ -281,8 +328,7 @@ def test_unfreeze_top_stages(keep_bn_frozen):
     backbone = freeze(_resnet8(preact=True))
     unfreeze(backbone, stages=2, keep_bn_frozen=keep_bn_frozen)
     convs = {"conv3_block1_1_conv", "conv3_block1_2_conv", "conv4_block1_1_conv", "conv4_block1_2_conv"}
-    bns = {"conv3_block1_preact_bn", "conv3_block1_1_bn", "conv4_block1_preact_bn", "conv4_block1_1_bn",
-           "post_bn"}
+    bns = {"conv3_block1_preact_bn", "conv3_block1_1_bn", "conv4_block1_preact_bn", "conv4_block1_1_bn", "post_bn"}
     assert _trainable_layers(backbone) == (convs if keep_bn_frozen else convs | bns)
 
     model = _head_on(backbone)
@@ -305,7 +351,8 @@ def test_unfreeze_everything_and_refreeze():
     assert not backbone.trainable_weights
     unfreeze(backbone)
     assert _trainable_layers(backbone) == {
-        layer.name for layer in backbone.layers
+        layer.name
+        for layer in backbone.layers
         if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     }
     assert "conv1_conv" in _trainable_layers(backbone)
@@ -319,7 +366,7 @@ def test_unfreeze_everything_and_refreeze():
 def test_moving_shapes_clips_move_in_the_labelled_direction():
     clips, labels = moving_shapes_clips(40, frames=6, seed=3)
     assert clips.shape == (40, 6, 32, 32, 3) and clips.dtype == np.float32
-    assert 0 <= clips.min() and clips.max() <= 1
+    assert clips.min() >= 0 and clips.max() <= 1
     assert np.bincount(labels).tolist() == [10, 10, 10, 10]
     again, same = moving_shapes_clips(40, frames=6, seed=3)
     np.testing.assert_array_equal(again, clips)
@@ -371,9 +418,7 @@ def test_video_model_trains_the_head_on_a_frozen_backbone_then_the_backbone():
         prepare(backbone)
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
         parameters = [w for w in backbone.weights if all(w is not s for s in _bn_statistics(backbone))]
-        before, statistics, head_before = (
-            _numpy(parameters), _numpy(_bn_statistics(backbone)), _numpy(head.weights)
-        )
+        before, statistics, head_before = (_numpy(parameters), _numpy(_bn_statistics(backbone)), _numpy(head.weights))
         model.fit(clips, labels, batch_size=8, epochs=1, verbose=0)
         assert not any(_unchanged(head_before, head.weights))
         assert all(_unchanged(statistics, _bn_statistics(backbone)))
@@ -385,9 +430,22 @@ def test_video_model_trains_the_head_on_a_frozen_backbone_then_the_backbone():
 def test_video_example_runs_on_the_jax_backend():
     env = dict(os.environ, KERAS_BACKEND="jax")
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "video_convlstm.py"), "--clips", "8", "--frames", "3",
-         "--epochs", "1", "--batch-size", "8"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(EXAMPLES / "video_convlstm.py"),
+            "--clips",
+            "8",
+            "--frames",
+            "3",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -404,9 +462,13 @@ def test_feature_pyramid_example_builds_p2_to_p5_and_trains():
     spec = importlib.util.spec_from_file_location("feature_pyramid", EXAMPLES / "feature_pyramid.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    result = example.main(["--model", "resnet18", "--output-stride", "16", "--images", "8", "--epochs", "1",
-                           "--batch-size", "8"])
+    result = example.main(
+        ["--model", "resnet18", "--output-stride", "16", "--images", "8", "--epochs", "1", "--batch-size", "8"]
+    )
     assert result["pyramid"] == {
-        "P5": (None, 4, 4, 32), "P4": (None, 4, 4, 32), "P3": (None, 8, 8, 32), "P2": (None, 16, 16, 32)
+        "P5": (None, 4, 4, 32),
+        "P4": (None, 4, 4, 32),
+        "P3": (None, 8, 8, 32),
+        "P2": (None, 16, 16, 32),
     }
     assert 0.0 <= result["val_iou"] <= 1.0

@@ -39,8 +39,11 @@ def test_preprocess_input_leaves_its_input_alone(mode):
 def test_preprocess_input_of_one_channels_first_image_tensor_matches_the_array(mode):
     image = np.random.default_rng(2).uniform(0, 255, (3, 5, 6)).astype("float32")
     tensor = kr.preprocess_input(keras.ops.convert_to_tensor(image), data_format="channels_first", mode=mode)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(tensor),
-                               kr.preprocess_input(image, data_format="channels_first", mode=mode), rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(tensor),
+        kr.preprocess_input(image, data_format="channels_first", mode=mode),
+        rtol=1e-6,
+    )
     assert tuple(tensor.shape) == (3, 5, 6)
 
 
@@ -48,8 +51,9 @@ def test_preprocess_input_works_on_tensors_inside_a_model():
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, kr.preprocess_input(inputs))
     x = np.full((1, 4, 4, 3), 100.0, "float32")
-    np.testing.assert_allclose(model.predict(x, verbose=0)[0, 0, 0], [100 - 103.939, 100 - 116.779, 100 - 123.68],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0)[0, 0, 0], [100 - 103.939, 100 - 116.779, 100 - 123.68], rtol=1e-5
+    )
 
 
 def test_preprocess_input_rejects_unknown_mode():
@@ -66,8 +70,11 @@ def test_decode_predictions_uses_the_keras_class_index(tmp_path, monkeypatch):
     preds[0, [7, 3, 999]] = [0.5, 0.3, 0.2]
     preds[1, 42] = 1.0
     decoded = kr.decode_predictions(preds, top=3)
-    assert [(c, n) for c, n, _ in decoded[0]] == [("n00000007", "class_7"), ("n00000003", "class_3"),
-                                                  ("n00000999", "class_999")]
+    assert [(c, n) for c, n, _ in decoded[0]] == [
+        ("n00000007", "class_7"),
+        ("n00000003", "class_3"),
+        ("n00000999", "class_999"),
+    ]
     assert decoded[0][0][2] == pytest.approx(0.5)
     assert decoded[1][0][:2] == ("n00000042", "class_42")
 
@@ -83,7 +90,7 @@ def test_decode_predictions_errors(tmp_path, monkeypatch):
 def test_the_imagenet_mean_is_the_one_keras_applications_subtracts():
     subtracted = -keras.applications.resnet.preprocess_input(np.zeros((1, 1, 1, 3), np.float32))[0, 0, 0]
     np.testing.assert_allclose(subtracted, imagenet.BGR_MEAN, atol=1e-4)
-    assert imagenet.BGR_MEAN == imagenet.IMAGENET_MEAN[::-1]
+    assert imagenet.IMAGENET_MEAN[::-1] == imagenet.BGR_MEAN
 
 
 def test_scaled_sizes_keep_the_papers_ratios():

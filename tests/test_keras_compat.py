@@ -68,8 +68,9 @@ def test_override_steps_is_what_fit_and_evaluate_run():
 
     _keras_compat.override_steps(model, train_step=counted_train_step, test_step=counted_test_step)
     x, y = tiny_data()
-    with keras_still("runs a train_step/test_step set on the model instance in fit/evaluate",
-                     _keras_compat.override_steps):
+    with keras_still(
+        "runs a train_step/test_step set on the model instance in fit/evaluate", _keras_compat.override_steps
+    ):
         history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
         result = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
         assert history.history["marker"] == [1.0]
@@ -106,8 +107,10 @@ def symbolic_build_call():
 
 def test_override_symbolic_build_is_called_by_fit_with_its_iterator(symbolic_build_call):
     _, received = symbolic_build_call
-    with keras_still("calls Trainer._maybe_symbolic_build(iterator=...) from fit under a tf.distribute strategy",
-                     _keras_compat.override_symbolic_build):
+    with keras_still(
+        "calls Trainer._maybe_symbolic_build(iterator=...) from fit under a tf.distribute strategy",
+        _keras_compat.override_symbolic_build,
+    ):
         assert "error" not in received, received.get("error")
         assert received.get("iterator") is not None, "fit did not call the hook with an iterator"
 
@@ -116,8 +119,10 @@ def test_epoch_iterator_element_spec_is_the_batch_structure(symbolic_build_call)
     import tensorflow as tf
 
     _, received = symbolic_build_call
-    with keras_still("keeps the data adapter of fit's epoch iterator in .data_adapter (get_tf_dataset())",
-                     _keras_compat.epoch_iterator_element_spec):
+    with keras_still(
+        "keeps the data adapter of fit's epoch iterator in .data_adapter (get_tf_dataset())",
+        _keras_compat.epoch_iterator_element_spec,
+    ):
         assert "error" not in received, received.get("error")
         x_spec, y_spec = received["spec"]
         assert isinstance(x_spec, tf.TensorSpec) and x_spec.shape[-1] == 4
@@ -129,8 +134,10 @@ def test_symbolic_build_builds_metrics_and_optimizer_from_a_spec():
     model = tiny_model()
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     spec = (tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None,), tf.int32))
-    with keras_still("builds a compiled model, its metrics and optimizer with Trainer._symbolic_build(data_batch=)",
-                     _keras_compat.symbolic_build):
+    with keras_still(
+        "builds a compiled model, its metrics and optimizer with Trainer._symbolic_build(data_batch=)",
+        _keras_compat.symbolic_build,
+    ):
         assert not model.optimizer.built
         _keras_compat.symbolic_build(model, spec)
         assert model.optimizer.built
@@ -141,8 +148,10 @@ def test_optimizer_variable_index_is_the_build_position():
     variables = [keras.Variable(np.zeros(shape, "float32"), name=f"v{i}") for i, shape in enumerate([(2,), (3,), (1,)])]
     optimizer = keras.optimizers.SGD(momentum=0.9)
     optimizer.build(variables)
-    with keras_still("maps a variable to its build position with BaseOptimizer._get_variable_index",
-                     _keras_compat.optimizer_variable_index):
+    with keras_still(
+        "maps a variable to its build position with BaseOptimizer._get_variable_index",
+        _keras_compat.optimizer_variable_index,
+    ):
         assert [_keras_compat.optimizer_variable_index(optimizer, v) for v in variables] == [0, 1, 2]
         # The position indexes the optimizer's own slots, as update_step reads them.
         assert [tuple(m.shape) for m in optimizer.momentums] == [(2,), (3,), (1,)]
@@ -170,8 +179,10 @@ def test_optimizer_variable_index_maps_a_replica_component_back():
     def step():
         strategy.run(lambda: optimizer.apply_gradients([(tf.ones(v.shape), v) for v in variables]))
 
-    with keras_still("maps the per-replica variable update_step receives to its build position",
-                     _keras_compat.optimizer_variable_index):
+    with keras_still(
+        "maps the per-replica variable update_step receives to its build position",
+        _keras_compat.optimizer_variable_index,
+    ):
         step()
         assert seen == [0, 1]
 
@@ -188,8 +199,10 @@ def test_saving_class_key_names_the_layers_of_a_weights_file(tmp_path):
         count = seen.get(base, 0)
         seen[base] = count + 1
         expected.add(base if count == 0 else f"{base}_{count}")
-    with keras_still("keys the layers of a .weights.h5 file by keras.src.utils.naming.to_snake_case(class name)",
-                     _keras_compat.saving_class_key):
+    with keras_still(
+        "keys the layers of a .weights.h5 file by keras.src.utils.naming.to_snake_case(class name)",
+        _keras_compat.saving_class_key,
+    ):
         assert {"dense", "dense_1", "batch_normalization"} <= keys
         assert keys <= expected, f"file keys {sorted(keys)}, expected among {sorted(expected)}"
 
@@ -201,10 +214,13 @@ def test_with_imagenet_class_index_is_what_decode_predictions_reads():
     index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
     preds = np.zeros((1, 1000), "float32")
     preds[0, [5, 9]] = [0.25, 0.75]
-    with keras_still("decodes with the module global imagenet_utils.CLASS_INDEX when it is set",
-                     _keras_compat.with_imagenet_class_index):
+    with keras_still(
+        "decodes with the module global imagenet_utils.CLASS_INDEX when it is set",
+        _keras_compat.with_imagenet_class_index,
+    ):
         decoded = _keras_compat.with_imagenet_class_index(
-            index, keras.applications.resnet.decode_predictions, preds, top=2)
+            index, keras.applications.resnet.decode_predictions, preds, top=2
+        )
         assert [name for _, name, _ in decoded[0]] == ["class_9", "class_5"]
         assert imagenet_utils.CLASS_INDEX is before
 
@@ -221,14 +237,24 @@ def test_installed_keras_is_in_the_pinned_range():
     keras_requirement = next(r for r in requirements if r.name == "keras")
     assert keras_requirement.specifier.contains(keras.version()), (
         f"Keras {keras.version()} is outside setup.cfg's tested range {keras_requirement.specifier}: if every "
-        "test of tests/test_keras_compat.py passes on it, widen the range; else adapt keras_resnet/_keras_compat.py")
+        "test of tests/test_keras_compat.py passes on it, widen the range; else adapt keras_resnet/_keras_compat.py"
+    )
+
+
 def _tiny_fit(callbacks, epochs=2):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     x = np.ones((4, 2), "float32")
-    return model, model.fit(x, np.ones((4, 1)), validation_data=(x, np.ones((4, 1))), epochs=epochs, verbose=0,
-                            batch_size=2, callbacks=callbacks)
+    return model, model.fit(
+        x,
+        np.ones((4, 1)),
+        validation_data=(x, np.ones((4, 1))),
+        epochs=epochs,
+        verbose=0,
+        batch_size=2,
+        callbacks=callbacks,
+    )
 
 
 def test_route_checkpoint_saves_sees_every_save_with_keras_formatting_and_best():
@@ -241,13 +267,15 @@ def test_route_checkpoint_saves_sees_every_save_with_keras_formatting_and_best()
     _tiny_fit([Recording("epoch{epoch}.keras")])
     assert written == ["epoch1.keras", "epoch2.keras"], (
         "keras.callbacks.ModelCheckpoint no longer saves through _save_model/_get_file_path: "
-        f"keras {keras.__version__} changed how checkpoints are written; received {written}")
+        f"keras {keras.__version__} changed how checkpoints are written; received {written}"
+    )
     written.clear()
     best = Recording("best.keras", monitor="val_loss", save_best_only=True, initial_value_threshold=-1.0)
     _tiny_fit([best])
     assert written == [] and best.best == -1.0, (
         "ModelCheckpoint._should_save_model no longer decides save_best_only from best: "
-        f"keras {keras.__version__} changed it")
+        f"keras {keras.__version__} changed it"
+    )
 
 
 def test_set_initial_epoch_makes_fit_start_there():
@@ -263,4 +291,5 @@ def test_set_initial_epoch_makes_fit_start_there():
     _tiny_fit([StartAtTwo()], epochs=4)
     assert seen == [2, 3], (
         f"Model._initial_epoch set in on_train_begin no longer moves fit's first epoch: keras {keras.__version__} "
-        f"changed how BackupAndRestore resumes; epochs run: {seen}")
+        f"changed how BackupAndRestore resumes; epochs run: {seen}"
+    )

@@ -45,12 +45,18 @@ def test_issue_usage_examples():
 
 def test_layer_names_cover_keras_applications():
     ours = {layer.name for layer in kr.ResNet50(input_shape=(64, 64, 3)).layers if layer.weights}
-    theirs = {layer.name for layer in keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3)).layers
-              if layer.weights}
+    theirs = {
+        layer.name
+        for layer in keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3)).layers
+        if layer.weights
+    }
     assert ours == theirs
     ours_v2 = {layer.name for layer in kr.ResNet50V2(input_shape=(64, 64, 3)).layers if layer.weights}
-    theirs_v2 = {layer.name for layer in keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3)).layers
-                 if layer.weights}
+    theirs_v2 = {
+        layer.name
+        for layer in keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3)).layers
+        if layer.weights
+    }
     assert ours_v2 == theirs_v2
 
 
@@ -68,8 +74,10 @@ def test_shortcut_options_change_parameters_not_shapes():
     projections = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
     assert count_params(b) - count_params(a) == projections
     # C projects in every block: 9 blocks of widths 16 x3, 32 x3, 64 x3.
-    every = sum((cin * cout + 2 * cout) for cin, cout in
-                [(16, 16)] * 3 + [(16, 32)] + [(32, 32)] * 2 + [(32, 64)] + [(64, 64)] * 2)
+    every = sum(
+        (cin * cout + 2 * cout)
+        for cin, cout in [(16, 16)] * 3 + [(16, 32)] + [(32, 32)] * 2 + [(32, 64)] + [(64, 64)] * 2
+    )
     assert count_params(c) - count_params(a) == every
     assert len(_layers_of(a, kr.ZeroPadShortcut)) == 2
     assert not _layers_of(b, kr.ZeroPadShortcut)
@@ -174,8 +182,12 @@ def test_input_tensor_and_generic_table():
     assert model.inputs[0] is tensor
     assert model.output_shape == (None, 512)
     assert model.get_layer("max_pool") is not None
-    tiny = kr.ResNet({"block": "bottleneck", "depths": (1, 1), "widths": (8, 16), "stem": "cifar"},
-                     input_shape=(16, 16, 3), classes=3, name="tiny")
+    tiny = kr.ResNet(
+        {"block": "bottleneck", "depths": (1, 1), "widths": (8, 16), "stem": "cifar"},
+        input_shape=(16, 16, 3),
+        classes=3,
+        name="tiny",
+    )
     assert tiny.output_shape == (None, 3)
     assert tiny.get_layer("conv3_block1_3_conv").filters == 64
     assert kr.get_model("plain20").name == "plain20"
@@ -224,7 +236,9 @@ def test_bad_arguments_for_imagenet_weights():
 def test_weights_require_rgb_inputs_of_32_pixels(tmp_path):
     path = tmp_path / "r20.weights.h5"
     kr.ResNet20().save_weights(path)
-    with pytest.raises(ValueError, match=re.escape("at least 32 when loading weights; received input_shape=(16, 16, 3)")):
+    with pytest.raises(
+        ValueError, match=re.escape("at least 32 when loading weights; received input_shape=(16, 16, 3)")
+    ):
         kr.ResNet20(weights=path, input_shape=(16, 16, 3))
     with pytest.raises(ValueError, match=re.escape("must have 3 channels when loading weights")):
         kr.ResNet20(weights=path, input_shape=(32, 32, 1))
@@ -351,17 +365,31 @@ def test_numpy_arrays_and_image_dataset_from_directory(tmp_path):
 @pytest.mark.parametrize(
     "images, parts",
     [
-        (np.zeros((2, 64, 64, 3), "uint8"), [
-            "resnet20 takes images of 32x32 pixels, batches of shape (batch, height, width, channels) = "
-            "(batch, 32, 32, 3); received shape (", ", 64, 64, 3). Build the model with input_shape=(64, 64, 3)",
-            "or with include_preprocessing=True"]),
-        (np.zeros((2, 32, 32, 1), "uint8"), [
-            "resnet20 takes images with 3 channels, batches of shape (batch, height, width, channels) = "
-            "(batch, 32, 32, 3); received shape (", ", 32, 32, 1) (1 channels). Convert the images to RGB",
-            "input_shape=(32, 32, 1)"]),
-        (np.zeros((32, 32, 3), "uint8"), [
-            "resnet20 takes batches of images of shape (batch, height, width, channels) = (batch, 32, 32, 3); "
-            "received an input of shape (32, 32, 3). Batch the images"]),
+        (
+            np.zeros((2, 64, 64, 3), "uint8"),
+            [
+                "resnet20 takes images of 32x32 pixels, batches of shape (batch, height, width, channels) = "
+                "(batch, 32, 32, 3); received shape (",
+                ", 64, 64, 3). Build the model with input_shape=(64, 64, 3)",
+                "or with include_preprocessing=True",
+            ],
+        ),
+        (
+            np.zeros((2, 32, 32, 1), "uint8"),
+            [
+                "resnet20 takes images with 3 channels, batches of shape (batch, height, width, channels) = "
+                "(batch, 32, 32, 3); received shape (",
+                ", 32, 32, 1) (1 channels). Convert the images to RGB",
+                "input_shape=(32, 32, 1)",
+            ],
+        ),
+        (
+            np.zeros((32, 32, 3), "uint8"),
+            [
+                "resnet20 takes batches of images of shape (batch, height, width, channels) = (batch, 32, 32, 3); "
+                "received an input of shape (32, 32, 3). Batch the images"
+            ],
+        ),
     ],
 )
 def test_wrong_input_shape_says_what_was_expected_and_how_to_fix_it(images, parts):
@@ -378,8 +406,12 @@ def test_wrong_input_shape_says_what_was_expected_and_how_to_fix_it(images, part
 
 def test_preprocessing_models_take_any_size_but_check_channels():
     model = kr.ResNet20(include_preprocessing=True)
-    with pytest.raises(ValueError, match=re.escape("takes images with 3 channels, batches of shape "
-                                                   "(batch, height, width, channels) = (batch, any, any, 3)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "takes images with 3 channels, batches of shape (batch, height, width, channels) = (batch, any, any, 3)"
+        ),
+    ):
         model.predict(np.zeros((1, 32, 32, 4), "uint8"), verbose=0)
     assert model.predict(np.zeros((1, 17, 45, 3), "uint8"), verbose=0).shape == (1, 10)
 

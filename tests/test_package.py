@@ -23,14 +23,14 @@ sys.meta_path.insert(0, Block())
 
 def _run(code, **env):
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
-                          env=environment)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=environment)
 
 
 def test_import_and_build_without_tensorflow():
     pytest.importorskip("jax", reason="needs a second Keras backend (jax) to run without TensorFlow")
-    result = _run(BLOCK_TENSORFLOW + "import keras_resnet as kr\nprint(kr.ResNet20().output_shape)",
-                  KERAS_BACKEND="jax")
+    result = _run(
+        BLOCK_TENSORFLOW + "import keras_resnet as kr\nprint(kr.ResNet20().output_shape)", KERAS_BACKEND="jax"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(None, 10)" in result.stdout
 
@@ -68,14 +68,30 @@ def test_readme_python_snippets_run(tmp_path):
     blocks = _readme_python_blocks()
     assert blocks
     script = "\n".join(blocks)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
-                            cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_all_lists_exactly_the_public_api():
-    public = {name for name in dir(keras_resnet) if not name.startswith("_")
-              and not isinstance(getattr(keras_resnet, name), type(keras_resnet))}
+    public = {
+        name
+        for name in dir(keras_resnet)
+        if not name.startswith("_") and not isinstance(getattr(keras_resnet, name), type(keras_resnet))
+    }
     assert len(keras_resnet.__all__) == len(set(keras_resnet.__all__)), "a name is listed twice in __all__"
     assert sorted(public - set(keras_resnet.__all__)) == [], "public names missing from keras_resnet.__all__"
     assert [name for name in keras_resnet.__all__ if not hasattr(keras_resnet, name)] == []
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
+def test_code_passes_ruff(command):
+    """The ruff configuration of pyproject.toml holds for the whole tree (run `ruff check --fix . && ruff format .`)."""
+    result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-1000:]

@@ -69,11 +69,13 @@ def test_cifar_statistics_adapted_from_images_subtract_the_per_pixel_mean():
 
 def test_cifar_per_channel_statistics_and_the_default_scale():
     statistics = {"channel_mean": np.array([125.3, 123.0, 113.9]), "channel_std": np.array([63.0, 62.1, 66.7])}
-    plain, inside = _twin(dict(architecture=RESNET8, input_shape=(32, 32, 3)),
-                          preprocessing=cifar_preprocessing(statistics, "channel"))
+    plain, inside = _twin(
+        dict(architecture=RESNET8, input_shape=(32, 32, 3)), preprocessing=cifar_preprocessing(statistics, "channel")
+    )
     x = _raw(2, 32, 32)
-    expected = plain.predict(((x - statistics["channel_mean"]) / statistics["channel_std"]).astype("float32"),
-                             verbose=0)
+    expected = plain.predict(
+        ((x - statistics["channel_mean"]) / statistics["channel_std"]).astype("float32"), verbose=0
+    )
     np.testing.assert_allclose(inside.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)
     plain, default = _twin(dict(architecture=RESNET8, input_shape=(32, 32, 3)))
     expected = plain.predict((x / 255.0).astype("float32"), verbose=0)
@@ -88,8 +90,9 @@ def test_channels_first_preprocessing_matches_channels_last():
     first = kr.ResNet(RESNET8, input_shape=(3, 32, 32), include_preprocessing=True, preprocessing=images)
     assert first.input_shape == (None, 3, None, None)
     first.set_weights(last.get_weights())
-    np.testing.assert_allclose(first.predict(x.transpose(0, 3, 1, 2), verbose=0), last.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        first.predict(x.transpose(0, 3, 1, 2), verbose=0), last.predict(x, verbose=0), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_preprocessing_model_round_trips_through_a_keras_archive(tmp_path):
@@ -99,7 +102,11 @@ def test_preprocessing_model_round_trips_through_a_keras_archive(tmp_path):
     x = _raw(2, 70, 90)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     assert [layer.name for layer in loaded.layers][:4] == [
-        model.layers[0].name, "preprocessing_resize", "preprocessing_normalize", "preprocessing_bgr"]
+        model.layers[0].name,
+        "preprocessing_resize",
+        "preprocessing_normalize",
+        "preprocessing_bgr",
+    ]
 
 
 def test_reverse_channels_layer_serializes_and_handles_channels_first():
@@ -113,16 +120,26 @@ def test_reverse_channels_layer_serializes_and_handles_channels_first():
     "kwargs, message",
     [
         (dict(include_preprocessing="yes"), "include_preprocessing must be one of True, False; received 'yes'"),
-        (dict(preprocessing="caffe"),
-         "preprocessing applies only with include_preprocessing=True; received preprocessing='caffe'"),
-        (dict(include_preprocessing=True, preprocessing="torch"),
-         "preprocessing must be one of 'caffe', 'tf', None or a dict"),
-        (dict(include_preprocessing=True, preprocessing=np.zeros((4, 28, 28, 3))),
-         "training images of shape (count, 32, 32, 3) to adapt from"),
-        (dict(include_preprocessing=True, preprocessing=np.zeros((0, 32, 32, 3))),
-         "preprocessing images to adapt from must hold at least one image; received none"),
-        (dict(include_preprocessing=True, preprocessing={"mean": [1.0, 2.0]}),
-         "preprocessing['mean'] must have shape (3,) or (32, 32, 3)"),
+        (
+            dict(preprocessing="caffe"),
+            "preprocessing applies only with include_preprocessing=True; received preprocessing='caffe'",
+        ),
+        (
+            dict(include_preprocessing=True, preprocessing="torch"),
+            "preprocessing must be one of 'caffe', 'tf', None or a dict",
+        ),
+        (
+            dict(include_preprocessing=True, preprocessing=np.zeros((4, 28, 28, 3))),
+            "training images of shape (count, 32, 32, 3) to adapt from",
+        ),
+        (
+            dict(include_preprocessing=True, preprocessing=np.zeros((0, 32, 32, 3))),
+            "preprocessing images to adapt from must hold at least one image; received none",
+        ),
+        (
+            dict(include_preprocessing=True, preprocessing={"mean": [1.0, 2.0]}),
+            "preprocessing['mean'] must have shape (3,) or (32, 32, 3)",
+        ),
     ],
 )
 def test_bad_preprocessing_arguments_name_argument_value_and_allowed(kwargs, message):
@@ -133,18 +150,28 @@ def test_bad_preprocessing_arguments_name_argument_value_and_allowed(kwargs, mes
 @pytest.mark.parametrize("include_preprocessing", [False, True])
 def test_exported_savedmodel_and_litert_compute_what_the_model_computes(include_preprocessing, tmp_path):
     tf = pytest.importorskip("tensorflow")
-    model = kr.ResNet(TINY_IMAGENET, input_shape=(64, 64, 3), classes=5, classifier_activation=None,
-                      include_preprocessing=include_preprocessing)
+    model = kr.ResNet(
+        TINY_IMAGENET,
+        input_shape=(64, 64, 3),
+        classes=5,
+        classifier_activation=None,
+        include_preprocessing=include_preprocessing,
+    )
     shape = (2, 80, 70, 3) if include_preprocessing else (2, 64, 64, 3)
     x = np.random.default_rng(0).integers(0, 256, shape).astype("float32")
     expected = model.predict(x, verbose=0)
-    model.export(tmp_path / "saved", format="tf_saved_model", verbose=False,
-                 input_signature=[keras.InputSpec(shape=shape, dtype="float32")])
+    model.export(
+        tmp_path / "saved",
+        format="tf_saved_model",
+        verbose=False,
+        input_signature=[keras.InputSpec(shape=shape, dtype="float32")],
+    )
     saved = tf.saved_model.load(str(tmp_path / "saved"))
     np.testing.assert_allclose(np.asarray(saved.serve(x)), expected, rtol=1e-4, atol=1e-4)
     litert = pytest.importorskip("ai_edge_litert.interpreter")
     interpreter = litert.Interpreter(
-        model_content=tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert())
+        model_content=tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert()
+    )
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()

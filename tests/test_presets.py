@@ -9,7 +9,8 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keras_resnet import callbacks, presets
 from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
@@ -17,13 +18,15 @@ from keras_resnet.callbacks import ErrorWarmUp, PlateauDecay
 
 def tiny_model(activation=None):
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Conv2D(4, 3),
-        keras.layers.BatchNormalization(),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation=activation),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation=activation),
+        ]
+    )
 
 
 def tiny_data(n=32):
@@ -39,8 +42,9 @@ def restore_policy():
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
-@pytest.mark.parametrize("step, lr", [(0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01),
-                                      (48_000, 0.001), (63_999, 0.001)])
+@pytest.mark.parametrize(
+    "step, lr", [(0, 0.1), (31_999, 0.1), (32_000, 0.01), (47_999, 0.01), (48_000, 0.001), (63_999, 0.001)]
+)
 def test_cifar_schedule_divides_by_10_at_32k_and_48k(name, step, lr):
     assert float(presets.learning_rate_schedule(name)(step)) == pytest.approx(lr, rel=1e-6)
     assert presets.recipe_for(name).total_steps == 64_000
@@ -70,20 +74,17 @@ def test_epochs_cover_the_paper_runs():
 @pytest.mark.parametrize("step", [0, 2_500, 5_000, 10_000])
 def test_cosine_schedule(step):
     schedule = presets.learning_rate_schedule("cifar10", schedule="cosine", total_steps=10_000)
-    assert float(schedule(step)) == pytest.approx(0.05 * (1 + math.cos(math.pi * step / 10_000)),
-                                                  abs=1e-7)
+    assert float(schedule(step)) == pytest.approx(0.05 * (1 + math.cos(math.pi * step / 10_000)), abs=1e-7)
 
 
-@pytest.mark.parametrize("step, lr", [(0, 0.0), (250, 0.025), (999, 0.0999), (1_000, 0.1),
-                                      (32_000, 0.01)])
+@pytest.mark.parametrize("step, lr", [(0, 0.0), (250, 0.025), (999, 0.0999), (1_000, 0.1), (32_000, 0.01)])
 def test_linear_warmup_ramps_into_the_step_schedule(step, lr):
     schedule = presets.learning_rate_schedule("cifar10", warmup_steps=1_000)
     assert float(schedule(step)) == pytest.approx(lr, abs=1e-7)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 10_000), min_size=0, max_size=4, unique=True),
-       st.integers(0, 12_000))
+@given(st.lists(st.integers(1, 10_000), min_size=0, max_size=4, unique=True), st.integers(0, 12_000))
 def test_step_decay_counts_the_boundaries_passed(boundaries, step):
     boundaries = sorted(boundaries)
     expected = 0.1 * 0.1 ** sum(step >= b for b in boundaries)
@@ -112,8 +113,7 @@ def test_weight_decay_touches_kernels_only_as_coupled_l2(nesterov):
     before = {v.path: v.numpy() for v in model.trainable_variables}
     optimizer = presets.L2SGD(learning_rate=0.5, momentum=0.9, nesterov=nesterov, l2=0.1)
     for _ in range(3):
-        optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables],
-                        model.trainable_variables)
+        optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables], model.trainable_variables)
     for variable in model.trainable_variables:
         start = before[variable.path]
         if variable.name == "kernel":
@@ -128,8 +128,7 @@ def test_weight_decay_zero_leaves_kernels_alone():
     model = tiny_model()
     kernel = model.layers[0].kernel.numpy()
     optimizer = presets.optimizer_for("cifar10", weight_decay=0.0)
-    optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables],
-                    model.trainable_variables)
+    optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables], model.trainable_variables)
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), kernel)
 
 
@@ -146,7 +145,8 @@ def test_label_smoothing_reaches_the_loss(sparse_labels):
     probabilities = np.array([[0.7, 0.2, 0.1]], "float32")
     label = np.array([0]) if sparse_labels else np.array([[1.0, 0.0, 0.0]], "float32")
     assert float(model.loss(label, probabilities)) == pytest.approx(
-        smoothed_cross_entropy(probabilities[0], 0, 0.1), rel=1e-5)
+        smoothed_cross_entropy(probabilities[0], 0, 0.1), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("activation, from_logits", [("softmax", False), (None, True)])
@@ -163,29 +163,41 @@ def test_imagenet_reports_top5():
     assert {"accuracy", "top5_accuracy"} <= set(model.evaluate(x, y, verbose=0, return_dict=True))
 
 
-@pytest.mark.parametrize("recipe, overrides, pattern", [
-    ("cifar1O", {}, r"recipe must be one of 'cifar10'.* or a Recipe; received recipe='cifar1O'"),
-    (["imagenet"], {}, r"recipe must be one of .*; received recipe=\['imagenet'\]"),
-    ("cifar10", {"schedule": "linear"},
-     r"schedule must be one of 'step', 'cosine', 'plateau'; received schedule='linear'"),
-    ("cifar10", {"learning_rate": 0.1},
-     r"learning_rate is not a recipe field; received learning_rate=0.1; the fields are batch_size, lr"),
-    ("cifar10", {"lr": 0}, r"lr must be a positive number; received lr=0"),
-    ("cifar10", {"batch_size": 12.5}, r"batch_size must be a positive integer; received batch_size=12.5"),
-    ("imagenet", {"batch_size": 0}, r"batch_size must be a positive integer; received batch_size=0"),
-    ("cifar10", {"boundaries": (48_000, 32_000)}, r"boundaries must be increasing positive integers"),
-    ("cifar10", {"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\); received"),
-    ("imagenet", {"warmup_steps": 10}, r"warmup_steps must be 0 with schedule='plateau'"),
-    ("cifar10", {"warmup_steps": 64_000}, r"warmup_steps must be an integer in \[0, total_steps\)"),
-])
+@pytest.mark.parametrize(
+    "recipe, overrides, pattern",
+    [
+        ("cifar1O", {}, r"recipe must be one of 'cifar10'.* or a Recipe; received recipe='cifar1O'"),
+        (["imagenet"], {}, r"recipe must be one of .*; received recipe=\['imagenet'\]"),
+        (
+            "cifar10",
+            {"schedule": "linear"},
+            r"schedule must be one of 'step', 'cosine', 'plateau'; received schedule='linear'",
+        ),
+        (
+            "cifar10",
+            {"learning_rate": 0.1},
+            r"learning_rate is not a recipe field; received learning_rate=0.1; the fields are batch_size, lr",
+        ),
+        ("cifar10", {"lr": 0}, r"lr must be a positive number; received lr=0"),
+        ("cifar10", {"batch_size": 12.5}, r"batch_size must be a positive integer; received batch_size=12.5"),
+        ("imagenet", {"batch_size": 0}, r"batch_size must be a positive integer; received batch_size=0"),
+        ("cifar10", {"boundaries": (48_000, 32_000)}, r"boundaries must be increasing positive integers"),
+        ("cifar10", {"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\); received"),
+        ("imagenet", {"warmup_steps": 10}, r"warmup_steps must be 0 with schedule='plateau'"),
+        ("cifar10", {"warmup_steps": 64_000}, r"warmup_steps must be an integer in \[0, total_steps\)"),
+    ],
+)
 def test_bad_values_name_argument_value_and_allowed(recipe, overrides, pattern):
     with pytest.raises(ValueError, match=pattern):
         presets.recipe_for(recipe, **overrides)
 
 
 def test_unknown_precision_policy_is_refused():
-    with pytest.raises(ValueError, match="mixed_precision must be one of 'float32', 'mixed_float16', "
-                                         "'mixed_bfloat16'; received mixed_precision='float16'"):
+    with pytest.raises(
+        ValueError,
+        match="mixed_precision must be one of 'float32', 'mixed_float16', "
+        "'mixed_bfloat16'; received mixed_precision='float16'",
+    ):
         presets.compile_for(tiny_model(), mixed_precision="float16")
 
 
@@ -218,8 +230,8 @@ def test_optimizer_and_schedule_survive_a_keras_file(tmp_path):
     loaded_schedule = keras.optimizers.schedules.deserialize(schedule)
     for step in (0, 50, 300, 600):
         assert float(loaded_schedule(step)) == pytest.approx(
-            float(presets.learning_rate_schedule("cifar10", warmup_steps=100,
-                                                 boundaries=(300, 600))(step)))
+            float(presets.learning_rate_schedule("cifar10", warmup_steps=100, boundaries=(300, 600))(step))
+        )
 
 
 def test_callback_set_follows_the_recipe(tmp_path, monkeypatch):
@@ -231,8 +243,13 @@ def test_callback_set_follows_the_recipe(tmp_path, monkeypatch):
     assert isinstance(warmup.learning_rate, presets.StepDecay)
     monkeypatch.setattr(presets.importlib.util, "find_spec", lambda name: object())
     assert kinds(presets.run_callbacks("imagenet", tmp_path, save_best=False)) == [
-        "PlateauDecay", "StopOnNaN", "AtomicModelCheckpoint", "CSVLogger", "AtomicBackupAndRestore",
-        "TensorBoard"]
+        "PlateauDecay",
+        "StopOnNaN",
+        "AtomicModelCheckpoint",
+        "CSVLogger",
+        "AtomicBackupAndRestore",
+        "TensorBoard",
+    ]
     assert isinstance(presets.run_callbacks("imagenet", plateau_patience=3)[0], PlateauDecay)
 
 
@@ -240,8 +257,15 @@ def test_standard_set_writes_csv_and_checkpoints(tmp_path):
     model = tiny_model()
     recipe = presets.compile_for(model, "cifar10_resnet110", callbacks_attached=True)
     x, y = tiny_data()
-    model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0,
-              callbacks=presets.run_callbacks(recipe, tmp_path))
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        validation_data=(x, y),
+        verbose=0,
+        callbacks=presets.run_callbacks(recipe, tmp_path),
+    )
     with open(tmp_path / "log.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
     for name in ("best.keras", "last.keras"):
@@ -277,8 +301,9 @@ def test_backup_and_restore_resumes_a_crashed_fit(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(tmp_path / "run", [CrashAt(epoch=2)])
     epochs = []
-    resumed = train(tmp_path / "run", [keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: epochs.append(epoch))])
+    resumed = train(
+        tmp_path / "run", [keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs.append(epoch))]
+    )
     assert epochs == [2, 3]
     assert int(resumed.optimizer.iterations) == int(reference.optimizer.iterations) == 16
     for got, want in zip(resumed.weights, reference.weights):
@@ -295,8 +320,7 @@ def test_resnet20_variables_are_all_decayed_or_exempt():
     presets.compile_for(model, "cifar10")
     assert {v.name for v in model.trainable_variables} <= {"kernel", "bias", "gamma", "beta"}
     rng = np.random.default_rng(0)
-    logs = model.train_on_batch(rng.random((4, 32, 32, 3), dtype="float32"), np.arange(4),
-                                return_dict=True)
+    logs = model.train_on_batch(rng.random((4, 32, 32, 3), dtype="float32"), np.arange(4), return_dict=True)
     assert np.isfinite(logs["loss"])
 
 
@@ -306,13 +330,16 @@ def test_docstring_examples_run_and_hold(name):
     assert "Args:" in doc and "Example:" in doc
     for block in re.findall(r"```python\n(.*?)```", doc, re.S):
         # `expression  # number` lines state a result: check it.
-        exec(re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M),
-             vars(presets).copy())
+        exec(
+            re.sub(r"^(\S.*?)  # (-?[\d.]+)$", r"assert abs((\1) - \2) < 1e-6", block, flags=re.M), vars(presets).copy()
+        )
 
 
 @pytest.mark.parametrize("recipe, missing", [("imagenet", "PlateauDecay"), ("cifar10_resnet110", "ErrorWarmUp")])
 def test_a_recipe_scheduled_by_callbacks_warns_once_naming_them(recipe, missing):
-    with pytest.warns(UserWarning, match=f"needs the callback\\(s\\) {missing}.*presets.run_callbacks\\(recipe\\)") as caught:
+    with pytest.warns(
+        UserWarning, match=f"needs the callback\\(s\\) {missing}.*presets.run_callbacks\\(recipe\\)"
+    ) as caught:
         presets.compile_for(tiny_model(), recipe)
     assert len([w for w in caught if "compile_for" in str(w.message)]) == 1
     with warnings.catch_warnings():
@@ -327,7 +354,8 @@ def test_only_the_chief_writes_the_run_folder(tmp_path):
     assert not directory.exists()
     backups = [c for c in worker if isinstance(c, keras.callbacks.BackupAndRestore)]
     assert [(type(c), c.shared_dir) for c in backups] == [
-        (callbacks.ClusterBackupAndRestore, str(directory / "backup"))]
+        (callbacks.ClusterBackupAndRestore, str(directory / "backup"))
+    ]
     scratch = {os.path.dirname(c.filepath) for c in worker if isinstance(c, keras.callbacks.ModelCheckpoint)}
     assert len(scratch) == 1 and os.path.isdir(*scratch)
     for callback in worker:
@@ -336,4 +364,5 @@ def test_only_the_chief_writes_the_run_folder(tmp_path):
 
     chief = presets.run_callbacks("cifar10", str(directory), is_chief=True, tensorboard=False)
     assert {os.path.dirname(c.filepath) for c in chief if isinstance(c, keras.callbacks.ModelCheckpoint)} == {
-        str(directory)}
+        str(directory)
+    }

@@ -63,32 +63,56 @@ def test_any_valid_table_builds_the_closed_form_network(table):
     n = len(table["depths"])
     widths = tuple(table["width"] * 2**i for i in range(n))
     strides = (1,) + tuple(2 if s else 1 for s in table["strided"][: n - 1])
-    arch = kr.Architecture(table["block"], tuple(table["depths"]), widths, stem="cifar", strides=strides,
-                           shortcut=table["shortcut"])
-    model = kr.ResNet(arch, preact=table["preact"], input_shape=(table["side"], table["side"], 3),
-                      classes=table["classes"], downsample_at="first")
+    arch = kr.Architecture(
+        table["block"], tuple(table["depths"]), widths, stem="cifar", strides=strides, shortcut=table["shortcut"]
+    )
+    model = kr.ResNet(
+        arch,
+        preact=table["preact"],
+        input_shape=(table["side"], table["side"], 3),
+        classes=table["classes"],
+        downsample_at="first",
+    )
     assert model.output_shape == (None, table["classes"])
     assert count_params(model) == expected_trainable(
         table["block"], table["depths"], widths, table["shortcut"], table["preact"], table["classes"]
     )
-    features = kr.ResNet(arch, preact=table["preact"], include_top=False, downsample_at="first",
-                         input_shape=(table["side"], table["side"], 3))
+    features = kr.ResNet(
+        arch,
+        preact=table["preact"],
+        include_top=False,
+        downsample_at="first",
+        input_shape=(table["side"], table["side"], 3),
+    )
     side = expected_side(table["side"], strides)
     channels = widths[-1] * (4 if table["block"] == "bottleneck" else 1)
     assert features.output_shape == (None, side, side, channels)
 
 
 invalid_tables = st.one_of(
-    st.fixed_dictionaries({"block": st.text(min_size=1).filter(lambda b: b not in ("basic", "bottleneck")),
-                           "depths": st.just((1,))}),
-    st.fixed_dictionaries({"block": st.just("basic"),
-                           "depths": st.lists(st.integers(-3, 0), min_size=1, max_size=3).map(tuple)}),
-    st.fixed_dictionaries({"block": st.just("basic"), "depths": st.just((1, 1)),
-                           "widths": st.lists(st.integers(1, 8), min_size=3, max_size=4).map(tuple)}),
-    st.fixed_dictionaries({"block": st.just("basic"), "depths": st.just((1,)),
-                           "strides": st.sampled_from([(0,), (2, 2), (1.5,)])}),
-    st.fixed_dictionaries({"block": st.just("basic"), "depths": st.just((1,)),
-                           "stem": st.text().filter(lambda s: s not in ("imagenet", "cifar"))}),
+    st.fixed_dictionaries(
+        {"block": st.text(min_size=1).filter(lambda b: b not in ("basic", "bottleneck")), "depths": st.just((1,))}
+    ),
+    st.fixed_dictionaries(
+        {"block": st.just("basic"), "depths": st.lists(st.integers(-3, 0), min_size=1, max_size=3).map(tuple)}
+    ),
+    st.fixed_dictionaries(
+        {
+            "block": st.just("basic"),
+            "depths": st.just((1, 1)),
+            "widths": st.lists(st.integers(1, 8), min_size=3, max_size=4).map(tuple),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"block": st.just("basic"), "depths": st.just((1,)), "strides": st.sampled_from([(0,), (2, 2), (1.5,)])}
+    ),
+    st.fixed_dictionaries(
+        {
+            "block": st.just("basic"),
+            "depths": st.just((1,)),
+            "stem": st.text().filter(lambda s: s not in ("imagenet", "cifar")),
+        }
+    ),
 )
 
 

@@ -55,7 +55,7 @@ def _radial_profile(images):
     x = images.astype(float)
     side = x.shape[1]
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    x = sum(padded[:, i:i + side, j:j + side] for i in range(3) for j in range(3)) / 9
+    x = sum(padded[:, i : i + side, j : j + side] for i in range(3) for j in range(3)) / 9
     border = np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1)
     mask = np.abs(x - np.median(border, axis=1)[:, None, None]).sum(-1) > 110
     rows, cols = np.indices((side, side))

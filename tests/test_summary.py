@@ -13,15 +13,17 @@ def test_multiply_adds_within_5_percent_of_the_paper(name, paper):
 
 
 def test_counts_scale_with_input_size_and_match_a_hand_count():
-    tiny = kr.ResNet({"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"},
-                     input_shape=(8, 8, 3), classes=2)
+    tiny = kr.ResNet(
+        {"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, input_shape=(8, 8, 3), classes=2
+    )
     # stem 3x3x3->4, two 3x3x4->4 convs, all at 8x8, then a 4->2 dense.
     assert kr.count_macs(tiny) == 64 * 4 * 27 + 2 * 64 * 4 * 36 + 4 * 2
     assert kr.count_macs(kr.ResNet50(input_shape=(448, 448, 3))) > 3.9 * kr.count_macs(kr.ResNet50())
 
 
-@pytest.mark.parametrize("plain, residual", [("Plain20", "ResNet20"), ("Plain56", "ResNet56"),
-                                             ("PlainNet34", "ResNet34")])
+@pytest.mark.parametrize(
+    "plain, residual", [("Plain20", "ResNet20"), ("Plain56", "ResNet56"), ("PlainNet34", "ResNet34")]
+)
 def test_plain_and_residual_twins_cost_the_same(plain, residual):
     # The paper's twins use option A (parameter-free shortcuts).
     assert kr.count_macs(getattr(kr, plain)()) == kr.count_macs(getattr(kr, residual)(shortcut="A"))

@@ -20,8 +20,14 @@ def shapes_run(tmp_path_factory):
     """ResNet-20 trained briefly on the embedded shapes, with a run folder."""
     output = tmp_path_factory.mktemp("run")
     result = training.train(
-        "resnet20", "shapes", epochs=EPOCHS, batch_size=BATCH, train_size=TRAIN_SIZE, validation_size=500,
-        output_dir=str(output), verbose=0,
+        "resnet20",
+        "shapes",
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        train_size=TRAIN_SIZE,
+        validation_size=500,
+        output_dir=str(output),
+        verbose=0,
     )
     return result, output
 
@@ -62,9 +68,7 @@ def test_the_run_folder_holds_checkpoints_log_and_curves(shapes_run):
 
 def test_evaluate_a_checkpoint_agrees_with_the_training_run(shapes_run):
     result, output = shapes_run
-    scores = training.evaluate_run(
-        str(output / "last.keras"), "shapes", train_size=TRAIN_SIZE, validation_size=500
-    )
+    scores = training.evaluate_run(str(output / "last.keras"), "shapes", train_size=TRAIN_SIZE, validation_size=500)
     assert scores["count"] == 500
     assert scores["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
     assert scores["top1_error"] == pytest.approx(1 - scores["top1_accuracy"])
@@ -82,8 +86,14 @@ def test_a_backup_of_other_arguments_is_refused(tmp_path):
 def test_a_fresh_run_starts_a_new_log(tmp_path):
     (tmp_path / "log.csv").write_text("epoch,accuracy\n0,0.5\n1,0.6\n2,0.7\n")
     training.train(
-        "resnet20", "shapes", epochs=1, batch_size=32, train_size=64, validation_size=16,
-        output_dir=str(tmp_path), verbose=0,
+        "resnet20",
+        "shapes",
+        epochs=1,
+        batch_size=32,
+        train_size=64,
+        validation_size=16,
+        output_dir=str(tmp_path),
+        verbose=0,
     )
     with open(tmp_path / "log.csv") as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0"]
@@ -91,9 +101,7 @@ def test_a_fresh_run_starts_a_new_log(tmp_path):
 
 def test_a_folder_of_images_trains_with_its_class_names(tmp_path):
     shapes.save_folder(str(tmp_path), 64, 16, classes=("ring", "cross", "square"))
-    result = training.train(
-        "resnet20", f"folder:{tmp_path}", augmentation="cifar", epochs=1, batch_size=32, verbose=0
-    )
+    result = training.train("resnet20", f"folder:{tmp_path}", augmentation="cifar", epochs=1, batch_size=32, verbose=0)
     assert result["model"].output_shape == (None, 3)
     assert result["steps"] == 2
     splits = training.datasets(f"folder:{tmp_path}", batch_size=16, augmentation="imagenet", image_size=24)
@@ -141,8 +149,9 @@ def test_a_pipeline_of_unknown_length_is_refused_without_steps_per_epoch():
         training.train("resnet20", (unknown, validation), epochs=1, batch_size=16, classes=3)
     with pytest.raises(ValueError, match="cardinality is infinite.*pass steps_per_epoch"):
         training.train("resnet20", (train.repeat(), validation), batch_size=16, classes=3)
-    result = training.train("resnet20", (train.repeat(), validation), epochs=2, batch_size=16, classes=3,
-                            steps_per_epoch=2, verbose=0)
+    result = training.train(
+        "resnet20", (train.repeat(), validation), epochs=2, batch_size=16, classes=3, steps_per_epoch=2, verbose=0
+    )
     assert (result["steps"], result["epochs"]) == (4, 2)
 
 
@@ -229,8 +238,10 @@ def cifar10_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py"
     root.mkdir()
     rng = np.random.default_rng(0)
-    names = [name.encode() for name in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                                        "ship", "truck")]
+    names = [
+        name.encode()
+        for name in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    ]
     (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         content = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": list(range(10)) * 2}
@@ -239,8 +250,9 @@ def cifar10_dir(tmp_path_factory):
 
 
 def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(cifar10_dir, tmp_path):
-    result = training.train("resnet20", "cifar10", data_dir=str(cifar10_dir), epochs=1, batch_size=30,
-                            output_dir=str(tmp_path), verbose=0)
+    result = training.train(
+        "resnet20", "cifar10", data_dir=str(cifar10_dir), epochs=1, batch_size=30, output_dir=str(tmp_path), verbose=0
+    )
     # 100 training images, 10 per class: the last one of each class validates.
     assert result["steps_per_epoch"] == 3  # 90 images
     assert result["splits"] == {
@@ -262,8 +274,16 @@ def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(ci
 
 
 def test_full_train_uses_every_training_image_and_reports_only_the_test_error(cifar10_dir, tmp_path):
-    result = training.train("resnet20", "cifar10", data_dir=str(cifar10_dir), epochs=1, batch_size=25,
-                            full_train=True, output_dir=str(tmp_path), verbose=0)
+    result = training.train(
+        "resnet20",
+        "cifar10",
+        data_dir=str(cifar10_dir),
+        epochs=1,
+        batch_size=25,
+        full_train=True,
+        output_dir=str(tmp_path),
+        verbose=0,
+    )
     assert result["steps_per_epoch"] == 4  # all 100 images
     assert result["val_accuracy"] is None and result["test_accuracy"] is not None
     assert set(result["splits"]) == {"train", "test"}
@@ -280,7 +300,7 @@ def test_a_folder_without_a_validation_folder_holds_out_the_last_tenth_of_each_c
             keras.utils.save_img(folder / f"{index:04d}.png", np.full((16, 16, 3), shade, np.uint8))
     splits = training.datasets(f"folder:{tmp_path}", batch_size=64, image_size=16)
     train, validation = splits.train, splits.validation
-    (_, labels), = validation.as_numpy_iterator()
+    ((_, labels),) = validation.as_numpy_iterator()
     assert sorted(labels.tolist()) == [0, 0, 1, 1]
     assert int(train.cardinality()) == 1 and len(next(iter(train))[1]) == 36
 
@@ -296,8 +316,16 @@ def test_images_that_fail_to_decode_are_counted_and_reported_every_epoch(tmp_pat
     broken = tmp_path / "train" / "dark" / "0099.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")
     with pytest.warns(UserWarning, match=r"epoch (\d): 1 image\(s\) failed to decode .*0099\.jpg") as caught:
-        result = training.train("resnet20", f"folder:{tmp_path}", augmentation="cifar", image_size=16, epochs=2,
-                                batch_size=17, output_dir=str(tmp_path / "run"), verbose=0)
+        result = training.train(
+            "resnet20",
+            f"folder:{tmp_path}",
+            augmentation="cifar",
+            image_size=16,
+            epochs=2,
+            batch_size=17,
+            output_dir=str(tmp_path / "run"),
+            verbose=0,
+        )
     assert [str(w.message)[:7] for w in caught if "failed to decode" in str(w.message)] == ["epoch 1", "epoch 2"]
     assert result["steps"] == 4  # every epoch still has its 33 examples: 2 batches
     assert result["decode_failures"] == {"count": 1, "first": [str(broken)]}
@@ -311,7 +339,11 @@ FOUR_REPLICAS = distribute.Replication("mirrored", None, 4, 1, True, ())
 def test_recipe_scales_with_replicas():
     recipe = training.scale_recipe("cifar10", FOUR_REPLICAS, per_replica_batch_size=128)
     assert (recipe.batch_size, recipe.lr, recipe.total_steps, recipe.boundaries) == (
-        512, pytest.approx(0.4), 16_000, (8_000, 12_000))
+        512,
+        pytest.approx(0.4),
+        16_000,
+        (8_000, 12_000),
+    )
     fixed = training.scale_recipe("cifar10", FOUR_REPLICAS, 128, scale_learning_rate=False)
     assert (fixed.batch_size, fixed.lr, fixed.total_steps) == (512, 0.1, 16_000)
     assert training.scale_recipe("cifar10", FOUR_REPLICAS) == presets.RECIPES["cifar10"]
@@ -332,8 +364,9 @@ def test_evaluate_run_normalises_a_checkpoint_as_its_run_did(shapes_run, tmp_pat
     assert doctored["top1_accuracy"] < result["val_accuracy"] - 0.2
 
 
-@pytest.mark.parametrize("recipe, attached, warns", [("imagenet", False, True), ("imagenet", True, False),
-                                                     ("cifar10", False, False)])
+@pytest.mark.parametrize(
+    "recipe, attached, warns", [("imagenet", False, True), ("imagenet", True, False), ("cifar10", False, False)]
+)
 def test_distributed_model_warns_only_when_a_recipe_needs_callbacks_it_has_not_got(recipe, attached, warns):
     def build(**kwargs):
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], **kwargs)
@@ -355,6 +388,8 @@ def test_ten_crop_evaluation_of_a_named_data_set_scores_every_validation_image(t
             for index in range(count):
                 keras.utils.save_img(folder / f"{index}.png", np.full((20, 24, 3), shade + index, np.uint8))
     model = ResNet20(input_shape=(16, 16, 3), classes=2)
-    scores = training.evaluate_run(model, f"folder:{tmp_path}", method="ten_crop", augmentation="imagenet", image_size=16)
+    scores = training.evaluate_run(
+        model, f"folder:{tmp_path}", method="ten_crop", augmentation="imagenet", image_size=16
+    )
     assert scores["count"] == 6 and "validation" in scores["split"]
     assert 0.0 <= scores["top1_error"] <= 1.0 and scores["top5_error"] == 0.0  # 2 classes: always in the top 5

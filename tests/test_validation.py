@@ -15,13 +15,16 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet import _validation, callbacks, distribute, evaluation, export, features, models, presets, training
+from keras_resnet import _validation, callbacks, distribute, evaluation, export, features, presets, training
 
 MODULES = (kr, presets, export, features, distribute, training, evaluation, callbacks)
 
 # "What is allowed" is said with one of these.
-ALLOWED = re.compile(r"must|one of|needs|expects|expected|allowed|only|goes with|exclude|takes|not a|"
-                     r"cannot|at least|is not in|an existing|the fields are", re.I)
+ALLOWED = re.compile(
+    r"must|one of|needs|expects|expected|allowed|only|goes with|exclude|takes|not a|"
+    r"cannot|at least|is not in|an existing|the fields are",
+    re.I,
+)
 
 # Public callables with no row, and why.
 EXEMPT = {
@@ -50,8 +53,7 @@ CASES = [
     (kr.Architecture, lambda: kr.Architecture("wide", (2, 2, 2, 2)), "block", "'wide'"),
     (kr.Architecture, lambda: kr.Architecture("basic", (2, 0, 2, 2)), "depths", "(2, 0, 2, 2)"),
     (kr.AtomicBackupAndRestore, lambda: kr.AtomicBackupAndRestore("", save_freq="often"), "backup_dir", "''"),
-    (kr.AtomicModelCheckpoint, lambda: kr.AtomicModelCheckpoint("last.keras", save_freq="often"),
-     "save_freq", "often"),
+    (kr.AtomicModelCheckpoint, lambda: kr.AtomicModelCheckpoint("last.keras", save_freq="often"), "save_freq", "often"),
     (kr.ErrorWarmUp, lambda: kr.ErrorWarmUp(0.1, max_error=80), "max_error", "80"),
     (kr.L2SGD, lambda: kr.L2SGD(l2=-1.0), "l2", "-1.0"),
     (kr.LayerSettings, lambda: kr.LayerSettings(bn_epsilon=-1.0), "bn_epsilon", "-1.0"),
@@ -64,11 +66,19 @@ CASES = [
     (kr.ResNet, lambda: kr.ResNet("resnet50", weights="imagenet", classes=10), "classes", "10"),
     (kr.ZeroPadShortcut, lambda: kr.ZeroPadShortcut(0), "filters", "0"),
     (kr.block_plan, lambda: kr.block_plan(kr.get_architecture("resnet50"), output_stride=12), "output_stride", "12"),
-    (kr.block_plan, lambda: kr.block_plan(kr.get_architecture("resnet50"), downsample_at="middle"),
-     "downsample_at", "'middle'"),
+    (
+        kr.block_plan,
+        lambda: kr.block_plan(kr.get_architecture("resnet50"), downsample_at="middle"),
+        "downsample_at",
+        "'middle'",
+    ),
     (kr.cifar, lambda: kr.cifar(0), "n", "0"),
-    (kr.cifar_preprocessing, lambda: kr.cifar_preprocessing({"mean": [0.5]}, normalization="batch"),
-     "normalization", "'batch'"),
+    (
+        kr.cifar_preprocessing,
+        lambda: kr.cifar_preprocessing({"mean": [0.5]}, normalization="batch"),
+        "normalization",
+        "'batch'",
+    ),
     (kr.compile_for, lambda: kr.compile_for(tiny_model(), "cifar11"), "recipe", "'cifar11'"),
     (kr.compile_for, lambda: kr.compile_for(tiny_model(), mixed_precision="float8"), "mixed_precision", "'float8'"),
     (kr.conv_bn, lambda: kr.conv_bn(tensor(), 0, 3, kr.LayerSettings(), name="c"), "filters", "0"),
@@ -85,17 +95,24 @@ CASES = [
     (kr.get_model, lambda: kr.get_model("resnet51"), "model", "'resnet51'"),
     (kr.has_imagenet_weights, lambda: kr.has_imagenet_weights(50), "architecture", "50"),
     (kr.imagenet_weights_path, lambda: kr.imagenet_weights_path("resnet51"), "name", "'resnet51'"),
-    (kr.load_weights, lambda: kr.load_weights(tiny_model(), "missing.weights.h5"), "weights",
-     "'missing.weights.h5'"),
+    (kr.load_weights, lambda: kr.load_weights(tiny_model(), "missing.weights.h5"), "weights", "'missing.weights.h5'"),
     (kr.model_summary, lambda: kr.model_summary("resnet20"), "model", "'resnet20'"),
     (kr.plot_curves, lambda: kr.plot_curves([], "curves.png"), "logs", "empty list"),
     (kr.plot_curves, lambda: kr.plot_curves(["log.csv"], "curves.png", steps_per_epoch=0), "steps_per_epoch", "0"),
     (kr.preprocess_input, lambda: kr.preprocess_input(np.zeros((1, 8, 8, 3)), mode="tf2"), "mode", "'tf2'"),
-    (kr.preprocess_input_v2, lambda: kr.preprocess_input_v2(np.zeros((1, 8, 8, 3)), data_format="NHWC"),
-     "data_format", "'NHWC'"),
+    (
+        kr.preprocess_input_v2,
+        lambda: kr.preprocess_input_v2(np.zeros((1, 8, 8, 3)), data_format="NHWC"),
+        "data_format",
+        "'NHWC'",
+    ),
     (kr.read_log, lambda: kr.read_log("missing.csv"), "path", "'missing.csv'"),
-    (kr.residual_block, lambda: kr.residual_block(tensor(), 16, kr.LayerSettings(), name="b", block="wide"),
-     "block", "'wide'"),
+    (
+        kr.residual_block,
+        lambda: kr.residual_block(tensor(), 16, kr.LayerSettings(), name="b", block="wide"),
+        "block",
+        "'wide'",
+    ),
     (kr.shortcut_kind, lambda: kr.shortcut_kind("D", 16, 32, 2), "shortcut", "'D'"),
     (kr.train, lambda: kr.train("resnet51"), "model", "'resnet51'"),
     (kr.train, lambda: kr.train(epochs=0, strategy="none"), "epochs", "0"),
@@ -103,8 +120,12 @@ CASES = [
     (kr.unfreeze, lambda: kr.unfreeze(tiny_model(), stages=[9]), "stages", "9"),
     (presets.LinearWarmUp, lambda: presets.LinearWarmUp(0.1, warmup_steps=-1), "warmup_steps", "-1"),
     (presets.Recipe, lambda: presets.Recipe(128, 0.1, "linear", 100), "schedule", "'linear'"),
-    (presets.SmoothedSparseCategoricalCrossentropy,
-     lambda: presets.SmoothedSparseCategoricalCrossentropy(label_smoothing=1.5), "label_smoothing", "1.5"),
+    (
+        presets.SmoothedSparseCategoricalCrossentropy,
+        lambda: presets.SmoothedSparseCategoricalCrossentropy(label_smoothing=1.5),
+        "label_smoothing",
+        "1.5",
+    ),
     (presets.StepDecay, lambda: presets.StepDecay(0.1, [30, 10]), "boundaries", "[30, 10]"),
     (presets.run_callbacks, lambda: presets.run_callbacks("cifar10", monitor=3), "monitor", "3"),
     (presets.run_callbacks, lambda: presets.run_callbacks("cifar10", is_chief="yes"), "is_chief", "'yes'"),
@@ -112,36 +133,55 @@ CASES = [
     (presets.optimizer_for, lambda: presets.optimizer_for("cifar10", momentum=1.0), "momentum", "1.0"),
     (presets.recipe_for, lambda: presets.recipe_for("cifar10", epochs=3), "epochs", "epochs=3"),
     (export.export, lambda: export.export(tiny_model(), "out", format="tflite"), "format", "'tflite'"),
-    (export.export_litert, lambda: export.export_litert(tiny_model(), "out.tflite", quantization="int8"),
-     "representative_data", "None"),
+    (
+        export.export_litert,
+        lambda: export.export_litert(tiny_model(), "out.tflite", quantization="int8"),
+        "representative_data",
+        "None",
+    ),
     (export.export_onnx, lambda: export.export_onnx(tiny_model(), "out.onnx", opset=13), "opset", "13"),
-    (callbacks.ClusterBackupAndRestore, lambda: callbacks.ClusterBackupAndRestore("backup", is_chief="yes"),
-     "is_chief", "'yes'"),
+    (
+        callbacks.ClusterBackupAndRestore,
+        lambda: callbacks.ClusterBackupAndRestore("backup", is_chief="yes"),
+        "is_chief",
+        "'yes'",
+    ),
     (callbacks.DeleteOnTrainEnd, lambda: callbacks.DeleteOnTrainEnd(""), "directory", "''"),
     (callbacks.resume_epoch, lambda: callbacks.resume_epoch(None), "backup_dir", "None"),
     (training.run_preprocessing, lambda: training.run_preprocessing(None), "checkpoint", "None"),
-    (training.distributed_model, lambda: training.distributed_model("resnet20", jit_compile="yes"),
-     "jit_compile", "'yes'"),
+    (
+        training.distributed_model,
+        lambda: training.distributed_model("resnet20", jit_compile="yes"),
+        "jit_compile",
+        "'yes'",
+    ),
     (distribute.local_cluster, lambda: distribute.local_cluster(0), "num_workers", "0"),
     (distribute.replicate, lambda: distribute.replicate("tpu"), "strategy", "'tpu'"),
-    (training.scale_recipe, lambda: training.scale_recipe("cifar10", "none", per_replica_batch_size=0),
-     "per_replica_batch_size", "0"),
+    (
+        training.scale_recipe,
+        lambda: training.scale_recipe("cifar10", "none", per_replica_batch_size=0),
+        "per_replica_batch_size",
+        "0",
+    ),
     (distribute.shard_dataset, lambda: distribute.shard_dataset(None, "rows"), "policy", "'rows'"),
-    (distribute.with_strategy, lambda: distribute.with_strategy(compiled_model, "none", jit_compile="yes"),
-     "jit_compile", "'yes'"),
+    (
+        distribute.with_strategy,
+        lambda: distribute.with_strategy(compiled_model, "none", jit_compile="yes"),
+        "jit_compile",
+        "'yes'",
+    ),
     (training.evaluate_run, lambda: training.evaluate_run("missing.keras"), "model", "'missing.keras'"),
-    (training.evaluate_run, lambda: training.evaluate_run(tiny_model(), method="five_crop"), "method",
-     "'five_crop'"),
+    (training.evaluate_run, lambda: training.evaluate_run(tiny_model(), method="five_crop"), "method", "'five_crop'"),
     (evaluation.center_crop, lambda: evaluation.center_crop(np.zeros((8, 8, 3)), 16), "size", "16"),
-    (evaluation.evaluate, lambda: evaluation.evaluate(tiny_model(), [], method="five_crop"), "method",
-     "'five_crop'"),
+    (evaluation.evaluate, lambda: evaluation.evaluate(tiny_model(), [], method="five_crop"), "method", "'five_crop'"),
     (evaluation.resize_shorter_side, lambda: evaluation.resize_shorter_side(np.zeros((8, 8, 3)), 0), "size", "0"),
     (evaluation.top_k_error, lambda: evaluation.top_k_error(np.zeros((4, 10)), np.zeros(3)), "scores", "(4, 10)"),
     (evaluation.top_k_error, lambda: evaluation.top_k_error(np.zeros((4, 10)), np.zeros(4), k=0), "k", "0"),
 ] + [
     # Every named constructor goes through the same checks; each gets one row.
     (getattr(kr, name), lambda name=name: getattr(kr, name)(pooling="mean", include_top=False), "pooling", "'mean'")
-    for name in dir(kr) if name.startswith(("ResNet", "Plain")) and name != "ResNet"
+    for name in dir(kr)
+    if name.startswith(("ResNet", "Plain")) and name != "ResNet"
 ]
 
 
@@ -155,11 +195,15 @@ def _public_callables():
     return found
 
 
-@pytest.mark.parametrize("target, call, argument, received", CASES,
-                         ids=[f"{getattr(c[0], '__name__', c[0])}-{c[2]}" for c in
-                              (case.values if hasattr(case, "values") else case for case in CASES)])
-def test_bad_arguments_are_refused_with_a_message_that_teaches(target, call, argument, received, tmp_path,
-                                                                monkeypatch):
+@pytest.mark.parametrize(
+    "target, call, argument, received",
+    CASES,
+    ids=[
+        f"{getattr(c[0], '__name__', c[0])}-{c[2]}"
+        for c in (case.values if hasattr(case, "values") else case for case in CASES)
+    ],
+)
+def test_bad_arguments_are_refused_with_a_message_that_teaches(target, call, argument, received, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises((ValueError, TypeError)) as error:
         call()
@@ -175,20 +219,37 @@ def test_every_public_callable_is_in_the_table():
     assert not missing, f"public callables without a validation row in tests/test_validation.py: {missing}"
 
 
-@pytest.mark.parametrize("check, message", [
-    (lambda: _validation.check_int("n", 0), "n must be a positive integer; received 0"),
-    (lambda: _validation.check_int("n", True), "n must be a positive integer; received True"),
-    (lambda: _validation.check_int("n", -1, 0), "n must be a non-negative integer; received -1"),
-    (lambda: _validation.check_int("n", 8, 16), "n must be an integer of at least 16; received 8"),
-    (lambda: _validation.check_int("n", 9, 2, 5, context=" for m=8"), "n must be an integer from 2 to 5 for m=8; received 9"),
-    (lambda: _validation.check_int("n", 2.0, optional=True), "n must be None or a positive integer; received 2.0"),
-    (lambda: _validation.check_positive_ints("n", []), "n must be a non-empty sequence of positive integers; received []"),
-    (lambda: _validation.check_positive_ints("n", (1, 2), 3, context=", one per stage"),
-     "n must be 3 positive integers, one per stage; received (1, 2)"),
-    (lambda: _validation.check_positive_ints("n", 4), "n must be a non-empty sequence of positive integers; received 4"),
-    (lambda: _validation.check_choice("n", "c", ("a", "b")), "n must be one of 'a', 'b'; received 'c'"),
-    (lambda: _validation.require(False, "n", 1.5, "a number in (0, 1)"), "n must be a number in (0, 1); received n=1.5"),
-])
+@pytest.mark.parametrize(
+    "check, message",
+    [
+        (lambda: _validation.check_int("n", 0), "n must be a positive integer; received 0"),
+        (lambda: _validation.check_int("n", True), "n must be a positive integer; received True"),
+        (lambda: _validation.check_int("n", -1, 0), "n must be a non-negative integer; received -1"),
+        (lambda: _validation.check_int("n", 8, 16), "n must be an integer of at least 16; received 8"),
+        (
+            lambda: _validation.check_int("n", 9, 2, 5, context=" for m=8"),
+            "n must be an integer from 2 to 5 for m=8; received 9",
+        ),
+        (lambda: _validation.check_int("n", 2.0, optional=True), "n must be None or a positive integer; received 2.0"),
+        (
+            lambda: _validation.check_positive_ints("n", []),
+            "n must be a non-empty sequence of positive integers; received []",
+        ),
+        (
+            lambda: _validation.check_positive_ints("n", (1, 2), 3, context=", one per stage"),
+            "n must be 3 positive integers, one per stage; received (1, 2)",
+        ),
+        (
+            lambda: _validation.check_positive_ints("n", 4),
+            "n must be a non-empty sequence of positive integers; received 4",
+        ),
+        (lambda: _validation.check_choice("n", "c", ("a", "b")), "n must be one of 'a', 'b'; received 'c'"),
+        (
+            lambda: _validation.require(False, "n", 1.5, "a number in (0, 1)"),
+            "n must be a number in (0, 1); received n=1.5",
+        ),
+    ],
+)
 def test_each_kind_of_check_says_what_is_allowed(check, message):
     with pytest.raises(ValueError) as error:
         check()

@@ -18,8 +18,14 @@ def _randomize(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             shape = layer.gamma.shape
-            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape),
-                               rng.normal(0, 0.2, shape), rng.uniform(0.5, 2.0, shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, shape),
+                    rng.normal(0, 0.2, shape),
+                    rng.normal(0, 0.2, shape),
+                    rng.uniform(0.5, 2.0, shape),
+                ]
+            )
         elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and layer.use_bias:
             kernel, bias = layer.get_weights()
             layer.set_weights([kernel, rng.normal(0, 0.2, bias.shape)])
@@ -42,12 +48,11 @@ def _assert_same_logits(reference, model, atol_rel=1e-4):
     assert np.abs(actual - expected).max() / np.abs(expected).max() < atol_rel
 
 
-@pytest.mark.parametrize(
-    "name", ["ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"]
-)
+@pytest.mark.parametrize("name", ["ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"])
 def test_keras_applications_weights_file_gives_the_same_logits(name, tmp_path):
-    reference = _randomize(getattr(keras.applications, name)(weights=None, input_shape=SIZE,
-                                                             classifier_activation=None))
+    reference = _randomize(
+        getattr(keras.applications, name)(weights=None, input_shape=SIZE, classifier_activation=None)
+    )
     path = tmp_path / f"{name}.weights.h5"
     reference.save_weights(path)
     model = getattr(kr, name)(weights=path, input_shape=SIZE, classifier_activation=None)
@@ -77,10 +82,12 @@ def test_published_imagenet_format_loads_through_weights_imagenet(tmp_path, monk
         reference = _randomize(keras.applications.ResNet50(**kwargs))
         path = _legacy_h5(reference, tmp_path / f"top{include_top}.h5")
         seen = []
-        monkeypatch.setattr(weights_lib, "imagenet_weights_path",
-                            lambda name, top: seen.append((name, top)) or str(path))
-        model = kr.ResNet50(weights="imagenet", include_top=include_top,
-                            input_shape=None if include_top else SIZE)
+        monkeypatch.setattr(
+            weights_lib,
+            "imagenet_weights_path",
+            lambda name, top, seen=seen, path=path: seen.append((name, top)) or str(path),
+        )
+        model = kr.ResNet50(weights="imagenet", include_top=include_top, input_shape=None if include_top else SIZE)
         assert seen == [("resnet50", include_top)]
         if include_top:
             x = np.random.default_rng(2).uniform(0, 255, (1, 224, 224, 3)).astype("float32")
@@ -166,14 +173,16 @@ def test_truncated_and_corrupted_files_leave_the_model_unchanged(tmp_path):
     corrupted = tmp_path / "corrupted.weights.h5"
     data = bytearray(good.read_bytes())
     offset, size = _dataset_offset(good)
-    data[offset + size // 2: offset + size // 2 + 8] = b"\xff" * 8
+    data[offset + size // 2 : offset + size // 2 + 8] = b"\xff" * 8
     corrupted.write_bytes(bytes(data))
     with h5py.File(corrupted, "r"):
         pass
     model = kr.ResNet20()
     before = [np.array(w) for w in model.get_weights()]
-    for path, message in ((truncated, "corrupt or truncated|could not read"),
-                          (corrupted, "corrupt: layer 'conv2d' holds NaN or infinite values")):
+    for path, message in (
+        (truncated, "corrupt or truncated|could not read"),
+        (corrupted, "corrupt: layer 'conv2d' holds NaN or infinite values"),
+    ):
         with pytest.raises(ValueError, match=message):
             kr.load_weights(model, path)
         for old, new in zip(before, model.get_weights()):
@@ -194,12 +203,12 @@ def test_imagenet_cached_file_with_one_flipped_byte_is_refused(tmp_path, monkeyp
 
 @pytest.mark.parametrize("name, mode", [("ResNet50", "caffe"), ("ResNet50V2", "tf")])
 def test_keras_applications_weights_load_into_a_model_with_preprocessing(name, mode, tmp_path):
-    reference = _randomize(getattr(keras.applications, name)(weights=None, input_shape=SIZE,
-                                                             classifier_activation=None))
+    reference = _randomize(
+        getattr(keras.applications, name)(weights=None, input_shape=SIZE, classifier_activation=None)
+    )
     path = tmp_path / f"{name}.weights.h5"
     reference.save_weights(path)
-    model = getattr(kr, name)(weights=path, input_shape=SIZE, classifier_activation=None,
-                              include_preprocessing=True)
+    model = getattr(kr, name)(weights=path, input_shape=SIZE, classifier_activation=None, include_preprocessing=True)
     x = np.random.default_rng(1).integers(0, 256, (2, *SIZE)).astype("uint8")
     expected = reference.predict(kr.preprocess_input(x.astype("float32"), mode=mode), verbose=0)
     actual = model.predict(x, verbose=0)

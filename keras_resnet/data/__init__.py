@@ -81,4 +81,3 @@ __all__ = [
     "resize_shorter_side",
     "tfds_source",
 ]
-

@@ -156,7 +156,7 @@ def _holdout(name, train, test, full_train, where):
 
 
 def _folder_sources(name):
-    root = name[len(_FOLDER):]
+    root = name[len(_FOLDER) :]
     if not os.path.isdir(os.path.join(root, "train")):
         raise ValueError(
             f"dataset 'folder:PATH' needs PATH/train (and PATH/validation or PATH/val, else the last "
@@ -167,15 +167,21 @@ def _folder_sources(name):
     for split in ("validation", "val"):
         if os.path.isdir(os.path.join(root, split)):
             validation = folder_source(os.path.join(root, split))
-            return Sources(train, validation, None, {
-                "train": _describe(train, os.path.join(root, "train")),
-                "validation": _describe(validation, os.path.join(root, split)),
-            })
+            return Sources(
+                train,
+                validation,
+                None,
+                {
+                    "train": _describe(train, os.path.join(root, "train")),
+                    "validation": _describe(validation, os.path.join(root, split)),
+                },
+            )
     return _holdout(name, train, None, False, os.path.join(root, "train"))
 
 
-def dataset_sources(name="shapes", *, data_dir=None, train_size=None, validation_size=None, image_size=32, seed=0,
-                    full_train=False):
+def dataset_sources(
+    name="shapes", *, data_dir=None, train_size=None, validation_size=None, image_size=32, seed=0, full_train=False
+):
     """Lists the splits of a named data set as sources: the one place that finds a data set's files.
 
     CIFAR is read from its python batch files when `data_dir` holds them (or their `cifar-10-batches-py` /
@@ -220,10 +226,15 @@ def dataset_sources(name="shapes", *, data_dir=None, train_size=None, validation
             **{key: value for key, value in sizes.items() if value is not None}, image_size=image_size, seed=seed
         )
         train, validation = array_source(x_train, y_train, names), array_source(x_val, y_val, names)
-        return Sources(train, validation, None, {
-            "train": _describe(train, "shapes training images"),
-            "validation": _describe(validation, "shapes validation images"),
-        })
+        return Sources(
+            train,
+            validation,
+            None,
+            {
+                "train": _describe(train, "shapes training images"),
+                "validation": _describe(validation, "shapes validation images"),
+            },
+        )
     if name.startswith(_FOLDER):
         return _folder_sources(name)
     where = f"the {name} training set"
@@ -242,14 +253,20 @@ def dataset_sources(name="shapes", *, data_dir=None, train_size=None, validation
         return _holdout(name, train, tfds_source(name, split="test", data_dir=data_dir), full_train, where)
     split = "validation" if "validation" in splits or "test" not in splits else "test"
     validation = tfds_source(name, split=split, data_dir=data_dir)
-    return Sources(train, validation, None, {
-        "train": _describe(train, f"tensorflow-datasets {name} 'train'"),
-        "validation": _describe(validation, f"tensorflow-datasets {name} {split!r}"),
-    })
+    return Sources(
+        train,
+        validation,
+        None,
+        {
+            "train": _describe(train, f"tensorflow-datasets {name} 'train'"),
+            "validation": _describe(validation, f"tensorflow-datasets {name} {split!r}"),
+        },
+    )
 
 
-def pipelines_for(sources, *, augmentation, image_size, batch_size=128, seed=None, epochs=None, statistics=None,
-                  **options):
+def pipelines_for(
+    sources, *, augmentation, image_size, batch_size=128, seed=None, epochs=None, statistics=None, **options
+):
     """Builds the training pipeline and an evaluation pipeline per evaluation split of one augmentation.
 
     Args:
@@ -348,11 +365,23 @@ def datasets(
     """
     augmentation, image_size = input_defaults(dataset, augmentation, image_size)
     sources = dataset_sources(
-        dataset, data_dir=data_dir, train_size=train_size, validation_size=validation_size, image_size=image_size,
-        seed=seed, full_train=full_train,
+        dataset,
+        data_dir=data_dir,
+        train_size=train_size,
+        validation_size=validation_size,
+        image_size=image_size,
+        seed=seed,
+        full_train=full_train,
     )
-    return pipelines_for(sources, augmentation=augmentation, image_size=image_size, batch_size=batch_size, seed=seed,
-                         epochs=epochs, **options)
+    return pipelines_for(
+        sources,
+        augmentation=augmentation,
+        image_size=image_size,
+        batch_size=batch_size,
+        seed=seed,
+        epochs=epochs,
+        **options,
+    )
 
 
 def cifar10(batch_size=128, data_dir=None, *, seed=None, **options):
@@ -475,10 +504,16 @@ def folder(
     """
     train = folder_source(directory, indices=train_indices, check=check)
     validation = folder_source(directory, indices=validation_indices, check=check)
-    sources = Sources(train, validation, None, {
-        "train": _describe(train, f"{directory} at train_indices"),
-        "validation": _describe(validation, f"{directory} at validation_indices"),
-    })
+    sources = Sources(
+        train,
+        validation,
+        None,
+        {
+            "train": _describe(train, f"{directory} at train_indices"),
+            "validation": _describe(validation, f"{directory} at validation_indices"),
+        },
+    )
     _, image_size = input_defaults(f"{_FOLDER}{directory}", augmentation, image_size)
-    return pipelines_for(sources, augmentation=augmentation, image_size=image_size, batch_size=batch_size, seed=seed,
-                         **options)
+    return pipelines_for(
+        sources, augmentation=augmentation, image_size=image_size, batch_size=batch_size, seed=seed, **options
+    )

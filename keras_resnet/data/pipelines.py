@@ -53,7 +53,9 @@ def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle
 
     def one_epoch(epoch):
         epoch_seed = _epoch_seed(seed, epoch)
-        images = _epoch_images(source, epoch_seed if training else None, shuffle_buffer=shuffle_buffer, parallel=parallel)
+        images = _epoch_images(
+            source, epoch_seed if training else None, shuffle_buffer=shuffle_buffer, parallel=parallel
+        )
         element_seeds = tf.data.Dataset.range(source.size).map(
             lambda index: tf.random.experimental.stateless_fold_in(epoch_seed, index)
         )
@@ -159,8 +161,15 @@ def cifar_pipeline(
         return tf.cast(image, tf.float32)
 
     return _pipeline(
-        source, augment, normalize, training=training, batch_size=batch_size, seed=seed,
-        shuffle_buffer=shuffle_buffer, parallel=parallel, epochs=epochs,
+        source,
+        augment,
+        normalize,
+        training=training,
+        batch_size=batch_size,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        parallel=parallel,
+        epochs=epochs,
     )
 
 
@@ -234,17 +243,20 @@ def imagenet_pipeline(
     def augment(image, seed):
         if not training:
             return center_crop(resize_shorter_side(image, resize_size), image_size)
-        scale_seed, crop_seed, flip_seed, lighting_seed = tf.unstack(
-            tf.random.experimental.stateless_split(seed, 4)
-        )
+        scale_seed, crop_seed, flip_seed, lighting_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
         size = tf.random.stateless_uniform([], scale_seed, low, high + 1, dtype=tf.int32)
         image = tf.image.stateless_random_crop(resize_shorter_side(image, size), [image_size, image_size, 3], crop_seed)
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
         return _lighting(image, lighting_std, lighting_seed) if lighting_std else image
 
     return _pipeline(
-        source, augment, normalize, training=training, batch_size=batch_size, seed=seed,
-        shuffle_buffer=shuffle_buffer, parallel=parallel, epochs=epochs,
+        source,
+        augment,
+        normalize,
+        training=training,
+        batch_size=batch_size,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        parallel=parallel,
+        epochs=epochs,
     )
-
-

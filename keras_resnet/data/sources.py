@@ -70,7 +70,6 @@ _PICKLE_GLOBALS = frozenset(
 )
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
     """A labelled image collection, listed but not decoded: what the pipelines read.
@@ -145,7 +144,9 @@ class ImageSource:
             return _epoch_images(self, None, shuffle_buffer=shuffle_buffer, parallel=parallel)
         seed = _seed_or_random(seed)
         return _epoch_keys(seed, None).flat_map(
-            lambda epoch: _epoch_images(self, _epoch_seed(seed, epoch), shuffle_buffer=shuffle_buffer, parallel=parallel)
+            lambda epoch: _epoch_images(
+                self, _epoch_seed(seed, epoch), shuffle_buffer=shuffle_buffer, parallel=parallel
+            )
         )
 
 
@@ -170,7 +171,9 @@ def _epoch_keys(seed, epochs):
 
 
 def _check_epochs(epochs):
-    if epochs is not None and (not isinstance(epochs, range) or epochs.step != 1 or not 0 <= epochs.start < epochs.stop):
+    if epochs is not None and (
+        not isinstance(epochs, range) or epochs.step != 1 or not 0 <= epochs.start < epochs.stop
+    ):
         raise ValueError(f"epochs must be None or a range(first, stop) with 0 <= first < stop; received {epochs!r}")
 
 
@@ -189,7 +192,8 @@ def _epoch_images(source, epoch_seed, *, shuffle_buffer=None, parallel=True):
         def permute(window, pair):
             keys, labels = pair
             order = tf.random.experimental.stateless_shuffle(
-                tf.range(tf.shape(labels, out_type=tf.int64)[0]), tf.random.experimental.stateless_fold_in(epoch_seed, window)
+                tf.range(tf.shape(labels, out_type=tf.int64)[0]),
+                tf.random.experimental.stateless_fold_in(epoch_seed, window),
             )
             return tf.gather(keys, order), tf.gather(labels, order)
 
@@ -240,7 +244,8 @@ def _record_failures(source, decoded, epoch_seed, elements):
     else:
         ordered = tf.constant([], tf.string)
     marker = tf.data.Dataset.from_tensors(
-        (tf.constant(source.size, tf.int64), tf.zeros([0, 0, 3], tf.uint8), tf.constant(-1, tf.int32)))
+        (tf.constant(source.size, tf.int64), tf.zeros([0, 0, 3], tf.uint8), tf.constant(-1, tf.int32))
+    )
 
     def check(last, element):
         position, image, label = element
@@ -636,8 +641,11 @@ def holdout_split(source, fraction=0.1):
         indices = np.flatnonzero(mask)
         tensors = (tf.gather(keys, indices), tf.gather(labels, indices))
         return dataclasses.replace(
-            source, elements=tf.data.Dataset.from_tensor_slices(tensors), size=len(indices),
-            shuffle_buffer=len(indices), tensors=tensors,
+            source,
+            elements=tf.data.Dataset.from_tensor_slices(tensors),
+            size=len(indices),
+            shuffle_buffer=len(indices),
+            tensors=tensors,
         )
 
     return subset(~validates), subset(validates)
@@ -678,5 +686,3 @@ def image_statistics(source, *, batch_size=500):
         "channel_mean": channel_mean.astype(np.float32),
         "channel_std": np.sqrt(channel_variance).astype(np.float32),
     }
-
-

@@ -21,8 +21,9 @@ def _check_size(name, value):
     return int(value)
 
 
-def normalization_constants(mean, std=None, channel_order="rgb", *, image_size=None,
-                            names=("mean", "std", "channel_order")):
+def normalization_constants(
+    mean, std=None, channel_order="rgb", *, image_size=None, names=("mean", "std", "channel_order")
+):
     """Checks a normalisation and returns it as `(mean, std, reverse_channels)`: float32 arrays and a bool.
 
     Args:
@@ -97,16 +98,22 @@ def preprocessing_constants(preprocessing, image_size=None):
                 f"received keys {sorted(preprocessing)}"
             )
         return normalization_constants(
-            preprocessing["mean"], preprocessing.get("std"), preprocessing.get("channel_order", "rgb"),
-            image_size=image_size, names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
+            preprocessing["mean"],
+            preprocessing.get("std"),
+            preprocessing.get("channel_order", "rgb"),
+            image_size=image_size,
+            names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
         )
     if preprocessing not in PREPROCESSING_MODES:
         raise ValueError(
             "preprocessing must be one of 'caffe', 'tf', None or a dict {'mean': ..., 'std': ...}; "
             f"received {preprocessing!r}"
         )
-    mean, std, channel_order = {"caffe": (IMAGENET_MEAN, None, "bgr"), "tf": ((127.5,) * 3, 127.5, "rgb"),
-                                None: ((0.0,) * 3, None, "rgb")}[preprocessing]
+    mean, std, channel_order = {
+        "caffe": (IMAGENET_MEAN, None, "bgr"),
+        "tf": ((127.5,) * 3, 127.5, "rgb"),
+        None: ((0.0,) * 3, None, "rgb"),
+    }[preprocessing]
     return normalization_constants(mean, std, channel_order)
 
 
@@ -295,13 +302,15 @@ def center_crop(image, size):
     known = tuple(shape[-3:-1]) if shape.rank else (None, None)
     too_large = [not tf.is_tensor(side) and limit is not None and side > limit for side, limit in zip(sizes, known)]
     if any(too_large):
-        limit = f"the image's shorter side ({min(s for s in known if s is not None)})" if square else (
-            f"the image's (height, width) {known}")
+        limit = (
+            f"the image's shorter side ({min(s for s in known if s is not None)})"
+            if square
+            else (f"the image's (height, width) {known}")
+        )
         raise ValueError(f"size must be at most {limit} for an image of shape {tuple(shape)}; received {size!r}")
     height, width = sizes
     dynamic = tf.shape(image)
-    return tf.image.crop_to_bounding_box(
-        image, (dynamic[-3] - height) // 2, (dynamic[-2] - width) // 2, height, width)
+    return tf.image.crop_to_bounding_box(image, (dynamic[-3] - height) // 2, (dynamic[-2] - width) // 2, height, width)
 
 
 def _lighting(image, std, seed):
@@ -311,5 +320,3 @@ def _lighting(image, std, seed):
     alpha = tf.random.stateless_normal([3], seed, stddev=std)
     shift = tf.linalg.matvec(tf.constant(LIGHTING_EIGENVECTORS), alpha * tf.constant(LIGHTING_EIGENVALUES))
     return image + 255.0 * shift
-
-

@@ -85,12 +85,17 @@ def export(model, path, format="saved_model", **options):
     """
     check_choice("format", format, tuple(FORMATS))
     function = FORMATS[format]
-    accepted = [name for name, parameter in inspect.signature(function).parameters.items()
-                if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    accepted = [
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
     for name, value in options.items():
         if name not in accepted:
-            raise ValueError(f"{name} is not an option of format={format!r}, which takes {', '.join(accepted)}; "
-                             f"received {name}={value!r}")
+            raise ValueError(
+                f"{name} is not an option of format={format!r}, which takes {', '.join(accepted)}; "
+                f"received {name}={value!r}"
+            )
     return function(model, path, **options)
 
 

@@ -9,6 +9,7 @@ import keras
 
 from keras_resnet.data.transforms import preprocessing_constants, standardize
 
+
 def served_size(model, image_size):
     """The `(height, width)` of served images, checked against the model's input and output."""
     shape = model.input_shape
@@ -25,8 +26,7 @@ def served_size(model, image_size):
     if image_size is None:
         if None in fixed:
             raise ValueError(
-                f"image_size must be given as (height, width) for a model with a free input size {fixed}; "
-                "received None"
+                f"image_size must be given as (height, width) for a model with a free input size {fixed}; received None"
             )
         return fixed
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -73,11 +73,15 @@ def staged(path, argument, file_name=None):
     if os.path.isdir(path):
         if file_name is not None or os.listdir(path):
             kind = "a file path" if file_name is not None else "a new or empty folder"
-            raise ValueError(f"{argument} must be {kind} (nothing is overwritten); received {path!r}, "
-                             f"an existing {'non-empty ' if os.listdir(path) else ''}folder")
+            raise ValueError(
+                f"{argument} must be {kind} (nothing is overwritten); received {path!r}, "
+                f"an existing {'non-empty ' if os.listdir(path) else ''}folder"
+            )
     elif os.path.lexists(path) and (not os.path.isfile(path) or os.path.getsize(path)):
-        raise ValueError(f"{argument} must be a new path or an empty file or folder (nothing is overwritten); "
-                         f"received {path!r}, which exists and is not empty")
+        raise ValueError(
+            f"{argument} must be a new path or an empty file or folder (nothing is overwritten); "
+            f"received {path!r}, which exists and is not empty"
+        )
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)

@@ -30,7 +30,8 @@ def _representative_images(representative_data, image_size):
 
     Accepts a `keras_resnet.data` source (its `images()`), a `tf.data.Dataset` or any iterable whose
     elements are images or batches of images, alone or as the first item of a tuple (an `(images,
-    labels)` pipeline); a source's images are drawn in a shuffled order. Images of another size are resized as served images are (bilinear, antialiased).
+    labels)` pipeline); a source's images are drawn in a shuffled order. Images of another size are resized as
+    served images are (bilinear, antialiased).
     """
     if hasattr(representative_data, "images") and callable(representative_data.images):
         # Shuffled: a source lists its files class by class, and 200 images of one class calibrate badly.
@@ -126,9 +127,11 @@ def export_litert(
     converter_options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantization == "int8":
         if representative_data is None:
-            raise ValueError("representative_data must be given with quantization='int8' (images that calibrate "
-                             "the int8 ranges, e.g. a keras_resnet.data source of the training images); "
-                             "received None")
+            raise ValueError(
+                "representative_data must be given with quantization='int8' (images that calibrate "
+                "the int8 ranges, e.g. a keras_resnet.data source of the training images); "
+                "received None"
+            )
         images = _representative_images(representative_data, image_size)
         converter_options = {
             "optimizations": [tf.lite.Optimize.DEFAULT],
@@ -138,12 +141,15 @@ def export_litert(
             "inference_output_type": tf.uint8,
         }
     elif representative_data is not None:
-        raise ValueError("representative_data goes with quantization='int8' only; received representative data "
-                         f"with quantization={quantization!r}")
+        raise ValueError(
+            "representative_data goes with quantization='int8' only; received representative data "
+            f"with quantization={quantization!r}"
+        )
     # int8: float pixels in, which the converter replaces by a uint8 input (scale 1, zero point 0 for 0-255
     # calibration images); float: uint8 in, cast inside (a builtin CAST).
-    pixels = pixels_model(model, preprocessing, image_size, from_logits=from_logits,
-                          dtype="float32" if quantization else "uint8")
+    pixels = pixels_model(
+        model, preprocessing, image_size, from_logits=from_logits, dtype="float32" if quantization else "uint8"
+    )
     with staged(path, "path", file_name="model.tflite") as target:
         pixels.export(target, format="litert", verbose=False, **converter_options)
     return str(path)

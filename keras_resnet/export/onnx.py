@@ -62,4 +62,3 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     with staged(path, "path", file_name="model.onnx") as target:
         pixels.export(target, format="onnx", opset_version=opset, verbose=False)
     return str(path)
-

@@ -62,8 +62,7 @@ from keras_resnet._validation import check_choice, check_model, check_positive_i
 from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
-from keras_resnet.data.transforms import center_crop
-from keras_resnet.data.transforms import preprocessing_constants
+from keras_resnet.data.transforms import center_crop, preprocessing_constants
 from keras_resnet.export._common import pixels_model, served_size, staged
 
 DEFAULT_TOP_K = 5
@@ -112,9 +111,7 @@ def _check_images(images):
 
     shape = tf.shape(images)
     images = _checked(
-        tf.reduce_all(
-            [tf.equal(tf.rank(images), 4), tf.reduce_all(tf.equal(shape[-1:], 3)), tf.reduce_all(shape > 0)]
-        ),
+        tf.reduce_all([tf.equal(tf.rank(images), 4), tf.reduce_all(tf.equal(shape[-1:], 3)), tf.reduce_all(shape > 0)]),
         images,
         tf.zeros((0, 1, 1, 3), tf.uint8),
         "images must be a uint8 batch of RGB images, shape (batch, height, width, 3), none of them 0; received shape",
@@ -161,8 +158,13 @@ def _resize(images, image_size, crop_to_aspect_ratio):
     def resize():
         cropped = images
         if crop_to_aspect_ratio:
-            cropped = center_crop(images, (tf.clip_by_value(source_width * height // width, 1, source_height),
-                                           tf.clip_by_value(source_height * width // height, 1, source_width)))
+            cropped = center_crop(
+                images,
+                (
+                    tf.clip_by_value(source_width * height // width, 1, source_height),
+                    tf.clip_by_value(source_height * width // height, 1, source_width),
+                ),
+            )
         return transforms.resize(cropped, image_size)
 
     same = tf.logical_and(tf.equal(source_height, height), tf.equal(source_width, width))
@@ -178,18 +180,21 @@ def _serving_module(model, metadata):
     image_size, top_k = tuple(metadata["image_size"]), metadata["top_k"]
     crop_to_aspect_ratio = metadata["crop_to_aspect_ratio"]
     preprocessing = json.dumps(metadata["preprocessing"])
-    pixels = pixels_model(model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"],
-                          dtype="float32")
+    pixels = pixels_model(
+        model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"], dtype="float32"
+    )
     archive = keras.export.ExportArchive()
     # `pixels` holds the model's variables: tracked once (tracking `model` too would list them twice, which
     # the JAX backend's jax2tf conversion refuses).
     archive.track(pixels)
     predict = archive.add_endpoint(
-        "predict", lambda inputs: model(inputs, training=False),
+        "predict",
+        lambda inputs: model(inputs, training=False),
         [tf.TensorSpec((None, *image_size, 3), tf.float32, name="inputs")],
     )
     probabilities = archive.add_endpoint(
-        "probabilities", lambda images: pixels(images, training=False),
+        "probabilities",
+        lambda images: pixels(images, training=False),
         [tf.TensorSpec((None, *image_size, 3), tf.float32, name="images")],
     )
     names = tf.constant(metadata["class_names"])
