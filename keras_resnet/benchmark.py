@@ -38,6 +38,8 @@ import numpy as np
 from keras_resnet import accelerate, augment
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
+from keras_resnet.models import get_model
+from keras_resnet.summary import count_macs
 
 __all__ = ["MODES", "Contender", "benchmark", "contenders", "environment", "matmul_peak", "run", "table", "write_json"]
 
@@ -123,8 +125,6 @@ class Contender:
 
 
 def _library_model(name, image_size, kind, uint8_input):
-    from keras_resnet.models import get_model
-
     net = get_model(name, input_shape=(image_size, image_size, 3), classes=_CLASSES if image_size > 64 else 10)
     if not uint8_input:
         return net, net
@@ -301,8 +301,6 @@ def contenders(
     [c.name for c in contenders("resnet50")]  # ['library', 'keras.applications', 'jitted step', 'torchvision']
     ```
     """
-    from keras_resnet.summary import count_macs
-
     _check_choice("mode", mode, MODES)
     for argument, value in (("batch_size", batch_size), ("image_size", image_size), ("steps", steps)):
         _check_positive(argument, value)

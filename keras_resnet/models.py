@@ -11,6 +11,7 @@ import dataclasses
 
 import keras
 
+from keras_resnet import weights as weights_lib
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
@@ -342,8 +343,6 @@ def ResNet(
     settings = LayerSettings(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual)
     plan = block_plan(arch, output_stride, downsample_at)
 
-    from keras_resnet import weights as weights_lib
-
     weights_source = weights_lib.resolve(
         weights,
         arch=arch,
@@ -628,8 +627,6 @@ def _register(function_name, architecture, *, preact=False, plain=False):
             **kwargs,
         )
 
-    from keras_resnet.weights import has_imagenet_weights
-
     kind = "plain network (no shortcuts)" if plain else ("pre-activation ResNet" if preact else "ResNet")
     side = arch.default_size
     constructor.__name__ = constructor.__qualname__ = function_name
@@ -641,7 +638,7 @@ def _register(function_name, architecture, *, preact=False, plain=False):
         ),
         weights_doc=(
             '`"imagenet"` (the keras.applications weights, converted exactly)'
-            if has_imagenet_weights(architecture, preact=preact) and not plain
+            if weights_lib.has_imagenet_weights(architecture, preact=preact) and not plain
             else "(no published ImageNet weights for this network)"
         ),
         default_shape=(side, side, 3),

@@ -24,15 +24,9 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     is written beside `path` and renamed into place when complete.
 
     Args:
-        model: a `keras.Model` taking `(batch, height, width, 3)` images and
-            returning `(batch, classes)` scores.
+        model, preprocessing, image_size, from_logits: as for
+            `keras_resnet.export.export_litert`.
         path: the `.onnx` file to write; it must not exist (or be empty).
-        preprocessing: as for `keras_resnet.export_saved_model`: `"caffe"`,
-            `"tf"`, a dict `{"mean": ..., "std": ..., "channel_order": ...}`
-            or `None`.
-        image_size: `(height, width)` of the input; defaults to the model's
-            input size, required for a model with a free spatial size.
-        from_logits: the model outputs logits: a softmax is added.
         opset: the ONNX opset, 17 or later.
 
     Returns:
