@@ -5,6 +5,10 @@ import numbers
 import keras
 from keras import ops
 
+from keras_resnet._validation import check_choice
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -94,6 +98,8 @@ class ReverseChannels(keras.layers.Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        if data_format is not None:
+            check_choice("data_format", data_format, DATA_FORMATS)
         self.data_format = data_format or keras.config.image_data_format()
 
     def _channel_axis(self):

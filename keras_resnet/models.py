@@ -64,6 +64,14 @@ class ResNetModel(keras.Model):
 
     @feature_levels.setter
     def feature_levels(self, levels):
+        keys = {"level", "layer", "stride", "channels"}
+        if isinstance(levels, (str, dict)) or not all(
+            isinstance(level, dict) and set(level) == keys for level in levels
+        ):
+            raise ValueError(
+                "feature_levels must be a list of dicts with the keys 'level', 'layer', 'stride' and 'channels' "
+                f"(as the builders record them); received {levels!r}"
+            )
         self._feature_levels = tuple(dict(level) for level in levels)
 
     @property

@@ -48,6 +48,11 @@ def tensor():
     return keras.Input((32, 32, 16))
 
 
+def _graph():
+    inputs = keras.Input((8, 8, 3))
+    return inputs, keras.layers.GlobalAveragePooling2D()(inputs)
+
+
 # (callable, call, argument, received value as the message writes it)
 CASES = [
     (kr.Architecture, lambda: kr.Architecture("wide", (2, 2, 2, 2)), "block", "'wide'"),
@@ -65,6 +70,8 @@ CASES = [
     (kr.ResNet, lambda: kr.ResNet("resnet50", input_shape=(32, 32)), "input_shape", "(32, 32)"),
     (kr.ResNet, lambda: kr.ResNet("resnet50", weights="imagenet", classes=10), "classes", "10"),
     (kr.ZeroPadShortcut, lambda: kr.ZeroPadShortcut(0), "filters", "0"),
+    (kr.ReverseChannels, lambda: kr.ReverseChannels(data_format="nhwc"), "data_format", "'nhwc'"),
+    (kr.ResNetModel, lambda: kr.ResNetModel(*_graph(), feature_levels="C5"), "feature_levels", "'C5'"),
     (kr.block_plan, lambda: kr.block_plan(kr.get_architecture("resnet50"), output_stride=12), "output_stride", "12"),
     (
         kr.block_plan,
@@ -179,9 +186,8 @@ CASES = [
     (evaluation.top_k_error, lambda: evaluation.top_k_error(np.zeros((4, 10)), np.zeros(4), k=0), "k", "0"),
 ] + [
     # Every named constructor goes through the same checks; each gets one row.
-    (getattr(kr, name), lambda name=name: getattr(kr, name)(pooling="mean", include_top=False), "pooling", "'mean'")
-    for name in dir(kr)
-    if name.startswith(("ResNet", "Plain")) and name != "ResNet"
+    (constructor, lambda constructor=constructor: constructor(pooling="mean", include_top=False), "pooling", "'mean'")
+    for constructor in kr.MODELS.values()
 ]
 
 
