@@ -37,6 +37,7 @@ backbone is a fixed function.
 
 import keras
 
+from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_model as _check_model
 from keras_resnet.models import ResNetModel, get_model
 
@@ -182,10 +183,7 @@ def unfreeze(model, stages=None, *, keep_bn_frozen=True):
     ['conv4']
     """
     numbers = [int(info["level"][1:]) for info in feature_info(model)]
-    if stages is not None and (
-        not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(numbers)
-    ):
-        raise ValueError(f"stages must be None or an integer from 1 to {len(numbers)}; received {stages!r}")
+    _check_int("stages", stages, 1, len(numbers), optional=True)
     if not isinstance(keep_bn_frozen, bool):
         raise ValueError(f"keep_bn_frozen must be True or False; received {keep_bn_frozen!r}")
     first = 0

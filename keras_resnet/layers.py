@@ -1,11 +1,9 @@
 """Custom layers the residual blocks and the in-model preprocessing need beyond `keras.layers`."""
 
-import numbers
-
 import keras
 from keras import ops
 
-from keras_resnet._validation import check_choice
+from keras_resnet._validation import check_choice, check_int
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -35,8 +33,7 @@ class ZeroPadShortcut(keras.layers.Layer):
     def __init__(self, filters, strides=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
         for argument, value in (("filters", filters), ("strides", strides)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{argument} must be a positive integer; received {value!r}")
+            check_int(argument, value)
         self.filters = int(filters)
         self.strides = int(strides)
         self.data_format = data_format or keras.config.image_data_format()

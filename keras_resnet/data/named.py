@@ -22,6 +22,7 @@ from typing import Any
 
 from keras_resnet import shapes
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_int as _check_int
 from keras_resnet.data.pipelines import cifar_pipeline, imagenet_pipeline
 from keras_resnet.data.sources import (
     ImageSource,
@@ -131,8 +132,7 @@ def input_defaults(name, augmentation=None, image_size=None):
     _check_choice("augmentation", augmentation, AUGMENTATIONS)
     if image_size is None:
         image_size = 32 if augmentation == "cifar" else CROP_SIZE
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
-        raise ValueError(f"image_size must be an integer of at least 8; received {image_size!r}")
+    _check_int("image_size", image_size, 8)
     return augmentation, image_size
 
 

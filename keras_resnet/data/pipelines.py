@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.data.sources import _check_epochs, _epoch_images, _epoch_keys, _epoch_seed, _seed_or_random
 from keras_resnet.data.transforms import (
@@ -136,8 +137,7 @@ def cifar_pipeline(
 
     _check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
     _check_positive("image_size", image_size)
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer; received {padding!r}")
+    _check_int("padding", padding, 0)
     if normalization is not None and statistics is None:
         raise ValueError(
             f"statistics must be given for normalization={normalization!r}; received None. "

@@ -8,6 +8,7 @@ imported inside them); `standardize` is plain arithmetic and runs on any tensor.
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_int as _check_int
 from keras_resnet.imagenet import IMAGENET_MEAN, LIGHTING_EIGENVALUES, LIGHTING_EIGENVECTORS
 
 CHANNEL_ORDERS = ("rgb", "bgr")
@@ -16,8 +17,7 @@ CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
 
 def _check_size(name, value):
     """A positive integer size, numpy integers accepted, as a Python int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    _check_int(name, value)
     return int(value)
 
 

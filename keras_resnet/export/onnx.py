@@ -11,7 +11,7 @@ model wrapped with its preprocessing (`_common.pixels_model`).
 
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model
+from keras_resnet._validation import check_choice, check_int, check_model
 from keras_resnet.export._common import pixels_model, served_size, staged
 
 MIN_OPSET = 17
@@ -48,8 +48,7 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     """
     check_model("model", model)
     check_choice("from_logits", from_logits, (True, False))
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ValueError(f"opset must be an integer of at least {MIN_OPSET}; received {opset!r}")
+    check_int("opset", opset, MIN_OPSET)
     image_size = served_size(model, image_size)
     pixels = pixels_model(model, preprocessing, image_size, from_logits=from_logits, dtype="uint8")
     pixels(np.zeros((1, *image_size, 3), np.uint8))  # Keras' ONNX export refuses a model that was never called

@@ -58,7 +58,7 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model, check_positive_int
+from keras_resnet._validation import check_choice, check_model, check_positive_int, is_int
 from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
@@ -84,7 +84,7 @@ def _class_names(class_names, classes):
 def _top_k(top_k, classes):
     if top_k is None:
         return min(DEFAULT_TOP_K, classes)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= classes:
+    if not (is_int(top_k) and 1 <= top_k <= classes):
         raise ValueError(f"top_k must be an integer from 1 to classes ({classes}); received {top_k!r}")
     return top_k
 
