@@ -123,8 +123,10 @@ def epoch_recorder(path, run):
 # --- the library's path -----------------------------------------------------------------------------------------
 
 
-def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20"):
+def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20", warmup_epochs=0):
     """Builds `keras_resnet.<model_name>`, compiled with the compressed "cifar10" recipe, and the library's pipelines.
+
+    `warmup_epochs` > 0 adds the recipe's linear warm-up from 0 over that many epochs of steps.
 
     Returns:
         `(model, train, validation, train_size, validation_size)`, ready for `model.fit`.
@@ -140,9 +142,17 @@ def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20"):
     statistics = kr.data.image_statistics(train_source)
     train = kr.data.cifar_pipeline(train_source, training=True, batch_size=batch_size, statistics=statistics, seed=seed)
     validation = kr.data.cifar_pipeline(validation_source, training=False, batch_size=batch_size, statistics=statistics)
-    total_steps, boundaries = step_schedule(epochs, math.ceil(len(train_source) / batch_size))
+    steps_per_epoch = math.ceil(len(train_source) / batch_size)
+    total_steps, boundaries = step_schedule(epochs, steps_per_epoch)
     model = getattr(kr, model_name)(input_shape=(32, 32, 3), classes=len(train_source.class_names))
-    kr.presets.compile_for(model, "cifar10", batch_size=batch_size, total_steps=total_steps, boundaries=boundaries)
+    kr.presets.compile_for(
+        model,
+        "cifar10",
+        batch_size=batch_size,
+        total_steps=total_steps,
+        boundaries=boundaries,
+        warmup_steps=warmup_epochs * steps_per_epoch,
+    )
     return model, train, validation, len(train_source), len(validation_source)
 
 

@@ -131,6 +131,8 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
     text = degradation.main(
         [
             "--epochs",
+            "3",
+            "--warmup-epochs",
             "1",
             "--per-class",
             "2",
@@ -145,7 +147,12 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
         ]
     )
     assert (folder / degradation.FIGURE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| 1 | " in text and "Plain20" in text
+    assert "| 1 | " in text and "| 3 | " in text and "Plain20" in text
+    assert "linear warm-up from 0 over the first 1 epoch," in text
+    # The warm-up reaches the optimizer: lr 0 when the first epoch starts, the recipe's full rate at the second
+    # (2 steps an epoch, 6 in all: the recipe's first drop is at step 3).
+    lrs = [r["lr"] for r in bench.read_runs(folder / bench.RECORDS)["Plain20"]["epochs"].values()]
+    assert lrs[:2] == [0.0, pytest.approx(0.1 * 10 / 128)]
 
 
 def test_report_keeps_only_the_latest_run_of_each_side(tmp_path):
