@@ -14,7 +14,7 @@ Per epoch it appends one JSON line to `OUTPUT/epochs.jsonl` (a killed run keeps 
 ResNets; dashed training error, bold validation error, as in the paper) and writes `OUTPUT/results.md`.
 
 Usage:
-    python benchmarks/degradation.py --output /tmp/degradation      # about 20 min on a quiet 2-core CPU
+    python benchmarks/degradation.py --output /tmp/degradation      # about 15 min on a quiet 2-core CPU
     python benchmarks/degradation.py --output /tmp/degradation --report
 """
 
