@@ -3,10 +3,10 @@
 Trains Plain-20, Plain-56, ResNet-20 and ResNet-56 (`keras_resnet.Plain20`, ...) one after the other, each through
 the library's pipeline (`folder_source`, `cifar_pipeline`) and the default "cifar10" recipe compressed to
 `--epochs` epochs (`compile_for`: lr 0.1 at batch 128, /10 at 1/2 and 3/4 of the run, momentum 0.9, coupled L2
-1e-4) after the same linear warm-up from 0 over `--warmup-epochs` (default 1: at so few iterations a ResNet-56
-started at lr 0.1 blows up and stays at chance, see RESULTS.md; 0 gives the recipe unchanged), on the first
-`--per-class` training images of each class (0000-4499) and validated on the first `--validation-per-class` of
-the held-out 4500-4999. He et al. report that the deeper plain net has the higher
+1e-4) after the same linear warm-up from 0 over `--warmup-epochs` (default 1, 0 for a 1-epoch run: at so few
+iterations a ResNet-56 started at lr 0.1 blows up and stays at chance, see RESULTS.md; 0 gives the recipe
+unchanged), on the first `--per-class` training images of each class (0000-4499) and validated on the first
+`--validation-per-class` of the held-out 4500-4999. He et al. report that the deeper plain net has the higher
 training error throughout, while the deeper ResNet has the lower one.
 
 Per epoch it appends one JSON line to `OUTPUT/epochs.jsonl` (a killed run keeps its finished epochs); at the end
@@ -152,7 +152,10 @@ def main(argv=None):
     parser.add_argument("--validation-per-class", type=int, default=100, help="validation images per class")
     parser.add_argument("--batch-size", type=int, default=bench.BASE_BATCH)
     parser.add_argument(
-        "--warmup-epochs", type=int, default=1, help="epochs of linear warm-up from lr 0, the same for every net"
+        "--warmup-epochs",
+        type=int,
+        default=None,
+        help="epochs of linear warm-up from lr 0, the same for every net (default 1; 0 for a 1-epoch run)",
     )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--seed", type=int, default=0)
@@ -163,6 +166,8 @@ def main(argv=None):
     for name in ("epochs", "per_class", "validation_per_class", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer; received {getattr(args, name)}")
+    if args.warmup_epochs is None:
+        args.warmup_epochs = 1 if args.epochs > 1 else 0
     if not 0 <= args.warmup_epochs < args.epochs:
         parser.error(f"--warmup-epochs must be an integer in [0, --epochs); received {args.warmup_epochs}")
     output = Path(args.output)
