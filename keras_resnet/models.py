@@ -10,6 +10,7 @@ is defined.
 import dataclasses
 
 import keras
+import numpy as np
 
 from keras_resnet import weights as weights_lib
 from keras_resnet._validation import check_choice as _check_choice
@@ -22,6 +23,9 @@ POOLINGS = (None, "avg", "max")
 DOWNSAMPLE_AT = ("first", "last")
 
 
+_RECORDED = ("preprocessing", "includes_preprocessing", "class_names")
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ResNetModel(keras.Model):
     """A functional ResNet that knows its feature levels and checks its input.
@@ -32,6 +36,13 @@ class ResNetModel(keras.Model):
     - `feature_levels`: the C2.. levels recorded while the network was
       built (see `keras_resnet.feature_info`); saved in the model's config,
       so they survive `.keras` save and load.
+    - `preprocessing`, `includes_preprocessing` and `class_names`: what the
+      network's input must be (a `preprocessing` value: `"caffe"`, `"tf"`
+      or a dict `{"mean": ..., "std": ...}` on the 0-255 scale; `None` when
+      unknown), whether those layers are inside the model (it then takes
+      raw 0-255 RGB images), and the names of its classes (`None` when
+      unknown). Saved in the config too, so exports and evaluations of a
+      checkpoint need no side file.
     - A batch of the wrong rank, size or channel count fails at once with a
       message naming the shape the model takes and how to get there
       (`input_shape=`, `include_preprocessing=True`), instead of an error
@@ -42,7 +53,8 @@ class ResNetModel(keras.Model):
         outputs: its output tensor(s).
         name: model name.
         **kwargs: `feature_levels` (a list of dicts with `"level"`,
-            `"layer"`, `"stride"`, `"channels"`), and arguments of
+            `"layer"`, `"stride"`, `"channels"`), `preprocessing`,
+            `includes_preprocessing`, `class_names`, and arguments of
             `keras.Model`.
 
     Example:
@@ -55,8 +67,50 @@ class ResNetModel(keras.Model):
 
     def __init__(self, inputs, outputs, name=None, **kwargs):
         levels = kwargs.pop("feature_levels", ())
+        recorded = {key: kwargs.pop(key) for key in _RECORDED if key in kwargs}
         super().__init__(inputs, outputs, name=name, **kwargs)
         self.feature_levels = levels
+        self.record(**recorded)
+
+    def record(self, **values):
+        """Records what the model's input must be and what its classes are (kept in its config).
+
+        Only the given keys change.
+
+        Args:
+            **values: `preprocessing` (`None`, `"caffe"`, `"tf"` or a dict
+                `{"mean": ..., "std": ...}`; arrays become lists),
+                `includes_preprocessing` (bool: those layers are inside the
+                model, which takes raw 0-255 RGB images) and `class_names`
+                (`None` or a sequence of strings).
+
+        Example:
+
+        >>> model = keras_resnet.ResNet20()
+        >>> model.record(class_names=[f"c{i}" for i in range(10)])
+        >>> model.class_names[0], model.includes_preprocessing
+        ('c0', False)
+        """
+        unknown = set(values) - set(_RECORDED)
+        if unknown:
+            raise ValueError(f"record takes {', '.join(_RECORDED)}; received {sorted(unknown)}")
+        preprocessing = values.get("preprocessing", getattr(self, "preprocessing", None))
+        if isinstance(preprocessing, dict):
+            preprocessing = {
+                key: value if isinstance(value, str) else np.asarray(value).tolist()
+                for key, value in preprocessing.items()
+            }
+        elif preprocessing not in (None, "caffe", "tf"):
+            raise ValueError(
+                "preprocessing must be None, 'caffe', 'tf' or a dict {'mean': ..., 'std': ...}; "
+                f"received {preprocessing!r}"
+            )
+        class_names = values.get("class_names", getattr(self, "class_names", None))
+        self.preprocessing = preprocessing
+        self.includes_preprocessing = bool(
+            values.get("includes_preprocessing", getattr(self, "includes_preprocessing", False))
+        )
+        self.class_names = None if class_names is None else [str(name) for name in class_names]
 
     @property
     def feature_levels(self):
@@ -106,7 +160,11 @@ class ResNetModel(keras.Model):
         return self.get_layer("conv1_conv").data_format
 
     def get_config(self):
-        return {**super().get_config(), "feature_levels": self.feature_levels}
+        return {
+            **super().get_config(),
+            "feature_levels": self.feature_levels,
+            **{key: getattr(self, key) for key in _RECORDED},
+        }
 
 
 def _input_shape_problem(name, expected, received, data_format):
@@ -361,7 +419,8 @@ def ResNet(
     input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     if include_preprocessing:
         image_size = _image_size(input_shape, arch, settings)
-        statistics = preprocessing_statistics(_default_preprocessing(preprocessing, arch, preact), image_size)
+        preprocessing = _default_preprocessing(preprocessing, arch, preact)
+        statistics = preprocessing_statistics(preprocessing, image_size)
         input_shape = _free_size(input_shape, settings)
     elif preprocessing is not None:
         raise ValueError(
@@ -399,11 +458,23 @@ def ResNet(
 
     model = ResNetModel(inputs, top, name=name or "resnet")
     model.feature_levels = levels.describe(model, settings)
+    if include_preprocessing:
+        model.record(preprocessing=_recorded_preprocessing(preprocessing, statistics), includes_preprocessing=True)
+    elif weights == "imagenet":
+        model.record(preprocessing="tf" if preact else "caffe")
     if weights_source is not None:
         weights_lib.load_weights(model, weights_source)
     if include_top:
         _compile_default(model, arch, classes, classifier_activation)
     return model
+
+
+def _recorded_preprocessing(preprocessing, statistics):
+    """The `preprocessing` value a model records: a mode's name as given, else its mean and std."""
+    if isinstance(preprocessing, str):
+        return preprocessing
+    mean, std, reverse_channels = statistics
+    return {"mean": mean, "std": std, "channel_order": "bgr" if reverse_channels else "rgb"}
 
 
 def _default_preprocessing(preprocessing, arch, preact):
