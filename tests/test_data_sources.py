@@ -286,6 +286,21 @@ def test_holdout_split_keeps_the_last_tenth_of_each_class_in_stored_order(tmp_pa
         data.holdout_split(train, 1.5)
 
 
+def test_take_per_class_keeps_the_first_examples_of_each_class_in_stored_order():
+    images = random_images(9)
+    labels = np.array([2, 0, 2, 1, 0, 2, 0, 2, 0])
+    source = data.array_source(images, labels, ("a", "b", "c"))
+    kept = data.take_per_class(source, 2)
+    assert len(kept) == 5 and kept.class_names == ("a", "b", "c")
+    # Positions 0, 1, 2, 3, 4 of the stored order: two of classes 0 and 2, the only one of class 1.
+    (served, served_labels), *_ = batches(kept.images().batch(9))
+    np.testing.assert_array_equal(served, images[:5])
+    np.testing.assert_array_equal(served_labels, labels[:5])
+    assert len(data.take_per_class(source, 100)) == 9
+    with pytest.raises(ValueError, match="count must be a positive integer; received 0"):
+        data.take_per_class(source, 0)
+
+
 CIFAR_JPEG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg" / "train"
 
 

@@ -12,7 +12,8 @@ stateless shuffles and stateless `tf.image` ops whose per-element seeds are fold
 seeded pipeline gives identical batches on every run and different ones in every epoch, and a pipeline built
 for `epochs=range(first, stop)` serves exactly the batches that epochs `first`.. of an uninterrupted run saw
 (exact resume).
-`holdout_split` holds out the last part of each class of a source for validation (CIFAR's 45k / 5k protocol).
+`holdout_split` holds out the last part of each class of a source for validation (CIFAR's 45k / 5k protocol);
+`take_per_class` keeps the first examples of each class (a class-balanced subset for short runs).
 
 Named data sets (`"shapes"`, `"cifar10"`, `"folder:PATH"`, tensorflow-datasets names) have one way in:
 `datasets(name, ...)` returns a `Splits` of pipelines and class names (`dataset_sources` lists the sources
@@ -47,6 +48,7 @@ from keras_resnet.data.sources import (
     folder_source,
     holdout_split,
     image_statistics,
+    take_per_class,
     tfds_source,
 )
 from keras_resnet.data.transforms import center_crop, normalizer, resize_shorter_side
@@ -79,5 +81,6 @@ __all__ = [
     "normalizer",
     "pipelines_for",
     "resize_shorter_side",
+    "take_per_class",
     "tfds_source",
 ]

@@ -3,7 +3,8 @@
 A source (`ImageSource`) is a folder of images in class sub-folders (`folder_source`), the CIFAR-10/100
 python batch files read with a restricted unpickler (`cifar_source`), in-memory arrays (`array_source`) or a
 prepared tensorflow-datasets data set (`tfds_source`). `holdout_split` holds out the last part of each class
-for validation and `image_statistics` computes the normalisation statistics of a source.
+for validation, `take_per_class` keeps the first examples of each class, and `image_statistics` computes the
+normalisation statistics of a source.
 
 TensorFlow (and tensorflow-datasets) are imported inside the functions.
 """
@@ -621,34 +622,71 @@ def holdout_split(source, fraction=0.1):
     len(train), len(validation)  # 45000, 5000
     ```
     """
-    import tensorflow as tf
-
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise ValueError(f"fraction must be a number in (0, 1); received {fraction!r}")
-    if source.tensors is not None:
-        keys, labels = source.tensors
-    else:
-        pairs = list(source.elements.as_numpy_iterator())
-        keys, labels = tf.constant([key for key, _ in pairs]), tf.constant([label for _, label in pairs], tf.int32)
+    keys, labels = _keys_and_labels(source)
     label_array = np.asarray(labels)
     validates = np.zeros(len(label_array), bool)
     for label in np.unique(label_array):
         positions = np.flatnonzero(label_array == label)
         count = min(len(positions) - 1, max(1, round(len(positions) * fraction)))
         validates[positions[len(positions) - count :]] = True
+    return _subset(source, keys, labels, ~validates), _subset(source, keys, labels, validates)
 
-    def subset(mask):
-        indices = np.flatnonzero(mask)
-        tensors = (tf.gather(keys, indices), tf.gather(labels, indices))
-        return dataclasses.replace(
-            source,
-            elements=tf.data.Dataset.from_tensor_slices(tensors),
-            size=len(indices),
-            shuffle_buffer=len(indices),
-            tensors=tensors,
-        )
 
-    return subset(~validates), subset(validates)
+def take_per_class(source, count):
+    """Keeps the first `count` examples of each class, in the source's stored order: a class-balanced subset.
+
+    A class with fewer examples keeps all of them. Use it for short runs on a fixed part of a data set, e.g. the
+    first 1,000 training and first 100 validation images of each CIFAR-10 class. A streamed source
+    (tensorflow-datasets) has its keys read into memory first.
+
+    Args:
+        source: an `ImageSource`.
+        count: positive int, examples kept per class.
+
+    Returns:
+        An `ImageSource` with the source's class names.
+
+    Example:
+
+    ```python
+    sources = keras_resnet.data.dataset_sources("cifar10", data_dir="~/data")
+    train = keras_resnet.data.take_per_class(sources.train, 1000)  # 10,000 images, 1,000 of each class
+    ```
+    """
+    _check_positive("count", count)
+    keys, labels = _keys_and_labels(source)
+    label_array = np.asarray(labels)
+    keeps = np.zeros(len(label_array), bool)
+    for label in np.unique(label_array):
+        keeps[np.flatnonzero(label_array == label)[:count]] = True
+    return _subset(source, keys, labels, keeps)
+
+
+def _keys_and_labels(source):
+    """A source's `(keys, labels)` tensors in stored order; a streamed source's keys are read into memory."""
+    import tensorflow as tf
+
+    if source.tensors is not None:
+        return source.tensors
+    pairs = list(source.elements.as_numpy_iterator())
+    return tf.constant([key for key, _ in pairs]), tf.constant([label for _, label in pairs], tf.int32)
+
+
+def _subset(source, keys, labels, mask):
+    """The examples of `source` where the boolean array `mask` is true, in stored order, as an in-memory source."""
+    import tensorflow as tf
+
+    indices = np.flatnonzero(mask)
+    tensors = (tf.gather(keys, indices), tf.gather(labels, indices))
+    return dataclasses.replace(
+        source,
+        elements=tf.data.Dataset.from_tensor_slices(tensors),
+        size=len(indices),
+        shuffle_buffer=len(indices),
+        tensors=tensors,
+    )
 
 
 def image_statistics(source, *, batch_size=500):
