@@ -1,17 +1,23 @@
-"""ResNet-20 on the real CIFAR-10 JPEGs: the library's training path against an independent plain-Keras reference.
+"""ResNet-20 on the original CIFAR-10: the library's training path against an independent plain-Keras reference.
 
 Both runs train the paper's CIFAR ResNet-20 (section 4.2) with the same recipe, one after the other in one
-process, on the 45k/5k protocol of ../shared/data/cifar10-jpeg/train: per class, images 0000-4499 train and
-4500-4999 validate (never trained on).
+process, on the paper's 45k/5k protocol of the CIFAR-10 python batches (`--data`, by default
+../shared/data/cifar-10-batches-py: the files of the official archive): per class, the last 500 images of the
+training batches in file order validate (never trained on) and the other 4500 train; the test batch is never
+evaluated. `--limit N` keeps the first N training and the first N validation images of each class of that
+split (smoke runs), the same images on both sides.
 
-- library: `keras_resnet.data.folder_source` + `image_statistics` + `cifar_pipeline`, `keras_resnet.ResNet20`,
+- library: the named data set `keras_resnet.data.dataset_sources("cifar10", data_dir=...)` (its hold-out split;
+  `take_per_class` for `--limit`) + `image_statistics` + `cifar_pipeline`, `keras_resnet.ResNet20`,
   `keras_resnet.presets.compile_for(model, "cifar10", ...)` and `model.fit`.
-- reference: written below with plain Keras and tf.data only (nothing of keras_resnet): ResNet-20 with option A
-  shortcuts (strided identity, zero-padded channels), He-normal kernels, BN (epsilon 1e-5, momentum 0.9),
-  symmetric padding before strided 3x3 convolutions; the coupled L2 as Keras kernel regularizers (`L2(l2 / 2)`
-  adds `l2 * kernel` to the gradient, as `kr.L2SGD` does); SGD momentum 0.9; `PiecewiseConstantDecay`.
+- reference: written below with numpy, plain Keras and tf.data only (nothing of keras_resnet): reads the batch
+  files itself (`pickle`, rows of 3x32x32 planes to 32x32x3 images) and holds out the last 500 of each class
+  with its own few lines; ResNet-20 with option A shortcuts (strided identity, zero-padded channels), He-normal
+  kernels, BN (epsilon 1e-5, momentum 0.9), symmetric padding before strided 3x3 convolutions; the coupled L2
+  as Keras kernel regularizers (`L2(l2 / 2)` adds `l2 * kernel` to the gradient, as `kr.L2SGD` does); SGD
+  momentum 0.9; `PiecewiseConstantDecay`.
 
-Same for both: the image files and split, the augmentation (4 zero pixels of padding, random 32x32 crop,
+Same for both: the images and split, the augmentation (4 zero pixels of padding, random 32x32 crop,
 horizontal flip), the normalisation (subtract the training set's per-pixel mean, divide by 255), the batch size,
 the learning rate (0.1 at batch 128, scaled linearly with the batch) divided by 10 at 1/2 and 3/4 of the run,
 compressed to `--epochs` epochs, and L2 1e-4 on every kernel.
@@ -33,12 +39,16 @@ import datetime
 import json
 import math
 import os
+import pickle
 import platform
 import sys
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg" / "train"
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-batches-py"
+BATCH_FILES = ("batches.meta", *(f"data_batch_{index}" for index in range(1, 6)), "test_batch")
 TRAIN_PER_CLASS = 4500
 VALIDATION_PER_CLASS = 500
 BASE_LR, BASE_BATCH, MOMENTUM, L2 = 0.1, 128, 0.9, 1e-4
@@ -47,13 +57,46 @@ RECORDS = "epochs.jsonl"
 REPORT = "results.md"
 
 
-def split_indices(limit=None, validation_limit=None):
-    """Positions of the training and validation files in each class folder: the first `limit` (and
-    `validation_limit`, which defaults to `limit`) of the 4500 training and the 500 validation images."""
+def split_sizes(limit=None, validation_limit=None):
+    """Images per class of the split a run uses: the first `limit` (and `validation_limit`, which defaults to
+    `limit`) of the 4500 training and the 500 validation images of each class; `None` keeps all."""
     validation_limit = limit if validation_limit is None else validation_limit
-    train = min(limit or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
-    validation = min(validation_limit or VALIDATION_PER_CLASS, VALIDATION_PER_CLASS)
-    return range(train), range(TRAIN_PER_CLASS, TRAIN_PER_CLASS + validation)
+    return min(limit or TRAIN_PER_CLASS, TRAIN_PER_CLASS), min(
+        validation_limit or VALIDATION_PER_CLASS, VALIDATION_PER_CLASS
+    )
+
+
+def check_data(parser, folder):
+    """Stops `parser` with an error unless `folder` holds the CIFAR-10 python batch files."""
+    if not Path(folder).is_dir():
+        parser.error(f"--data must be the folder of the CIFAR-10 python batches; {str(folder)!r} is not a folder")
+    missing = [name for name in BATCH_FILES if not (Path(folder) / name).is_file()]
+    if missing:
+        parser.error(
+            f"--data must be the folder of the CIFAR-10 python batches ({', '.join(BATCH_FILES)}, as in the "
+            f"official archive's cifar-10-batches-py); {str(folder)!r} lacks {', '.join(missing)}"
+        )
+
+
+def data_details(folder, sizes):
+    """What a run reads, for its start record: the batch folder and the images per class of the split."""
+    return {"data": str(folder), "train_per_class": sizes[0], "validation_per_class": sizes[1]}
+
+
+def data_words(start):
+    """Which images a run used, in words, from its start record."""
+    train, validation = start["train_images"], start["validation_images"]
+    if "train_per_class" not in start:  # records of the scripts before they read the batches: the JPEG folder
+        return (
+            f"{train} training / {validation} validation images of the CIFAR-10 JPEGs (per class files "
+            f"0000-{train // 10 - 1:04d} train, 4500-{4499 + validation // 10} validate)"
+        )
+    return (
+        f"{train} training / {validation} validation images of the CIFAR-10 python batches in {start['data']}: "
+        f"per class, the first {start['train_per_class']} of the {TRAIN_PER_CLASS} training images and the first "
+        f"{start['validation_per_class']} of the {VALIDATION_PER_CLASS} held-out ones (the last of each class in "
+        "file order, never trained on)"
+    )
 
 
 def step_schedule(epochs, steps_per_epoch):
@@ -123,10 +166,20 @@ def epoch_recorder(path, run):
 # --- the library's path -----------------------------------------------------------------------------------------
 
 
-def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20", warmup_epochs=0):
+def library_sources(folder, sizes):
+    """The library's named `cifar10` data set read from the batch files in `folder`: the first `sizes[0]` training
+    and `sizes[1]` validation images of each class of its hold-out split, as `(train, validation)` sources."""
+    import keras_resnet as kr
+
+    sources = kr.data.dataset_sources("cifar10", data_dir=folder)
+    return kr.data.take_per_class(sources.train, sizes[0]), kr.data.take_per_class(sources.validation, sizes[1])
+
+
+def library_run(folder, sizes, epochs, batch_size, seed, model_name="ResNet20", warmup_epochs=0):
     """Builds `keras_resnet.<model_name>`, compiled with the compressed "cifar10" recipe, and the library's pipelines.
 
-    `warmup_epochs` > 0 adds the recipe's linear warm-up from 0 over that many epochs of steps.
+    The images are `library_sources(folder, sizes)`. `warmup_epochs` > 0 adds the recipe's linear warm-up from 0
+    over that many epochs of steps.
 
     Returns:
         `(model, train, validation, train_size, validation_size)`, ready for `model.fit`.
@@ -136,9 +189,7 @@ def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20", 
     import keras_resnet as kr
 
     keras.utils.set_random_seed(seed)
-    train_indices, validation_indices = indices
-    train_source = kr.data.folder_source(root, indices=train_indices)
-    validation_source = kr.data.folder_source(root, indices=validation_indices)
+    train_source, validation_source = library_sources(folder, sizes)
     statistics = kr.data.image_statistics(train_source)
     train = kr.data.cifar_pipeline(train_source, training=True, batch_size=batch_size, statistics=statistics, seed=seed)
     validation = kr.data.cifar_pipeline(validation_source, training=False, batch_size=batch_size, statistics=statistics)
@@ -159,42 +210,44 @@ def library_run(root, indices, epochs, batch_size, seed, model_name="ResNet20", 
 # --- the independent reference: plain Keras and tf.data, nothing of keras_resnet ---------------------------------
 
 
-def reference_files(root, indices):
-    """Paths and labels of the files at `indices` of each sorted class folder; labels follow the sorted names."""
-    classes = sorted(entry.name for entry in Path(root).iterdir() if entry.is_dir() and not entry.name.startswith("."))
-    paths, labels = [], []
-    for label, name in enumerate(classes):
-        files = sorted(str(path) for path in (Path(root) / name).iterdir() if not path.name.startswith("."))
-        chosen = [files[index] for index in indices if index < len(files)]
-        paths += chosen
-        labels += [label] * len(chosen)
-    return paths, labels, classes
+def reference_split(folder, train_per_class=TRAIN_PER_CLASS, validation_per_class=VALIDATION_PER_CLASS):
+    """The 45k/5k hold-out split of the CIFAR-10 training batches in `folder`, read with pickle and numpy.
+
+    Per class in file order (data_batch_1 to data_batch_5), the last 500 images validate and the others train;
+    of each, the first `train_per_class` and `validation_per_class` of every class are kept. The files are
+    unpickled as they are: read only the official archive's files, or copies you trust.
+
+    Returns:
+        `((train_images, train_labels), (validation_images, validation_labels), class_names)`: uint8 images of
+        shape `(count, 32, 32, 3)` and int32 labels in file order, class names from `batches.meta`.
+    """
+
+    def load(name):
+        with open(Path(folder) / name, "rb") as handle:
+            return pickle.load(handle, encoding="bytes")
+
+    batches = [load(f"data_batch_{index}") for index in range(1, 6)]
+    images = np.concatenate([batch[b"data"] for batch in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    labels = np.concatenate([batch[b"labels"] for batch in batches]).astype(np.int32)
+    train, validation = np.zeros(len(labels), bool), np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        positions = np.flatnonzero(labels == label)
+        train[positions[:-VALIDATION_PER_CLASS][:train_per_class]] = True
+        validation[positions[-VALIDATION_PER_CLASS:][:validation_per_class]] = True
+    class_names = [name.decode() for name in load("batches.meta")[b"label_names"]]
+    return (images[train], labels[train]), (images[validation], labels[validation]), class_names
 
 
-def reference_decode(path):
+def reference_pixel_mean(images):
+    """Mean image of `images` (float32, 0-255 scale), summed in float64."""
+    return images.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def reference_dataset(images, labels, pixel_mean, *, training, batch_size, seed):
+    """(Pad 4, random crop 32, random flip when training), batch, `(x - mean) / 255`."""
     import tensorflow as tf
 
-    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-
-
-def reference_pixel_mean(paths):
-    """Mean image of the files (float32, 0-255 scale), in float64 sums."""
-    import numpy as np
-    import tensorflow as tf
-
-    images = tf.data.Dataset.from_tensor_slices(paths).map(reference_decode, num_parallel_calls=tf.data.AUTOTUNE)
-    total = np.zeros((32, 32, 3), np.float64)
-    for batch in images.batch(1000).as_numpy_iterator():
-        total += batch.astype(np.float64).sum(axis=0)
-    return (total / len(paths)).astype(np.float32)
-
-
-def reference_dataset(paths, labels, pixel_mean, *, training, batch_size, seed):
-    """Decode, (pad 4, random crop 32, random flip when training), batch, `(x - mean) / 255`."""
-    import tensorflow as tf
-
-    def load(path, label):
-        image = reference_decode(path)
+    def load(image, label):
         if training:
             image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
             image = tf.image.random_crop(image, [32, 32, 3])
@@ -204,9 +257,9 @@ def reference_dataset(paths, labels, pixel_mean, *, training, batch_size, seed):
     def normalize(images, labels):
         return (images - pixel_mean) / 255.0, labels
 
-    dataset = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int32)))
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if training:
-        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).map(normalize)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -265,27 +318,25 @@ def reference_schedule(batch_size, boundaries):
     )
 
 
-def reference_run(root, indices, epochs, batch_size, seed):
-    """Builds `reference_resnet20`, compiled with the same recipe, and its tf.data pipelines on the same files."""
+def reference_run(folder, sizes, epochs, batch_size, seed):
+    """Builds `reference_resnet20`, compiled with the same recipe, and its tf.data pipelines on the same images."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    train_indices, validation_indices = indices
-    train_paths, train_labels, classes = reference_files(root, train_indices)
-    validation_paths, validation_labels, _ = reference_files(root, validation_indices)
-    pixel_mean = reference_pixel_mean(train_paths)
-    train = reference_dataset(train_paths, train_labels, pixel_mean, training=True, batch_size=batch_size, seed=seed)
+    (train_images, train_labels), (validation_images, validation_labels), classes = reference_split(folder, *sizes)
+    pixel_mean = reference_pixel_mean(train_images)
+    train = reference_dataset(train_images, train_labels, pixel_mean, training=True, batch_size=batch_size, seed=seed)
     validation = reference_dataset(
-        validation_paths, validation_labels, pixel_mean, training=False, batch_size=batch_size, seed=seed
+        validation_images, validation_labels, pixel_mean, training=False, batch_size=batch_size, seed=seed
     )
-    _, boundaries = step_schedule(epochs, math.ceil(len(train_paths) / batch_size))
+    _, boundaries = step_schedule(epochs, math.ceil(len(train_images) / batch_size))
     model = reference_resnet20(len(classes))
     model.compile(
         optimizer=keras.optimizers.SGD(reference_schedule(batch_size, boundaries), momentum=MOMENTUM),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy")],
     )
-    return model, train, validation, len(train_paths), len(validation_paths)
+    return model, train, validation, len(train_images), len(validation_images)
 
 
 def train_one(run, build, records, command):
@@ -367,9 +418,7 @@ def report(records):
         "",
         f"{first['machine']}; {first['versions']}. Command: `{first['command']}`.",
         (
-            f"{first['train_images']} training / {first['validation_images']} validation images "
-            f"(per class 0000-{first['train_images'] // 10 - 1:04d} train, "
-            f"4500-{4499 + first['validation_images'] // 10} validation), batch {first['batch_size']}, "
+            f"{data_words(first)}; batch {first['batch_size']}, "
             f"seed {first['seed']}, lr 0.1 x batch/128, /10 at 1/2 and 3/4 of the run, momentum 0.9, "
             "coupled L2 1e-4 on kernels."
         ),
@@ -446,10 +495,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10, help="epochs of each run (the schedule is compressed)")
     parser.add_argument("--output", required=True, help="folder of epochs.jsonl and results.md")
     parser.add_argument("--batch-size", type=int, default=BASE_BATCH)
-    parser.add_argument("--limit", type=int, default=None, help="images per class (smoke runs), at most 4500/500")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="the first N training and validation images per class (smoke runs)"
+    )
     parser.add_argument("--which", choices=("library", "reference", "both"), default="both")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default=str(DATA), help="the CIFAR-10 JPEG training folder")
+    parser.add_argument("--data", default=str(DATA), help="the folder of the CIFAR-10 python batch files")
     parser.add_argument("--report", action="store_true", help="only write results.md from epochs.jsonl")
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "limit"):
@@ -460,16 +511,15 @@ def main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
     records = output / RECORDS
     if not args.report:
-        if not Path(args.data).is_dir():
-            parser.error(f"--data must be the CIFAR-10 JPEG folder; {args.data!r} is not a folder")
+        check_data(parser, args.data)
         command = "python benchmarks/cifar_reproduction.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        indices = split_indices(args.limit)
-        details = {"batch_size": args.batch_size, "seed": args.seed}
+        sizes = split_sizes(args.limit)
+        details = {"batch_size": args.batch_size, "seed": args.seed, **data_details(args.data, sizes)}
         for which in WHICH if args.which == "both" else (args.which,):
             run = library_run if which == "library" else reference_run
 
             def build(run=run):
-                return (*run(args.data, indices, args.epochs, args.batch_size, args.seed), args.epochs, details)
+                return (*run(args.data, sizes, args.epochs, args.batch_size, args.seed), args.epochs, details)
 
             train_one(which, build, records, command)
     text = report(records)

@@ -1,12 +1,14 @@
-"""The paper's degradation result (Fig. 6) at a CPU-sized budget, on the real CIFAR-10 JPEGs.
+"""The paper's degradation result (Fig. 6) at a CPU-sized budget, on the original CIFAR-10.
 
 Trains Plain-20, Plain-56, ResNet-20 and ResNet-56 (`keras_resnet.Plain20`, ...) one after the other, each through
-the library's pipeline (`folder_source`, `cifar_pipeline`) and the default "cifar10" recipe compressed to
-`--epochs` epochs (`compile_for`: lr 0.1 at batch 128, /10 at 1/2 and 3/4 of the run, momentum 0.9, coupled L2
-1e-4) after the same linear warm-up from 0 over `--warmup-epochs` (default 1, 0 for a 1-epoch run: at so few
+the library's named `cifar10` data set, read from the python batches in `--data` (`dataset_sources`,
+`take_per_class`, `cifar_pipeline`, as `cifar_reproduction.py` does), and the default "cifar10" recipe compressed
+to `--epochs` epochs (`compile_for`: lr 0.1 at batch 128, /10 at 1/2 and 3/4 of the run, momentum 0.9, coupled
+L2 1e-4) after the same linear warm-up from 0 over `--warmup-epochs` (default 1, 0 for a 1-epoch run: at so few
 iterations a ResNet-56 started at lr 0.1 blows up and stays at chance, see RESULTS.md; 0 gives the recipe
-unchanged), on the first `--per-class` training images of each class (0000-4499) and validated on the first
-`--validation-per-class` of the held-out 4500-4999. He et al. report that the deeper plain net has the higher
+unchanged), on the first `--per-class` training images of each class (of the 4500 the hold-out split trains on)
+and validated on the first `--validation-per-class` of the 500 held out of each class (the last in file order).
+He et al. report that the deeper plain net has the higher
 training error throughout, while the deeper ResNet has the lower one.
 
 Per epoch it appends one JSON line to `OUTPUT/epochs.jsonl` (a killed run keeps its finished epochs); at the end
@@ -80,8 +82,7 @@ def report(records):
         "",
         f"{first['machine']}; {first['versions']}. Command: `{first['command']}`.",
         (
-            f"{first['train_images']} training images ({first['train_images'] // 10} per class of 0000-4499), "
-            f"{first['validation_images']} validation images (from 4500-4999), {first['epochs']} epochs of batch "
+            f"{bench.data_words(first)}; {first['epochs']} epochs of batch "
             f'{first["batch_size"]}, seed {first["seed"]}; the "cifar10" recipe compressed to the run (lr 0.1, '
             "/10 at 1/2 and 3/4, momentum 0.9, coupled L2 1e-4)" + _warmup_words(first.get("warmup_epochs", 0)) + "."
         ),
@@ -148,8 +149,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--output", required=True, help="folder of epochs.jsonl, results.md and degradation.png")
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=1000, help="training images per class (of 4500)")
-    parser.add_argument("--validation-per-class", type=int, default=100, help="validation images per class")
+    parser.add_argument("--per-class", type=int, default=1000, help="the first N training images per class (of 4500)")
+    parser.add_argument(
+        "--validation-per-class", type=int, default=100, help="the first N validation images per class (of 500)"
+    )
     parser.add_argument("--batch-size", type=int, default=bench.BASE_BATCH)
     parser.add_argument(
         "--warmup-epochs",
@@ -159,7 +162,7 @@ def main(argv=None):
     )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default=str(bench.DATA), help="the CIFAR-10 JPEG training folder")
+    parser.add_argument("--data", default=str(bench.DATA), help="the folder of the CIFAR-10 python batch files")
     parser.add_argument("--figure", default=None, help=f"where to write the figure (default OUTPUT/{FIGURE})")
     parser.add_argument("--report", action="store_true", help="only redraw the figure and table from epochs.jsonl")
     args = parser.parse_args(argv)
@@ -174,17 +177,21 @@ def main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
     records = output / bench.RECORDS
     if not args.report:
-        if not Path(args.data).is_dir():
-            parser.error(f"--data must be the CIFAR-10 JPEG folder; {args.data!r} is not a folder")
+        bench.check_data(parser, args.data)
         command = "python benchmarks/degradation.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        indices = bench.split_indices(args.per_class, args.validation_per_class)
-        details = {"batch_size": args.batch_size, "seed": args.seed, "warmup_epochs": args.warmup_epochs}
+        sizes = bench.split_sizes(args.per_class, args.validation_per_class)
+        details = {
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "warmup_epochs": args.warmup_epochs,
+            **bench.data_details(args.data, sizes),
+        }
         for name in args.models:
 
             def build(name=name):
                 return (
                     *bench.library_run(
-                        args.data, indices, args.epochs, args.batch_size, args.seed, name, args.warmup_epochs
+                        args.data, sizes, args.epochs, args.batch_size, args.seed, name, args.warmup_epochs
                     ),
                     args.epochs,
                     details,

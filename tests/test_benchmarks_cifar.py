@@ -1,8 +1,9 @@
-"""The CIFAR benchmarks compare like with like: the plain-Keras reference has the library's ResNet-20, recipe and
-normalisation, and both scripts run end to end on a few real images (benchmarks/cifar_reproduction.py,
-benchmarks/degradation.py)."""
+"""The CIFAR benchmarks compare like with like: the plain-Keras reference reads the same images of the CIFAR-10
+python batches as the library's `cifar10` data set and has the library's ResNet-20, recipe and normalisation, and
+both scripts run end to end on a few real images (benchmarks/cifar_reproduction.py, benchmarks/degradation.py)."""
 
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import cifar_reproduction as bench
 import degradation
 
 needs_data = pytest.mark.skipif(
-    not bench.DATA.is_dir(), reason=f"the CIFAR-10 JPEG folder {bench.DATA} is absent (../shared/data)"
+    not all((bench.DATA / name).is_file() for name in bench.BATCH_FILES),
+    reason=f"the CIFAR-10 python batches {bench.DATA} are absent (../shared/data)",
 )
 
 
@@ -66,23 +68,45 @@ def test_reference_schedule_drops_where_the_library_recipe_does(batch_size, epoc
 
 
 @needs_data
+@pytest.mark.parametrize("sizes", [bench.split_sizes(), bench.split_sizes(3, 2)], ids=["45k-5k", "3-and-2-per-class"])
+def test_library_and_reference_select_the_same_images_labels_and_pixel_mean(sizes):
+    """The library's `cifar10` hold-out split and the reference's own lines pick the same images, in file order."""
+    library = bench.library_sources(bench.DATA, sizes)
+    *reference, class_names = bench.reference_split(bench.DATA, *sizes)
+    assert library[0].class_names == tuple(class_names)
+    for source, (images, labels), per_class in zip(library, reference, sizes):
+        assert images.shape == (10 * per_class, 32, 32, 3)
+        assert np.bincount(labels).tolist() == [per_class] * 10
+        assert np.array_equal(np.asarray(source.tensors[0]), images)
+        assert np.array_equal(np.asarray(source.tensors[1]), labels)
+    statistics = kr.data.image_statistics(library[0])
+    np.testing.assert_allclose(bench.reference_pixel_mean(reference[0][0]), statistics["pixel_mean"], rtol=1e-6)
+
+
+@needs_data
+def test_reference_split_holds_out_the_last_500_images_of_each_class():
+    (train, train_labels), (validation, validation_labels), _ = bench.reference_split(bench.DATA)
+    assert len(train) == 45000 and len(validation) == 5000
+    with open(bench.DATA / "data_batch_5", "rb") as handle:
+        last = pickle.load(handle, encoding="bytes")
+    # The last batch's final image of each class is the last validation image of that class.
+    for label in range(10):
+        row = last[b"data"][max(np.flatnonzero(np.array(last[b"labels"]) == label))]
+        np.testing.assert_array_equal(
+            validation[validation_labels == label][-1], row.reshape(3, 32, 32).transpose(1, 2, 0)
+        )
+
+
+@needs_data
 def test_reference_pipeline_serves_the_library_pipeline_images():
-    """Same files, labels, per-pixel mean and normalisation: the evaluation batches are equal."""
-    train_indices, validation_indices = bench.split_indices(3)
-    train_paths, _, classes = bench.reference_files(bench.DATA, train_indices)
-    paths, labels, _ = bench.reference_files(bench.DATA, validation_indices)
-    source = kr.data.folder_source(bench.DATA, indices=train_indices)
-    statistics = kr.data.image_statistics(source)
-    pixel_mean = bench.reference_pixel_mean(train_paths)
-    np.testing.assert_allclose(pixel_mean, statistics["pixel_mean"], rtol=1e-6)
-    assert tuple(classes) == source.class_names
-    library = kr.data.cifar_pipeline(
-        kr.data.folder_source(bench.DATA, indices=validation_indices),
-        training=False,
-        batch_size=30,
-        statistics=statistics,
-    )
-    reference = bench.reference_dataset(paths, labels, pixel_mean, training=False, batch_size=30, seed=0)
+    """Same images, labels, per-pixel mean and normalisation: the evaluation batches are equal."""
+    sizes = bench.split_sizes(3)
+    train_source, validation_source = bench.library_sources(bench.DATA, sizes)
+    (train_images, _), (images, labels), _ = bench.reference_split(bench.DATA, *sizes)
+    statistics = kr.data.image_statistics(train_source)
+    pixel_mean = bench.reference_pixel_mean(train_images)
+    library = kr.data.cifar_pipeline(validation_source, training=False, batch_size=30, statistics=statistics)
+    reference = bench.reference_dataset(images, labels, pixel_mean, training=False, batch_size=30, seed=0)
     (ours_x, ours_y), (theirs_x, theirs_y) = next(iter(library)), next(iter(reference))
     np.testing.assert_array_equal(ours_y, theirs_y)
     np.testing.assert_allclose(ours_x, theirs_x, atol=1e-6)
@@ -90,17 +114,28 @@ def test_reference_pipeline_serves_the_library_pipeline_images():
 
 
 @needs_data
-def test_reference_training_augmentation_pads_crops_and_flips(tmp_path):
-    paths, labels, _ = bench.reference_files(bench.DATA, range(1))
+def test_reference_training_augmentation_pads_crops_and_flips():
+    (images, labels), _, _ = bench.reference_split(bench.DATA, 1, 1)
     mean = np.zeros((32, 32, 3), np.float32)
-    plain = next(iter(bench.reference_dataset(paths[:1], labels[:1], mean, training=False, batch_size=1, seed=0)))
+    plain = next(iter(bench.reference_dataset(images[:1], labels[:1], mean, training=False, batch_size=1, seed=0)))
     keras.utils.set_random_seed(0)
-    augmented = bench.reference_dataset(paths[:1], labels[:1], mean, training=True, batch_size=1, seed=0)
+    augmented = bench.reference_dataset(images[:1], labels[:1], mean, training=True, batch_size=1, seed=0)
     crops = [batch[0][0].numpy() for batch in augmented.repeat(20)]
     assert all(crop.shape == (32, 32, 3) for crop in crops)
     assert any(not np.array_equal(crop, plain[0][0].numpy()) for crop in crops)
     # A 4-pixel zero padding: some crops hold a black border (0 / 255 after the zero mean).
     assert any((crop[0] == 0).all() or (crop[:, 0] == 0).all() or (crop[-1] == 0).all() for crop in crops)
+
+
+@pytest.mark.parametrize("script", [bench, degradation], ids=["cifar_reproduction", "degradation"])
+def test_scripts_refuse_a_data_folder_without_the_batch_files(script, tmp_path, capsys):
+    (tmp_path / "batches.meta").write_bytes(b"")
+    with pytest.raises(SystemExit):
+        script.main(["--data", str(tmp_path), "--output", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert "--data must be the folder of the CIFAR-10 python batches" in error
+    assert "lacks data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch" in error
+    assert not (tmp_path / "out" / bench.RECORDS).exists()
 
 
 @needs_data
@@ -122,6 +157,11 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
         assert record["lr"] == pytest.approx(0.1 * 10 / 128)
     assert "cross_entropy" in epochs["reference"]
     assert records[0]["train_images"] == records[0]["validation_images"] == 20
+    assert records[0]["train_per_class"] == records[0]["validation_per_class"] == 2
+    assert (
+        f"20 training / 20 validation images of the CIFAR-10 python batches in {bench.DATA}: per class, the first 2 "
+        "of the 4500 training images and the first 2 of the 500 held-out ones"
+    ) in text
     row = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     difference = 100 * (epochs["library"]["val_accuracy"] - epochs["reference"]["val_accuracy"])
     assert f"{difference:+.2f}" in row
@@ -149,6 +189,7 @@ def test_both_scripts_run_end_to_end_and_write_their_reports(tmp_path):
     assert (folder / degradation.FIGURE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 1 | " in text and "| 3 | " in text and "Plain20" in text
     assert "linear warm-up from 0 over the first 1 epoch," in text
+    assert "20 training / 10 validation images of the CIFAR-10 python batches" in text
     # The warm-up reaches the optimizer: lr 0 when the first epoch starts, the recipe's full rate at the second
     # (2 steps an epoch, 6 in all: the recipe's first drop is at step 3).
     lrs = [r["lr"] for r in bench.read_runs(folder / bench.RECORDS)["Plain20"]["epochs"].values()]
@@ -197,4 +238,6 @@ def test_report_keeps_only_the_latest_run_of_each_side(tmp_path):
         bench.append_record(records, record)
     text = bench.report(records)
     assert "| 1 | 0.1 | 50.00 | 40.00 | +10.00 |" in text
+    # Records written before the scripts read the batches describe the JPEG folder they ran on.
+    assert "45000 training / 5000 validation images of the CIFAR-10 JPEGs (per class files 0000-4499 train" in text
     assert "unfinished: 1 of 2 epochs" in text
