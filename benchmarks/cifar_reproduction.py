@@ -61,9 +61,9 @@ def split_sizes(limit=None, validation_limit=None):
     """Images per class of the split a run uses: the first `limit` (and `validation_limit`, which defaults to
     `limit`) of the 4500 training and the 500 validation images of each class; `None` keeps all."""
     validation_limit = limit if validation_limit is None else validation_limit
-    return min(limit or TRAIN_PER_CLASS, TRAIN_PER_CLASS), min(
-        validation_limit or VALIDATION_PER_CLASS, VALIDATION_PER_CLASS
-    )
+    train = min(limit or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
+    validation = min(validation_limit or VALIDATION_PER_CLASS, VALIDATION_PER_CLASS)
+    return train, validation
 
 
 def check_data(parser, folder):
@@ -214,8 +214,8 @@ def reference_split(folder, train_per_class=TRAIN_PER_CLASS, validation_per_clas
     """The 45k/5k hold-out split of the CIFAR-10 training batches in `folder`, read with pickle and numpy.
 
     Per class in file order (data_batch_1 to data_batch_5), the last 500 images validate and the others train;
-    of each, the first `train_per_class` and `validation_per_class` of every class are kept. The files are
-    unpickled as they are: read only the official archive's files, or copies you trust.
+    of those, the first `train_per_class` training and `validation_per_class` validation images of each class
+    are kept. The files are unpickled as they are: read only the official archive's files, or copies you trust.
 
     Returns:
         `((train_images, train_labels), (validation_images, validation_labels), class_names)`: uint8 images of
