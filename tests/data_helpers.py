@@ -1,14 +1,12 @@
 """Shared helpers and fixtures of the keras_resnet.data tests: random images, encoded files, CIFAR batch files."""
 
 import io
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from backend_helpers import run_under_backend
 from PIL import Image
 
 from keras_resnet import data
@@ -42,9 +40,7 @@ def cifar_like():
 
 def run_with_numpy_backend(script):
     """Runs a Python script in a fresh interpreter under Keras' numpy backend; fails the test if it fails."""
-    env = {**os.environ, "KERAS_BACKEND": "numpy"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_under_backend("numpy", script)
 
 
 @pytest.fixture

