@@ -59,8 +59,8 @@ def torch_groups(state):
     groups = {}
     for prefix, group in params.items():
         weight = group.get("weight")
-        if "running_mean" in group:
-            groups[prefix] = [weight, group.get("bias"), group["running_mean"], group["running_var"]]
+        if "running_mean" in group or "running_var" in group:
+            groups[prefix] = [group.get(name) for name in ("weight", "bias", "running_mean", "running_var")]
         elif weight is not None and weight.ndim == 4:
             groups[prefix] = [weight.transpose(2, 3, 1, 0)] + ([group["bias"]] if "bias" in group else [])
         elif weight is not None and weight.ndim == 2:
@@ -98,13 +98,22 @@ def read_keras_hub(folder_or_preset, include_top):
     """`{layer name: [arrays]}` of a keras-hub ResNet preset (a folder or a preset name), via keras-hub."""
     import keras_hub
 
-    task = include_top and (not os.path.isdir(folder_or_preset) or _has(folder_or_preset, "task.json"))
-    if task:
-        model = keras_hub.models.ImageClassifier.from_preset(folder_or_preset)
-        layers = [*model.backbone.layers, *(layer for layer in model.layers if layer is not model.backbone)]
+    if not os.path.isdir(folder_or_preset):  # a named preset: keras-hub downloads and caches it
+        model = (keras_hub.models.ImageClassifier if include_top else keras_hub.models.Backbone).from_preset(
+            folder_or_preset
+        )
+        backbone = getattr(model, "backbone", model)
     else:
-        model = keras_hub.models.Backbone.from_preset(folder_or_preset)
-        layers = model.layers
+        backbone = keras_hub.models.Backbone.from_preset(folder_or_preset)
+        model = backbone
+        if include_top and _has(folder_or_preset, "task.json"):
+            with open(os.path.join(folder_or_preset, "task.json"), encoding="utf-8") as file:
+                task = json.load(file)["config"]
+            model = keras_hub.models.ImageClassifier(
+                backbone=backbone, num_classes=task["num_classes"], pooling=task.get("pooling", "avg"), activation=None
+            )
+            model.load_task_weights(os.path.join(folder_or_preset, "task.weights.h5"))
+    layers = [*backbone.layers, *(layer for layer in model.layers if layer is not backbone)]
     return {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in layers if layer.weights}
 
 
@@ -219,9 +228,15 @@ def assign(model, groups, source_name, *, description, ignore=()):
             problems.append(f"{layer.name}: no tensor {name or ''} in the weights".replace("  ", " "))
             continue
         used.add(name)
+        if any(array is None for array in groups[name]):
+            problems.append(f"{layer.name}: {name} in the weights lacks some of its tensors")
+            continue
         arrays = [np.asarray(array, np.float32) for array in groups[name]]
         if isinstance(layer, keras.layers.BatchNormalization) and len(arrays) == 4:
-            arrays[3] = arrays[3] + (SOURCE_EPSILON - layer.epsilon)
+            arrays[3] = arrays[3] + (SOURCE_EPSILON - layer.epsilon)  # exact under another bn_epsilon
+            if np.any(arrays[3] < 0):
+                problems.append(f"{layer.name}: bn_epsilon {layer.epsilon} exceeds a variance of {name}")
+                continue
         elif isinstance(layer, keras.layers.Conv2D) and len(arrays) == 1 and layer.use_bias:
             arrays.append(np.zeros(layer.filters, np.float32))
         want = [tuple(w.shape) for w in layer.weights]
