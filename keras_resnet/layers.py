@@ -111,3 +111,46 @@ class ReverseChannels(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ConstantPadding2D(keras.layers.Layer):
+    """Pads height and width with a constant, e.g. `-inf` before a max-pool (torch's padding).
+
+    Args:
+        padding: pixels added on each side of height and width.
+        value: the constant (a float; `-inf` lets a following max-pool ignore the border).
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> y = ConstantPadding2D(1, value=-np.inf)(-np.ones((1, 2, 2, 1), "float32"))
+    >>> tuple(y.shape), float(keras.ops.convert_to_numpy(y)[0, 0, 0, 0])
+    ((1, 4, 4, 1), -inf)
+    """
+
+    def __init__(self, padding=1, value=0.0, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_int("padding", padding)
+        if data_format is not None:
+            check_choice("data_format", data_format, DATA_FORMATS)
+        self.padding = int(padding)
+        self.value = float(value)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def call(self, inputs):
+        p = [self.padding, self.padding]
+        widths = [[0, 0], p, p, [0, 0]] if self.data_format == "channels_last" else [[0, 0], [0, 0], p, p]
+        return ops.pad(inputs, widths, constant_values=self.value)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis in (1, 2) if self.data_format == "channels_last" else (2, 3):
+            if shape[axis] is not None:
+                shape[axis] += 2 * self.padding
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "value": self.value, "data_format": self.data_format}

@@ -12,14 +12,17 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_resnet import pretrained as pretrained_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
-from keras_resnet.preprocessing import add_preprocessing, preprocessing_statistics
+from keras_resnet.layers import ConstantPadding2D
+from keras_resnet.preprocessing import PIPELINE_KEYS, add_preprocessing, preprocessing_statistics, resize_plan
 from keras_resnet.presets import compile_for
 
 POOLINGS = (None, "avg", "max")
+POOL_PADDINGS = ("zeros", "-inf")
 DOWNSAMPLE_AT = ("first", "last")
 
 
@@ -295,8 +298,9 @@ def ResNet(
     preact=False,
     plain=False,
     shortcut=None,
-    stride_in="1x1",
+    stride_in=None,
     downsample_at=None,
+    pool_padding=None,
     output_stride=None,
     zero_init_residual=False,
     bn_epsilon=1e-5,
@@ -327,20 +331,31 @@ def ResNet(
             (projection where the shape changes) or `"C"` (all
             projections); defaults to the architecture's (A for CIFAR, B for
             ImageNet networks).
-        stride_in: `"1x1"` (the paper) or `"3x3"` (torchvision's "v1.5"):
-            which convolution of a v1 bottleneck block strides.
+        stride_in: `"1x1"` (the paper, the default) or `"3x3"` (torchvision's
+            "v1.5"): which convolution of a v1 bottleneck block strides.
         downsample_at: `"first"` or `"last"` block of a stage strides;
             defaults to `"first"` for v1 and to `"last"` for v2 (the
             `keras.applications` ResNetV2 layout its weights need).
+        pool_padding: how the stem's max-pool pads: `"zeros"` (the default,
+            as `keras.applications`) or `"-inf"` (as torch and keras-hub; it
+            differs only for v2, whose stem output has no ReLU).
+        The weights of other frameworks set the switches they need
+        (`stride_in`, `downsample_at`, `pool_padding`); leave those unset.
         output_stride: replace the last strides by dilations so the output
             is `input / output_stride` (e.g. 8 or 16 for segmentation).
         zero_init_residual: each residual branch starts at zero.
         bn_epsilon: BatchNormalization epsilon.
         bn_momentum: BatchNormalization moving-average momentum.
         include_top: add global average pooling and the classifier.
-        weights: `None`, `"imagenet"` or the path of a weights file (this
+        weights: `None`, `"imagenet"`, the path of a weights file (this
             library's, or one saved from the matching `keras.applications`
-            model, converted exactly).
+            model, converted exactly), a pretrained name of
+            `keras_resnet.pretrained.CATALOG` (`"torchvision_v2"`,
+            `"timm/resnet50.a1_in1k"`, `"keras_hub/resnet_50_imagenet"`,
+            `"akamaster"`, ...) or such a checkpoint as a local file (a torch
+            `.pth` state dict, a `.safetensors` file, a keras-hub preset
+            folder). Those give their source's logits exactly and record
+            their input pipeline (see `include_preprocessing`).
         input_tensor: optional Keras tensor to build the model on.
         input_shape: input shape without the batch axis; defaults to the
             architecture's default size with `include_top`, else any size.
@@ -396,29 +411,59 @@ def ResNet(
     'L2SGD'
     """
     arch = get_architecture(architecture)
+    classes = arch.default_classes if classes is None else classes
+    pretrained = pretrained_lib.resolve(
+        weights,
+        architecture=next((key for key, candidate in ARCHITECTURES.items() if candidate == arch), None),
+        include_top=include_top,
+        classes=classes,
+        switches=dict(
+            preact=preact,
+            plain=plain,
+            shortcut=shortcut,
+            stride_in=stride_in,
+            downsample_at=downsample_at,
+            pool_padding=pool_padding,
+        ),
+    )
+    if pretrained is not None:
+        preact, plain, shortcut, stride_in, downsample_at, pool_padding = (
+            pretrained.switches.get(key)
+            for key in ("preact", "plain", "shortcut", "stride_in", "downsample_at", "pool_padding")
+        )
+    stride_in = "1x1" if stride_in is None else stride_in
+    pool_padding = "zeros" if pool_padding is None else pool_padding
     shortcut = arch.shortcut if shortcut is None else shortcut
     _check_choice("shortcut", shortcut, SHORTCUTS)
     _check_choice("stride_in", stride_in, STRIDE_IN)
+    _check_choice("pool_padding", pool_padding, POOL_PADDINGS)
     _check_choice("pooling", pooling, POOLINGS)
     _check_choice("include_preprocessing", include_preprocessing, (True, False))
     if downsample_at is None:
         downsample_at = "last" if preact else "first"
-    classes = arch.default_classes if classes is None else classes
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise ValueError(f"classes must be a positive integer; received {classes!r}")
     settings = LayerSettings(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual)
     plan = block_plan(arch, output_stride, downsample_at)
 
-    weights_source = weights_lib.resolve(
-        weights,
-        arch=arch,
-        include_top=include_top,
-        classes=classes,
-        layout=dict(preact=preact, plain=plain, shortcut=shortcut, stride_in=stride_in, downsample_at=downsample_at),
+    weights_source = (
+        None
+        if pretrained is not None
+        else weights_lib.resolve(
+            weights,
+            arch=arch,
+            include_top=include_top,
+            classes=classes,
+            layout=dict(
+                preact=preact, plain=plain, shortcut=shortcut, stride_in=stride_in, downsample_at=downsample_at
+            ),
+        )
     )
     input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     if include_preprocessing:
         image_size = _image_size(input_shape, arch, settings)
+        if preprocessing is None and pretrained is not None:
+            preprocessing = pretrained.recorded_preprocessing
         preprocessing = _default_preprocessing(preprocessing, arch, preact)
         statistics = preprocessing_statistics(preprocessing, image_size)
         input_shape = _free_size(input_shape, settings)
@@ -429,9 +474,15 @@ def ResNet(
         )
     inputs, img_input = _inputs(input_tensor, input_shape)
     if include_preprocessing:
-        img_input = add_preprocessing(img_input, *statistics, image_size=image_size, data_format=settings.data_format)
+        img_input = add_preprocessing(
+            img_input,
+            *statistics,
+            image_size=image_size,
+            data_format=settings.data_format,
+            **resize_plan(preprocessing, image_size),
+        )
 
-    x = _stem(img_input, arch, settings, preact)
+    x = _stem(img_input, arch, settings, preact, pool_padding)
     levels = _LevelRecorder(arch, plan, downsample_at)
     for position, block in enumerate(plan):
         x, activated = residual_block(
@@ -462,8 +513,12 @@ def ResNet(
         model.record(preprocessing=_recorded_preprocessing(preprocessing, statistics), includes_preprocessing=True)
     elif weights == "imagenet":
         model.record(preprocessing="tf" if preact else "caffe")
+    elif pretrained is not None:
+        model.record(preprocessing=pretrained.recorded_preprocessing)
     if weights_source is not None:
         weights_lib.load_weights(model, weights_source)
+    if pretrained is not None:
+        pretrained_lib.load(model, pretrained)
     if include_top:
         _compile_default(model, arch, classes, classifier_activation)
     return model
@@ -474,7 +529,8 @@ def _recorded_preprocessing(preprocessing, statistics):
     if isinstance(preprocessing, str):
         return preprocessing
     mean, std, reverse_channels = statistics
-    return {"mean": mean, "std": std, "channel_order": "bgr" if reverse_channels else "rgb"}
+    pipeline = {key: preprocessing[key] for key in PIPELINE_KEYS if key in (preprocessing or {})}
+    return {"mean": mean, "std": std, "channel_order": "bgr" if reverse_channels else "rgb", **pipeline}
 
 
 def _default_preprocessing(preprocessing, arch, preact):
@@ -553,7 +609,7 @@ class _LevelRecorder:
         ]
 
 
-def _stem(x, arch, settings, preact):
+def _stem(x, arch, settings, preact, pool_padding="zeros"):
     # v2 has no BN right after the stem conv, so it keeps the conv's bias.
     if arch.stem == "cifar":
         return conv_bn(
@@ -577,7 +633,10 @@ def _stem(x, arch, settings, preact):
         activation=not preact,
         name="conv1",
     )
-    x = keras.layers.ZeroPadding2D(1, data_format=settings.data_format, name="pool1_pad")(x)
+    if pool_padding == "-inf":
+        x = ConstantPadding2D(1, value=-np.inf, data_format=settings.data_format, name="pool1_pad")(x)
+    else:
+        x = keras.layers.ZeroPadding2D(1, data_format=settings.data_format, name="pool1_pad")(x)
     return keras.layers.MaxPooling2D(3, strides=2, data_format=settings.data_format, name="pool1_pool")(x)
 
 
@@ -643,7 +702,10 @@ _CONSTRUCTOR_DOC = """Instantiates {title}.
 
     Args:
         include_top: add global average pooling and the classifier.
-        weights: `None`, {weights_doc} or the path of a weights file.
+        weights: `None`, {weights_doc}, a pretrained name of
+            `keras_resnet.pretrained.names_for("{architecture}")` or the path
+            of a weights file (also a torch `.pth` / `.safetensors` file or a
+            keras-hub preset folder).
         input_tensor: optional Keras tensor to build the model on.
         input_shape: input shape without the batch axis; defaults to
             `{default_shape}` with `include_top`, else any size.
@@ -654,7 +716,7 @@ _CONSTRUCTOR_DOC = """Instantiates {title}.
         name: model name (default `"{model_name}"`).
         **kwargs: switches of `keras_resnet.ResNet`: `shortcut`,
             `stride_in`, `downsample_at`, `output_stride`,
-            `zero_init_residual`, `bn_epsilon`, `bn_momentum`,
+            `pool_padding`, `zero_init_residual`, `bn_epsilon`, `bn_momentum`,
             `include_preprocessing` (take raw 0-255 images of any size),
             `preprocessing`.
 
@@ -725,6 +787,7 @@ def _register(function_name, architecture, *, preact=False, plain=False):
         recipe="cifar10" if arch.stem == "cifar" else "imagenet",
         model_name=model_name,
         function=function_name,
+        architecture=architecture,
     )
     MODELS[model_name] = constructor
     return constructor

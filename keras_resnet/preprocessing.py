@@ -6,7 +6,9 @@ ConvNeXt do, so the model takes raw RGB images (uint8 or float, 0-255, any
 height and width) and needs no `preprocess_input`:
 
 1. `keras.layers.Resizing` to the network's image size, centre-cropping to
-   its aspect ratio first (`crop_to_aspect_ratio=True`).
+   its aspect ratio first (`crop_to_aspect_ratio=True`). Pretrained weights
+   whose pipeline resizes larger and centre-crops (torchvision: 256 then 224)
+   resize to that size with their interpolation, then `keras.layers.CenterCrop`.
 2. `keras.layers.Rescaling` with fixed statistics: `(x - mean) / std`.
 3. For the keras.applications v1 ("caffe") statistics, `ReverseChannels`
    (RGB to BGR).
@@ -78,7 +80,46 @@ def _pixel_mean(images, image_size):
     return (total / count).astype(np.float32)
 
 
-def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format):
+# Keys of a `preprocessing` dict that describe resizing rather than statistics.
+PIPELINE_KEYS = ("resize_size", "crop_size", "interpolation")
+
+
+def resize_plan(preprocessing, image_size):
+    """The resize before the centre crop a `preprocessing` dict asks for, at the model's image size.
+
+    Args:
+        preprocessing: a `preprocessing` value; only a dict with `resize_size` and `crop_size`
+            (what pretrained weights record) asks for a resize before a crop.
+        image_size: `(height, width)` the model takes.
+
+    Returns:
+        `{}` (resize straight to `image_size`) or `{"resize_size": (h, w), "interpolation": ...}`:
+        the size to resize to, scaled as `resize_size / crop_size` of `image_size`, before a
+        centre crop to `image_size`.
+
+    Example:
+
+    >>> resize_plan({"mean": 0, "resize_size": 256, "crop_size": 224, "interpolation": "bilinear"}, (224, 224))
+    {'resize_size': (256, 256), 'interpolation': 'bilinear'}
+    """
+    if not isinstance(preprocessing, dict) or "resize_size" not in preprocessing:
+        return {}
+    ratio = preprocessing["resize_size"] / preprocessing.get("crop_size", preprocessing["resize_size"])
+    resize = tuple(int(round(side * ratio)) for side in image_size)
+    return {"resize_size": resize, "interpolation": preprocessing.get("interpolation", "bilinear")}
+
+
+def add_preprocessing(
+    x,
+    mean,
+    std,
+    reverse_channels,
+    *,
+    image_size,
+    data_format,
+    resize_size=None,
+    interpolation="bilinear",
+):
     """Applies resize and normalisation layers to a tensor of raw images.
 
     Args:
@@ -88,6 +129,9 @@ def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format
         reverse_channels: reverse the channels after normalising (RGB to BGR).
         image_size: `(height, width)` the images are resized to.
         data_format: `"channels_last"` or `"channels_first"`.
+        resize_size: `None`, or `(height, width)` to resize to (with antialiasing, as PIL and
+            torchvision do) before centre-cropping `image_size`.
+        interpolation: the resize's interpolation, `"bilinear"` or `"bicubic"`.
 
     Returns:
         The preprocessed tensor.
@@ -102,9 +146,20 @@ def add_preprocessing(x, mean, std, reverse_channels, *, image_size, data_format
     """
     if data_format == "channels_first":  # (3,) -> (3, 1, 1); (height, width, 3) -> (3, height, width)
         mean, std = (a.reshape(3, 1, 1) if a.ndim == 1 else np.moveaxis(a, -1, 0) for a in (mean, std))
-    x = keras.layers.Resizing(
-        *image_size, crop_to_aspect_ratio=True, data_format=data_format, name="preprocessing_resize"
-    )(x)
+    if resize_size is None:
+        x = keras.layers.Resizing(
+            *image_size, crop_to_aspect_ratio=True, data_format=data_format, name="preprocessing_resize"
+        )(x)
+    else:
+        x = keras.layers.Resizing(
+            *resize_size,
+            interpolation=interpolation,
+            crop_to_aspect_ratio=True,
+            antialias=True,
+            data_format=data_format,
+            name="preprocessing_resize",
+        )(x)
+        x = keras.layers.CenterCrop(*image_size, data_format=data_format, name="preprocessing_crop")(x)
     # (x - mean) / std as a Rescaling: the statistics stay constants of the graph, which every
     # export format folds (a Normalization layer's statistics are captured tensors instead).
     x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="preprocessing_normalize")(x)

@@ -91,10 +91,13 @@ def preprocessing_constants(preprocessing, image_size=None):
     ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
     """
     if isinstance(preprocessing, dict):
-        unknown = set(preprocessing) - {"mean", "std", "channel_order"}
+        # resize_size, crop_size and interpolation describe the pipeline before normalisation (pretrained
+        # weights record them); the statistics are mean, std and channel_order.
+        unknown = set(preprocessing) - {"mean", "std", "channel_order", "resize_size", "crop_size", "interpolation"}
         if "mean" not in preprocessing or unknown:
             raise ValueError(
-                "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
+                "preprocessing as a dict must have the key 'mean' and may have 'std', 'channel_order', "
+                "'resize_size', 'crop_size' and 'interpolation'; "
                 f"received keys {sorted(preprocessing)}"
             )
         return normalization_constants(
