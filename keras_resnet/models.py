@@ -408,7 +408,8 @@ def ResNet(
         raise ValueError(f"classes must be a positive integer; received {classes!r}")
     settings = LayerSettings(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual)
     plan = block_plan(arch, output_stride, downsample_at)
-
+    # Checked before `resolve`, which downloads ImageNet weights: a wrong shape fails without a download.
+    input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     weights_source = weights_lib.resolve(
         weights,
         arch=arch,
@@ -416,7 +417,6 @@ def ResNet(
         classes=classes,
         layout=dict(preact=preact, plain=plain, shortcut=shortcut, stride_in=stride_in, downsample_at=downsample_at),
     )
-    input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     if include_preprocessing:
         image_size = _image_size(input_shape, arch, settings)
         preprocessing = _default_preprocessing(preprocessing, arch, preact)
@@ -605,7 +605,7 @@ def _input_shape(input_shape, arch, include_top, weights, settings):
     if input_shape is None:
         side = arch.default_size if include_top else None
         return (side, side, 3) if channels_last else (3, side, side)
-    shape = tuple(input_shape)
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if len(shape) != 3 or not all(d is None or (isinstance(d, int) and d > 0) for d in shape):
         raise ValueError(
             "input_shape must be 3 positive integers (or None for a free spatial size), "
