@@ -643,6 +643,39 @@ def test_export_refuses_unknown_formats_and_options_of_another_format(tmp_path, 
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("name, magic", [("out.onnx", None), ("out.tflite", b"TFL3"), ("out", None)])
+def test_without_format_the_path_names_it(tmp_path, name, magic):
+    path = tmp_path / name
+    kr.export(tiny_model(input_shape=(8, 8, 3)), path)
+    if name.endswith(".onnx"):
+        import onnx
+
+        onnx.checker.check_model(onnx.load(path))
+    elif magic:
+        assert path.read_bytes()[4:8] == magic
+    else:
+        assert (path / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize(
+    "name, format, message",
+    [
+        ("x.onnx", "saved_model", "format must agree with the path's extension (.onnx is format='onnx'"),
+        (
+            "x.tflite",
+            "onnx",
+            "(.tflite is format='litert'; .tflite litert, .onnx onnx, a folder saved_model); "
+            "received format='onnx' for path",
+        ),
+        ("x.ONNX", "litert", "received format='litert'"),
+    ],
+)
+def test_a_format_that_the_extension_contradicts_is_refused(tmp_path, name, format, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / name, format=format)
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
 def test_an_existing_non_empty_path_is_refused_and_left_as_it_was(tmp_path, format):
     taken = tmp_path / "taken"
