@@ -16,8 +16,11 @@
   later), uint8 images in, for ONNX Runtime.
 
 Each takes the model's preprocessing (`"caffe"`, `"tf"`, a mean/std dict
-such as `cifar_preprocessing` returns, or `None`), so a consumer feeds
-plain RGB pixels and never re-implements it; none needs keras_resnet.
+such as `cifar_preprocessing` returns, `None`, or by default `"auto"`: what
+the model records, nothing more for a model that includes its own), so a
+consumer feeds plain RGB pixels and never re-implements it; none needs
+keras_resnet. A logits model's export adds a softmax (`from_logits=None`
+reads the output activation): every format serves probabilities.
 Nothing is overwritten: the export is written beside `path` and renamed
 into place when complete, so a failure leaves nothing at `path`.
 

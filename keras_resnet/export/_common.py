@@ -7,7 +7,47 @@ import tempfile
 
 import keras
 
+from keras_resnet import _keras_compat
+from keras_resnet._validation import check_choice
 from keras_resnet.data.transforms import preprocessing_constants, standardize
+
+PREPROCESSING_AUTO = "auto"
+
+
+def served_preprocessing(model, preprocessing):
+    """The preprocessing an export puts before `model`: the one given, or with `"auto"` the model's record.
+
+    A model built with `include_preprocessing=True` normalises its input itself: it takes 0-255 pixels as
+    they are, and any other preprocessing would normalise twice, so it is refused.
+    """
+    if getattr(model, "includes_preprocessing", False):
+        if preprocessing not in (PREPROCESSING_AUTO, None):
+            raise ValueError(
+                f"preprocessing must be 'auto' or None for model {model.name!r}, which normalises its input itself "
+                "(built with include_preprocessing=True), so that pixels are not normalised twice; "
+                f"received preprocessing={preprocessing!r}"
+            )
+        return None
+    if isinstance(preprocessing, str) and preprocessing == PREPROCESSING_AUTO:
+        return getattr(model, "preprocessing", None)
+    return preprocessing
+
+
+def served_from_logits(model, from_logits):
+    """Whether the export adds a softmax: `from_logits`, or with `None` what the model's output activation says."""
+    check_choice("from_logits", from_logits, (None, True, False))
+    if from_logits is not None:
+        return from_logits
+    activation = _keras_compat.output_activation(model)
+    if activation is keras.activations.softmax:
+        return False
+    if activation is keras.activations.linear:
+        return True
+    raise ValueError(
+        "from_logits must be True (the model outputs logits: a softmax is added) or False (it outputs "
+        f"probabilities) for model {model.name!r}, whose output activation is neither softmax nor linear "
+        f"({getattr(activation, '__name__', activation)!r}); received from_logits=None"
+    )
 
 
 def served_size(model, image_size):

@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_resnet._validation import check_choice, check_model
 from keras_resnet.data.transforms import resize
-from keras_resnet.export._common import pixels_model, served_size, staged
+from keras_resnet.export._common import pixels_model, served_from_logits, served_preprocessing, served_size, staged
 
 QUANTIZATIONS = (None, "int8")
 # Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
@@ -67,9 +67,9 @@ def export_litert(
     model,
     path,
     *,
-    preprocessing=None,
+    preprocessing="auto",
     image_size=None,
-    from_logits=False,
+    from_logits=None,
     quantization=None,
     representative_data=None,
 ):
@@ -82,12 +82,13 @@ def export_litert(
         model: a `keras.Model` taking `(batch, height, width, 3)` images and
             returning `(batch, classes)` scores.
         path: the `.tflite` file to write; it must not exist (or be empty).
-        preprocessing: as for `keras_resnet.export_saved_model`: `"caffe"`,
-            `"tf"`, a dict `{"mean": ..., "std": ..., "channel_order": ...}`
-            or `None`.
+        preprocessing: as for `keras_resnet.export_saved_model`: `"auto"`
+            (default: the model's record), `"caffe"`, `"tf"`, a dict
+            `{"mean": ..., "std": ..., "channel_order": ...}` or `None`.
         image_size: `(height, width)` of the input; defaults to the model's
             input size, required for a model with a free spatial size.
-        from_logits: the model outputs logits: a softmax is added.
+        from_logits: as for `keras_resnet.export_saved_model`: `True` adds
+            a softmax; `None` (default) reads the output activation.
         quantization: `None` (float32 weights and activations) or `"int8"`
             (post-training full-integer quantization: int8 weights and
             activations, uint8 input and output; about 4x smaller).
@@ -120,9 +121,10 @@ def export_litert(
     import tensorflow as tf
 
     check_model("model", model)
-    check_choice("from_logits", from_logits, (True, False))
+    preprocessing = served_preprocessing(model, preprocessing)
     check_choice("quantization", quantization, QUANTIZATIONS)
     image_size = served_size(model, image_size)
+    from_logits = served_from_logits(model, from_logits)
     # Builtin ops only: the plain LiteRT runtime runs them without the Flex (TensorFlow ops) delegate.
     converter_options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantization == "int8":

@@ -11,13 +11,13 @@ model wrapped with its preprocessing (`_common.pixels_model`).
 
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_int, check_model
-from keras_resnet.export._common import pixels_model, served_size, staged
+from keras_resnet._validation import check_int, check_model
+from keras_resnet.export._common import pixels_model, served_from_logits, served_preprocessing, served_size, staged
 
 MIN_OPSET = 17
 
 
-def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits=False, opset=MIN_OPSET):
+def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logits=None, opset=MIN_OPSET):
     """Writes an ONNX file that classifies uint8 images with the model's preprocessing inside.
 
     See `keras_resnet.export.onnx` for the file's input and output. The file
@@ -47,9 +47,10 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     ```
     """
     check_model("model", model)
-    check_choice("from_logits", from_logits, (True, False))
+    preprocessing = served_preprocessing(model, preprocessing)
     check_int("opset", opset, MIN_OPSET)
     image_size = served_size(model, image_size)
+    from_logits = served_from_logits(model, from_logits)
     pixels = pixels_model(model, preprocessing, image_size, from_logits=from_logits, dtype="uint8")
     pixels(np.zeros((1, *image_size, 3), np.uint8))  # Keras' ONNX export refuses a model that was never called
     with staged(path, "path", file_name="model.onnx") as target:
