@@ -14,6 +14,33 @@ from keras_resnet.data.transforms import preprocessing_constants, standardize
 PREPROCESSING_AUTO = "auto"
 
 
+def float32_copy(model):
+    """`model` when all its layers compute in float32, else a copy of it that does, with the same weights.
+
+    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the weights are float32 and the layers compute
+    in half precision; converters would write half-precision ops that runtimes refuse (ONNX Runtime has no
+    bfloat16 convolution) or run slowly. The copy is built from the model's config, each layer's dtype
+    policy replaced by `"float32"`.
+    """
+    layers = [layer for layer in _keras_compat.flatten_layers(model) if not isinstance(layer, keras.Model)]
+    if all(layer.compute_dtype == "float32" for layer in layers):
+        return model
+    copy = model.__class__.from_config(_float32_policies(model.get_config()))
+    copy.set_weights([keras.ops.convert_to_numpy(weight).astype("float32") for weight in model.weights])
+    return copy
+
+
+def _float32_policies(config):
+    """`config` with every serialised dtype policy replaced by `"float32"`."""
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy":
+        return "float32"
+    return {key: _float32_policies(value) for key, value in config.items()}
+
+
 def served_preprocessing(model, preprocessing):
     """The preprocessing an export puts before `model`: the one given, or with `"auto"` the model's record.
 
@@ -84,7 +111,8 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
 
     The preprocessing is written with `keras.ops` (cast, subtract, divide,
     flip), which every converter maps to builtin ops; `model` is called as
-    a layer, so its weights are shared, not copied.
+    a layer, so its weights are shared, not copied (pass `float32_copy(model)`
+    for a model under mixed precision).
     """
     mean, std, reverse_channels = preprocessing_constants(preprocessing, image_size)
     images = keras.Input((*image_size, 3), dtype=dtype, name="images")

@@ -18,7 +18,14 @@ import numpy as np
 
 from keras_resnet._validation import check_choice, check_model
 from keras_resnet.data.transforms import resize
-from keras_resnet.export._common import pixels_model, served_from_logits, served_preprocessing, served_size, staged
+from keras_resnet.export._common import (
+    float32_copy,
+    pixels_model,
+    served_from_logits,
+    served_preprocessing,
+    served_size,
+    staged,
+)
 
 QUANTIZATIONS = (None, "int8")
 # Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
@@ -121,6 +128,7 @@ def export_litert(
     import tensorflow as tf
 
     check_model("model", model)
+    model = float32_copy(model)
     preprocessing = served_preprocessing(model, preprocessing)
     check_choice("quantization", quantization, QUANTIZATIONS)
     image_size = served_size(model, image_size)

@@ -12,7 +12,14 @@ model wrapped with its preprocessing (`_common.pixels_model`).
 import numpy as np
 
 from keras_resnet._validation import check_int, check_model
-from keras_resnet.export._common import pixels_model, served_from_logits, served_preprocessing, served_size, staged
+from keras_resnet.export._common import (
+    float32_copy,
+    pixels_model,
+    served_from_logits,
+    served_preprocessing,
+    served_size,
+    staged,
+)
 
 MIN_OPSET = 17
 
@@ -47,6 +54,7 @@ def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logi
     ```
     """
     check_model("model", model)
+    model = float32_copy(model)
     preprocessing = served_preprocessing(model, preprocessing)
     check_int("opset", opset, MIN_OPSET)
     image_size = served_size(model, image_size)

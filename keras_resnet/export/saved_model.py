@@ -63,7 +63,14 @@ from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
 from keras_resnet.data.transforms import center_crop, preprocessing_constants
-from keras_resnet.export._common import pixels_model, served_from_logits, served_preprocessing, served_size, staged
+from keras_resnet.export._common import (
+    float32_copy,
+    pixels_model,
+    served_from_logits,
+    served_preprocessing,
+    served_size,
+    staged,
+)
 
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
@@ -336,6 +343,7 @@ def export_saved_model(
     import tensorflow as tf
 
     check_model("model", model)
+    model = float32_copy(model)
     preprocessing = served_preprocessing(model, preprocessing)
     check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
     if version is not None:
