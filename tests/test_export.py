@@ -711,6 +711,24 @@ def test_a_format_that_the_extension_contradicts_is_refused(tmp_path, name, form
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("format", ["litert", "onnx"])
+def test_litert_and_onnx_say_that_they_need_the_tensorflow_backend(tmp_path, monkeypatch, format):
+    model = tiny_model(input_shape=(8, 8, 3))
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match=re.escape(f"format={format!r} needs the TensorFlow backend (KERAS_BACKEND=")):
+        kr.export(model, tmp_path / "out", format=format)
+    assert os.listdir(tmp_path) == []
+
+
+def test_onnx_without_its_converter_names_the_export_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # importing it raises ImportError
+    with pytest.raises(
+        ImportError, match=re.escape("needs tf2onnx (Keras' ONNX converter on TensorFlow), which is not")
+    ):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
 def test_an_existing_non_empty_path_is_refused_and_left_as_it_was(tmp_path, format):
     taken = tmp_path / "taken"

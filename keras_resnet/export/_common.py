@@ -8,7 +8,7 @@ import tempfile
 import keras
 
 from keras_resnet import _keras_compat
-from keras_resnet._validation import check_choice
+from keras_resnet._validation import check_choice, check_model
 from keras_resnet.data.transforms import preprocessing_constants, standardize
 
 PREPROCESSING_AUTO = "auto"
@@ -39,6 +39,17 @@ def _float32_policies(config):
     if config.get("class_name") == "DTypePolicy":
         return "float32"
     return {key: _float32_policies(value) for key, value in config.items()}
+
+
+def require_tensorflow_backend(format):
+    """Refuses a `format` that Keras converts only from TensorFlow graphs on another backend."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"format={format!r} needs the TensorFlow backend (KERAS_BACKEND=tensorflow, set before keras is "
+            f"imported); received a model of the {backend!r} backend. format='saved_model' exports from any "
+            "backend with TensorFlow installed"
+        )
 
 
 def served_preprocessing(model, preprocessing):
@@ -75,6 +86,22 @@ def served_from_logits(model, from_logits):
         f"probabilities) for model {model.name!r}, whose output activation is neither softmax nor linear "
         f"({getattr(activation, '__name__', activation)!r}); received from_logits=None"
     )
+
+
+def served(model, preprocessing, image_size, from_logits):
+    """What every format checks and decides before it converts anything.
+
+    Returns:
+        `(model, preprocessing, image_size, from_logits)`: the model to convert (`float32_copy`), the
+        preprocessing put before it (`served_preprocessing`), the `(height, width)` of served images
+        (`served_size`) and whether a softmax is added (`served_from_logits`).
+    """
+    check_model("model", model)
+    preprocessing = served_preprocessing(model, preprocessing)
+    image_size = served_size(model, image_size)
+    from_logits = served_from_logits(model, from_logits)
+    preprocessing_constants(preprocessing, image_size)  # checks the value before anything is built
+    return float32_copy(model), preprocessing, image_size, from_logits
 
 
 def served_size(model, image_size):

@@ -16,16 +16,9 @@ post-training full-integer settings with a representative data set.
 
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model
+from keras_resnet._validation import check_choice
 from keras_resnet.data.transforms import resize
-from keras_resnet.export._common import (
-    float32_copy,
-    pixels_model,
-    served_from_logits,
-    served_preprocessing,
-    served_size,
-    staged,
-)
+from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 QUANTIZATIONS = (None, "int8")
 # Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
@@ -125,14 +118,11 @@ def export_litert(
     interpreter = ai_edge_litert.interpreter.Interpreter("resnet20.tflite")
     ```
     """
+    require_tensorflow_backend("litert")
     import tensorflow as tf
 
-    check_model("model", model)
-    model = float32_copy(model)
-    preprocessing = served_preprocessing(model, preprocessing)
     check_choice("quantization", quantization, QUANTIZATIONS)
-    image_size = served_size(model, image_size)
-    from_logits = served_from_logits(model, from_logits)
+    model, preprocessing, image_size, from_logits = served(model, preprocessing, image_size, from_logits)
     # Builtin ops only: the plain LiteRT runtime runs them without the Flex (TensorFlow ops) delegate.
     converter_options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantization == "int8":

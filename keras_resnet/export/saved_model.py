@@ -58,19 +58,12 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model, check_positive_int, is_int
+from keras_resnet._validation import check_choice, check_positive_int, is_int
 from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
-from keras_resnet.data.transforms import center_crop, preprocessing_constants
-from keras_resnet.export._common import (
-    float32_copy,
-    pixels_model,
-    served_from_logits,
-    served_preprocessing,
-    served_size,
-    staged,
-)
+from keras_resnet.data.transforms import center_crop
+from keras_resnet.export._common import pixels_model, served, staged
 
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
@@ -342,18 +335,13 @@ def export_saved_model(
     """
     import tensorflow as tf
 
-    check_model("model", model)
-    model = float32_copy(model)
-    preprocessing = served_preprocessing(model, preprocessing)
     check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
     if version is not None:
         check_positive_int("version", version)
-    image_size = served_size(model, image_size)
-    from_logits = served_from_logits(model, from_logits)
+    model, preprocessing, image_size, from_logits = served(model, preprocessing, image_size, from_logits)
     classes = model.output_shape[-1]
     class_names = _class_names(getattr(model, "class_names", None) if class_names is None else class_names, classes)
     top_k = _top_k(top_k, classes)
-    preprocessing_constants(preprocessing, image_size)
     if isinstance(preprocessing, dict):
         preprocessing = {key: np.asarray(value).tolist() for key, value in preprocessing.items()}
     metadata = {
