@@ -7,12 +7,13 @@ frozen) and trains at a 10 times smaller learning rate. A pretrained backbone is
 so its BatchNormalization layers keep their statistics in both phases (the usual practice on small data sets).
 Optimizer: the paper's SGD with momentum and L2 weight decay (`keras_resnet.presets`, ImageNet recipe).
 
-`--weights imagenet` loads the keras.applications ImageNet weights (ResNet50/101/152; downloaded once into
-~/.keras) or a weights file; the images are preprocessed as those weights expect (BGR order, ImageNet mean
-subtracted). Without `--weights`, the backbone is first pretrained here on the embedded circles, squares and
+`--weights imagenet` loads the keras.applications ImageNet weights (ResNet50/101/152 and their V2; downloaded
+once into ~/.keras) or a weights file; the images are preprocessed as the backbone records for its weights
+(`backbone.preprocessing`: "caffe", BGR minus the ImageNet mean, for v1; "tf", [-1, 1], for V2), else as
+"caffe". Without `--weights`, the backbone is first pretrained here on the embedded circles, squares and
 triangles (written as an image folder). Data: `--folder PATH` with `PATH/train/<class>/...` and
-`PATH/validation/<class>/...`; without it, a folder of the embedded crosses and rings, classes the backbone
-never saw. The defaults run anywhere (no download) in a few minutes. A real run:
+`PATH/validation/<class>/...`, checked before anything trains; without it, a folder of the embedded crosses
+and rings, classes the backbone never saw. The defaults run anywhere (no download) in a few minutes. A real run:
 
     python examples/finetune_folder.py --folder flowers --model resnet50 --weights imagenet --image-size 224
 """
@@ -23,18 +24,35 @@ import os
 import keras
 
 from keras_resnet import data, get_model, presets, shapes
+from keras_resnet.data.transforms import preprocessing_constants
 from keras_resnet.features import freeze, unfreeze
 
+SPLITS = ("train", "validation")
 
-def pipelines(folder, image_size, batch_size):
-    """`(train, validation)` pipelines with the preprocessing of keras.applications' ResNet weights, and the class
-    names."""
+
+def missing_splits(folder):
+    """The sub-folders of `SPLITS` that `folder` lacks."""
+    return [split for split in SPLITS if not os.path.isdir(os.path.join(folder, split))]
+
+
+def preprocessing_for(backbone):
+    """What the backbone's weights were trained with (recorded by the builder for weights="imagenet"), else
+    "caffe"."""
+    return getattr(backbone, "preprocessing", None) or "caffe"
+
+
+def pipelines(folder, image_size, batch_size, preprocessing):
+    """`(train, validation)` pipelines of `folder` preprocessed by `preprocessing` (`"caffe"`, `"tf"`, a dict),
+    and the class names."""
+    mean, std, reverse_channels = preprocessing_constants(preprocessing)
     options = dict(
         batch_size=batch_size,
         image_size=image_size,
         scale_range=(image_size * 8 // 7, image_size * 15 // 7),  # 256 and 480 for 224 crops
         resize_size=image_size * 8 // 7,
-        channel_order="bgr",
+        mean=mean,
+        std=std,
+        channel_order="bgr" if reverse_channels else "rgb",
     )
     train_source = data.folder_source(os.path.join(folder, "train"))
     train = data.imagenet_pipeline(train_source, training=True, seed=0, **options)
@@ -90,6 +108,11 @@ def main():
     parser.add_argument("--unfrozen-epochs", type=int, default=1, help="epochs of the whole network (default: 1)")
     parser.add_argument("--output", default="runs/finetune_folder", help="output folder (default: %(default)s)")
     args = parser.parse_args()
+    if args.folder and missing_splits(args.folder):
+        parser.error(
+            f"--folder must hold {' and '.join(SPLITS)} sub-folders of class folders; received {args.folder!r}, "
+            f"which has no {', '.join(missing_splits(args.folder))}"
+        )
 
     def shapes_folder(name, classes):
         folder = os.path.join(args.output, name)
@@ -102,8 +125,11 @@ def main():
     backbone = get_model(
         args.model, include_top=False, pooling="avg", weights=args.weights, input_shape=(size, size, 3)
     )
+    preprocessing = preprocessing_for(backbone)
+    print(f"preprocessing: {preprocessing}")
     if args.weights is None:
-        pretraining, _ = pipelines(shapes_folder("pretrain", ("circle", "square", "triangle")), size, batch)
+        pretrain_folder = shapes_folder("pretrain", ("circle", "square", "triangle"))
+        pretraining, _ = pipelines(pretrain_folder, size, batch, preprocessing)
         fit(
             classifier(backbone, 3, keep_statistics=False),
             pretraining,
@@ -113,7 +139,9 @@ def main():
             label="pretraining on circles, squares and triangles",
         )
 
-    (train, validation), class_names = pipelines(args.folder or shapes_folder("new", ("cross", "ring")), size, batch)
+    (train, validation), class_names = pipelines(
+        args.folder or shapes_folder("new", ("cross", "ring")), size, batch, preprocessing
+    )
     model = classifier(backbone, len(class_names), keep_statistics=True)
     freeze(backbone)
     fit(

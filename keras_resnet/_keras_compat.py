@@ -17,6 +17,35 @@ def flatten_layers(model):
     return list(model._flatten_layers())
 
 
+def output_activation(model):
+    """The activation function that computes `model`'s (first) output, read through nested models.
+
+    Follows the output tensor back to the layer that produced it: when that is a model called as a layer (a
+    ResNet inside an augmentation model), into that model's own output, and so on. `Activation` and
+    `Softmax` layers and layers with an `activation` attribute (`Dense`, `Conv2D`) are read; a model that
+    was never called on an input is read from its last layer.
+
+    Keras: a symbolic tensor's `_keras_history.operation`, the layer or model that produced it.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        The activation function (e.g. `keras.activations.softmax`, or `keras.activations.linear` for
+        logits), or `None` when the producing layer has none that this can read (a `Lambda`, a subclassed
+        model).
+    """
+    layer = model
+    while isinstance(layer, keras.Model):
+        try:
+            layer = layer.outputs[0]._keras_history.operation
+        except (AttributeError, IndexError, ValueError):  # never called: no symbolic output
+            layer = layer.layers[-1] if layer.layers else None
+    if isinstance(layer, keras.layers.Softmax):
+        return keras.activations.softmax
+    return getattr(layer, "activation", None)
+
+
 def override_steps(model, train_step=None, test_step=None):
     """Makes `fit` and `evaluate` of `model` run these step functions instead of its own.
 

@@ -445,7 +445,8 @@ def ResNet(
         raise ValueError(f"classes must be a positive integer; received {classes!r}")
     settings = LayerSettings(bn_epsilon=bn_epsilon, bn_momentum=bn_momentum, zero_init_residual=zero_init_residual)
     plan = block_plan(arch, output_stride, downsample_at)
-
+    # Checked before `resolve`, which downloads ImageNet weights: a wrong shape fails without a download.
+    input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     weights_source = (
         None
         if pretrained is not None
@@ -459,7 +460,6 @@ def ResNet(
             ),
         )
     )
-    input_shape = _input_shape(input_shape, arch, include_top, weights, settings)
     if include_preprocessing:
         image_size = _image_size(input_shape, arch, settings)
         if preprocessing is None and pretrained is not None:
@@ -664,7 +664,7 @@ def _input_shape(input_shape, arch, include_top, weights, settings):
     if input_shape is None:
         side = arch.default_size if include_top else None
         return (side, side, 3) if channels_last else (3, side, side)
-    shape = tuple(input_shape)
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if len(shape) != 3 or not all(d is None or (isinstance(d, int) and d > 0) for d in shape):
         raise ValueError(
             "input_shape must be 3 positive integers (or None for a free spatial size), "

@@ -577,7 +577,8 @@ def compile_for(
         sparse_labels: bool, whether the labels are class indices (else
             one-hot or soft).
         from_logits: bool, whether the model outputs logits; `None` infers it
-            (probabilities when the last layer's activation is softmax).
+            (probabilities when the activation that computes the output is
+            softmax, read through nested models).
         acceleration: `"auto"` compiles with the `jit_compile` and
             `steps_per_execution` that `keras_resnet.accelerate.acceleration()`
             chooses for this machine; a `keras_resnet.accelerate.Acceleration`
@@ -601,7 +602,7 @@ def compile_for(
     if mixed_precision is not None:
         _use_policy(model, mixed_precision)
     if from_logits is None:
-        from_logits = getattr(model.layers[-1], "activation", None) is not keras.activations.softmax
+        from_logits = _keras_compat.output_activation(model) is not keras.activations.softmax
     # Device-aware jit_compile and steps_per_execution (keras_resnet.accelerate).
     if acceleration == "auto":
         acceleration = accelerate.acceleration()

@@ -148,6 +148,11 @@ def test_imagenet_augmentation_scales_the_papers_sizes_with_the_image_size(tmp_p
             "dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; received 7",
         ),
         (
+            lambda: data.datasets("cifar-10"),
+            "dataset must be 'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name; "
+            "received 'cifar-10'",
+        ),
+        (
             lambda: data.input_defaults("shapes", image_size=4),
             "image_size must be an integer of at least 8; received 4",
         ),

@@ -213,7 +213,9 @@ def identity_reference():
 )
 def test_served_preprocessing_matches_the_reference_implementations(logits_model, tmp_path, make_reference):
     preprocessing, model_inputs = make_reference()
-    metadata = export.export_saved_model(logits_model, tmp_path / "export", preprocessing=preprocessing)
+    metadata = export.export_saved_model(
+        logits_model, tmp_path / "export", preprocessing=preprocessing, from_logits=False
+    )
     outputs = served(tmp_path / "export", images=STATISTICS_IMAGES)
     # The served "probabilities" are the logits as they are (from_logits=False): relative float32 precision.
     expected = logits_model.predict(model_inputs, verbose=0)
@@ -388,6 +390,39 @@ def test_free_size_logits_model_serves_probabilities_at_the_given_size(model, tm
     outputs = served(tmp_path / "export", images=images)
     np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
     assert_consistent_top_k(outputs, [str(index) for index in range(10)], 5)
+
+
+def test_default_options_serve_the_recorded_preprocessing_and_class_names_as_probabilities(model, tmp_path):
+    recorded = kr.ResNet20(input_shape=(32, 32, 3), classes=10, classifier_activation=None)
+    recorded.set_weights(model.get_weights())
+    recorded.record(preprocessing="tf", class_names=CLASS_NAMES)
+    metadata = kr.export(recorded, tmp_path / "export")
+    assert (metadata["preprocessing"], metadata["from_logits"]) == ("tf", True)
+    images = uint8_images((3, 32, 32, 3), seed=3)
+    outputs = served(tmp_path / "export", images=images)
+    np.testing.assert_allclose(outputs["probabilities"], reference(model, images), atol=TOLERANCE)
+    assert_consistent_top_k(outputs, CLASS_NAMES, 5)
+
+
+def test_a_model_that_includes_its_preprocessing_is_not_normalised_twice(model, tmp_path):
+    own = kr.ResNet20(input_shape=(32, 32, 3), classes=10, include_preprocessing=True)
+    own.set_weights(model.get_weights())
+    for format, path in [("saved_model", "export"), ("litert", "m.tflite"), ("onnx", "m.onnx")]:
+        with pytest.raises(ValueError, match=re.escape("normalises its input itself (built with include_prepro")):
+            kr.export(own, tmp_path / path, format=format, preprocessing="tf", image_size=32)
+    assert os.listdir(tmp_path) == []
+    kr.export(own, tmp_path / "export", image_size=32)
+    images = uint8_images((3, 32, 32, 3), seed=4)
+    expected = own.predict(images.astype("float32"), verbose=0)
+    np.testing.assert_allclose(served(tmp_path / "export", images=images)["probabilities"], expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("format", ["saved_model", "litert", "onnx"])
+def test_an_output_activation_neither_softmax_nor_linear_needs_from_logits(tmp_path, format):
+    sigmoid = tiny_model(input_shape=(8, 8, 3), classifier_activation="sigmoid")
+    with pytest.raises(ValueError, match=re.escape("output activation is neither softmax nor linear ('sigmoid')")):
+        kr.export(sigmoid, tmp_path / "out", format=format)
+    assert os.listdir(tmp_path) == []
 
 
 def test_keras_archive_round_trips_in_safe_mode(model, tmp_path):
@@ -640,6 +675,57 @@ def test_every_format_refuses_a_model_that_is_no_image_classifier(tmp_path, form
 def test_export_refuses_unknown_formats_and_options_of_another_format(tmp_path, format, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format, **options)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name, magic", [("out.onnx", None), ("out.tflite", b"TFL3"), ("out", None)])
+def test_without_format_the_path_names_it(tmp_path, name, magic):
+    path = tmp_path / name
+    kr.export(tiny_model(input_shape=(8, 8, 3)), path)
+    if name.endswith(".onnx"):
+        import onnx
+
+        onnx.checker.check_model(onnx.load(path))
+    elif magic:
+        assert path.read_bytes()[4:8] == magic
+    else:
+        assert (path / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize(
+    "name, format, message",
+    [
+        ("x.onnx", "saved_model", "format must agree with the path's extension (.onnx is format='onnx'"),
+        (
+            "x.tflite",
+            "onnx",
+            "(.tflite is format='litert'; .tflite litert, .onnx onnx, a folder saved_model); "
+            "received format='onnx' for path",
+        ),
+        ("x.ONNX", "litert", "received format='litert'"),
+    ],
+)
+def test_a_format_that_the_extension_contradicts_is_refused(tmp_path, name, format, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / name, format=format)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("format", ["litert", "onnx"])
+def test_litert_and_onnx_say_that_they_need_the_tensorflow_backend(tmp_path, monkeypatch, format):
+    model = tiny_model(input_shape=(8, 8, 3))
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match=re.escape(f"format={format!r} needs the TensorFlow backend (KERAS_BACKEND=")):
+        kr.export(model, tmp_path / "out", format=format)
+    assert os.listdir(tmp_path) == []
+
+
+def test_onnx_without_its_converter_names_the_export_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # importing it raises ImportError
+    with pytest.raises(
+        ImportError, match=re.escape("needs tf2onnx (Keras' ONNX converter on TensorFlow), which is not")
+    ):
+        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out.onnx")
     assert os.listdir(tmp_path) == []
 
 

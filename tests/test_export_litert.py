@@ -108,6 +108,16 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
     np.testing.assert_allclose(outputs["pipeline"].sum(axis=1), 1.0, atol=0.05)
 
 
+def test_int8_input_is_the_pixel_value_whatever_the_calibration_range(model, tmp_path):
+    dark = CALIBRATION // 4  # pixels 0-63: calibrated alone, uint8 63 would mean pixel 255
+    kr.export(
+        model, tmp_path / "dark.tflite", preprocessing="caffe", quantization="int8", representative_data=list(dark)
+    )
+    outputs, interpreter = run(tmp_path / "dark.tflite", dark[:8])
+    assert interpreter.get_input_details()[0]["quantization"] == (1.0, 0)
+    np.testing.assert_allclose(outputs, reference(model, dark[:8], mode="caffe"), atol=0.05)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -132,8 +142,21 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
             "representative_data must hold RGB pixels in [0, 255] before preprocessing (e.g. the training source, "
             "not the normalised batches of its pipeline); received values in [-1.5, -1.5]",
         ),
+        (
+            {"quantization": "int8", "representative_data": [CALIBRATION[:4] / 255.0]},
+            "representative_data must hold RGB pixels on the 0-255 scale, as served images are; received images "
+            "whose largest value is 1 (scaled to [0, 1]? multiply them by 255)",
+        ),
     ],
-    ids=["int8-without-data", "data-without-int8", "float16", "empty-data", "grey-data", "normalised-data"],
+    ids=[
+        "int8-without-data",
+        "data-without-int8",
+        "float16",
+        "empty-data",
+        "grey-data",
+        "normalised-data",
+        "unit-scale-data",
+    ],
 )
 def test_bad_quantization_arguments_are_refused_and_nothing_is_written(tmp_path, options, message):
     tiny = kr.ResNet(

@@ -4,6 +4,7 @@ import os
 import re
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
@@ -66,6 +67,24 @@ def test_per_pixel_mean_and_logits_are_served_as_probabilities(model, tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     expected = model.predict((images - PIXEL_MEAN) / 255.0, verbose=0)
     np.testing.assert_allclose(session.run(None, {"images": images})[0], expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_precision_model_is_exported_computing_in_float32(model, tmp_path, policy):
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        mixed = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    mixed.set_weights(model.get_weights())
+    kr.export(mixed, tmp_path / "model.onnx", preprocessing="caffe")
+    assert mixed.get_layer("conv1_conv").compute_dtype != "float32", "the exported model itself is left as it was"
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    images = uint8_images((2, 32, 32, 3), seed=32)
+    np.testing.assert_allclose(
+        session.run(None, {"images": images})[0], reference(model, images, mode="caffe"), atol=TOLERANCE
+    )
 
 
 @pytest.mark.parametrize("opset", [13, "17", True])

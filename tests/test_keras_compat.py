@@ -52,6 +52,19 @@ def test_flatten_layers_reaches_into_nested_models():
         assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in layers)
 
 
+def test_output_activation_follows_the_output_tensor_into_nested_models():
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    inputs = keras.Input((4,))
+    outer = keras.Model(inputs, inner(keras.layers.Dense(4)(inputs)))
+    logits = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)))
+    with keras_still(
+        "records the producing layer as a symbolic tensor's _keras_history.operation", _keras_compat.output_activation
+    ):
+        assert _keras_compat.output_activation(outer) is keras.activations.softmax
+        assert _keras_compat.output_activation(logits) is keras.activations.linear
+        assert _keras_compat.output_activation(keras.Sequential([keras.layers.Dense(2)])) is keras.activations.linear
+
+
 def test_override_steps_is_what_fit_and_evaluate_run():
     model = tiny_model()
     model.compile("sgd", "sparse_categorical_crossentropy")

@@ -225,6 +225,11 @@ def test_every_public_constructor_builds_and_names_itself():
         (dict(stride_in="5x5"), "stride_in must be one of '1x1', '3x3'; received '5x5'"),
         (dict(output_stride=5), "output_stride must be one of 32, 16, 8; received 5"),
         (dict(input_shape=(64, 64)), "input_shape must be 3 positive integers"),
+        (
+            dict(input_shape=32),
+            "input_shape must be 3 positive integers (or None for a free spatial size), "
+            "(height, width, channels); received 32",
+        ),
         (dict(weights="/no/such/file.weights.h5"), "weights must be None, 'imagenet' or the path of an existing"),
         (dict(weights=3), "weights must be None, 'imagenet' or a file path; received 3"),
     ],
@@ -243,6 +248,15 @@ def test_bad_arguments_for_imagenet_weights():
         kr.ResNet20(weights="imagenet")
     with pytest.raises(ValueError, match="no published Keras ImageNet weights"):
         kr.ResNet50(weights="imagenet", shortcut="C")
+
+
+def test_imagenet_weights_with_the_wrong_channel_count_are_refused_before_any_download(monkeypatch):
+    def download(*args):
+        raise AssertionError(f"downloaded {args} before checking input_shape")
+
+    monkeypatch.setattr(kr.weights, "imagenet_weights_path", download)
+    with pytest.raises(ValueError, match=re.escape("input_shape must have 3 channels when loading weights='imagenet'")):
+        kr.ResNet50(weights="imagenet", input_shape=(224, 224, 1))
 
 
 def test_weights_require_rgb_inputs_of_32_pixels(tmp_path):

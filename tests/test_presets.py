@@ -156,6 +156,28 @@ def test_from_logits_is_inferred_from_the_last_layer(activation, from_logits):
     assert model.loss.get_config()["from_logits"] is from_logits
 
 
+def wrapped(activation):
+    """A model around a nested classifier, as `augment`'s docstring builds one: its last layer is the model."""
+    inner = tiny_model(activation=activation)
+    inputs = keras.Input((8, 8, 3))
+    return keras.Model(inputs, inner(keras.layers.Rescaling(1 / 255)(inputs)))
+
+
+@pytest.mark.parametrize(
+    "make_model, from_logits",
+    [
+        (lambda: wrapped("softmax"), False),
+        (lambda: wrapped(None), True),
+        (lambda: keras.Sequential([tiny_model(), keras.layers.Activation("softmax")]), False),
+        (lambda: keras.Sequential([tiny_model(), keras.layers.Softmax()]), False),
+    ],
+)
+def test_from_logits_is_inferred_from_the_output_through_nested_models(make_model, from_logits):
+    model = make_model()
+    presets.compile_for(model, "cifar10")
+    assert model.loss.get_config()["from_logits"] is from_logits
+
+
 def test_imagenet_reports_top5():
     model = tiny_model()
     presets.compile_for(model, "imagenet", callbacks_attached=True)

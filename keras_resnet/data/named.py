@@ -246,7 +246,7 @@ def dataset_sources(
 
     try:
         splits = tfds.builder(name, data_dir=data_dir).info.splits
-    except tfds.core.registered.DatasetNotFoundError:
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not even a tfds name's syntax
         raise ValueError(f"dataset must be {_NAMES}; received {name!r}") from None
     train = tfds_source(name, split="train", data_dir=data_dir)
     if name in CIFAR_NAMES:

@@ -1,6 +1,7 @@
 """Export for deployment: SavedModel (TensorFlow Serving), LiteRT (TFLite) and ONNX, preprocessing inside.
 
-`keras_resnet.export(model, path, format=...)` writes one of:
+`keras_resnet.export(model, path)` writes one of these, the format named by
+`format=` or else by `path` (`.tflite`, `.onnx`, any other path a folder):
 
 - `"saved_model"` (`export_saved_model`, module `saved_model`): a folder
   whose signatures take raw uint8 images or encoded image bytes, resize,
@@ -15,8 +16,11 @@
   later), uint8 images in, for ONNX Runtime.
 
 Each takes the model's preprocessing (`"caffe"`, `"tf"`, a mean/std dict
-such as `cifar_preprocessing` returns, or `None`), so a consumer feeds
-plain RGB pixels and never re-implements it; none needs keras_resnet.
+such as `cifar_preprocessing` returns, `None`, or by default `"auto"`: what
+the model records, nothing more for a model that includes its own), so a
+consumer feeds plain RGB pixels and never re-implements it; none needs
+keras_resnet. A logits model's export adds a softmax (`from_logits=None`
+reads the output activation): every format serves probabilities.
 Nothing is overwritten: the export is written beside `path` and renamed
 into place when complete, so a failure leaves nothing at `path`.
 
@@ -35,6 +39,7 @@ imported inside the functions: importing this package does not need it.
 """
 
 import inspect
+import os
 import sys
 import types
 
@@ -47,9 +52,27 @@ from keras_resnet.export.saved_model import export_saved_model
 __all__ = ["FORMATS", "cifar_preprocessing", "export", "export_litert", "export_onnx", "export_saved_model"]
 
 FORMATS = {"saved_model": export_saved_model, "litert": export_litert, "onnx": export_onnx}
+# The file formats by their file's extension; any other path is a SavedModel folder.
+EXTENSIONS = {".tflite": "litert", ".onnx": "onnx"}
 
 
-def export(model, path, format="saved_model", **options):
+def _format_for(path, format):
+    """The format to write at `path`: `format`, or the one its extension names; a mismatch is refused."""
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    named = EXTENSIONS.get(extension)
+    if format is None:
+        return named or "saved_model"
+    check_choice("format", format, tuple(FORMATS))
+    if named is not None and named != format:
+        raise ValueError(
+            f"format must agree with the path's extension ({extension} is format={named!r}; "
+            f"{', '.join(f'{e} {f}' for e, f in EXTENSIONS.items())}, a folder saved_model); "
+            f"received format={format!r} for path {os.fspath(path)!r}"
+        )
+    return format
+
+
+def export(model, path, format=None, **options):
     """Exports a classifier for a deployment runtime, with its preprocessing inside.
 
     Args:
@@ -57,7 +80,11 @@ def export(model, path, format="saved_model", **options):
             3)` and one output `(batch, classes)`, e.g. `ResNet20(...)`.
         path: where to write: a folder for `"saved_model"`, a file for
             `"litert"` and `"onnx"`. It must not exist or be empty.
-        format: `"saved_model"`, `"litert"` or `"onnx"`.
+        format: `"saved_model"`, `"litert"` or `"onnx"`; `None` (default)
+            takes it from `path`: `.tflite` is LiteRT, `.onnx` ONNX, any
+            other path a SavedModel folder. A format that another format's
+            extension contradicts (`format="saved_model"` for `x.onnx`) is
+            refused.
         **options: the format's options (see `export_saved_model`,
             `export_litert`, `export_onnx`): all take `preprocessing`,
             `image_size` and `from_logits`; `"saved_model"` also
@@ -70,7 +97,8 @@ def export(model, path, format="saved_model", **options):
         `"saved_model"`, the path written for the others.
 
     Raises:
-        ValueError: an unknown format, an option the format does not take,
+        ValueError: an unknown format or one the path's extension
+            contradicts, an option the format does not take,
             a model that is not an image classifier, a bad option value or
             an existing non-empty `path`; the message names the argument.
 
@@ -79,11 +107,11 @@ def export(model, path, format="saved_model", **options):
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
     keras_resnet.export(model, "serving/resnet20", version=1, preprocessing="tf")
-    keras_resnet.export(model, "resnet20.tflite", format="litert", preprocessing="tf")
-    keras_resnet.export(model, "resnet20.onnx", format="onnx", preprocessing="tf")
+    keras_resnet.export(model, "resnet20.tflite", preprocessing="tf")  # format="litert"
+    keras_resnet.export(model, "resnet20.onnx", preprocessing="tf")  # format="onnx"
     ```
     """
-    check_choice("format", format, tuple(FORMATS))
+    format = _format_for(path, format)
     function = FORMATS[format]
     accepted = [
         name

@@ -7,7 +7,101 @@ import tempfile
 
 import keras
 
+from keras_resnet import _keras_compat
+from keras_resnet._validation import check_choice, check_model
 from keras_resnet.data.transforms import preprocessing_constants, standardize
+
+PREPROCESSING_AUTO = "auto"
+
+
+def float32_copy(model):
+    """`model` when all its layers compute in float32, else a copy of it that does, with the same weights.
+
+    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the weights are float32 and the layers compute
+    in half precision; converters would write half-precision ops that runtimes refuse (ONNX Runtime has no
+    bfloat16 convolution) or run slowly. The copy is built from the model's config, each layer's dtype
+    policy replaced by `"float32"`.
+    """
+    layers = [layer for layer in _keras_compat.flatten_layers(model) if not isinstance(layer, keras.Model)]
+    if all(layer.compute_dtype == "float32" for layer in layers):
+        return model
+    copy = model.__class__.from_config(_float32_policies(model.get_config()))
+    copy.set_weights([keras.ops.convert_to_numpy(weight).astype("float32") for weight in model.weights])
+    return copy
+
+
+def _float32_policies(config):
+    """`config` with every serialised dtype policy replaced by `"float32"`."""
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy":
+        return "float32"
+    return {key: _float32_policies(value) for key, value in config.items()}
+
+
+def require_tensorflow_backend(format):
+    """Refuses a `format` that Keras converts only from TensorFlow graphs on another backend."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"format={format!r} needs the TensorFlow backend (KERAS_BACKEND=tensorflow, set before keras is "
+            f"imported); received a model of the {backend!r} backend. format='saved_model' exports from any "
+            "backend with TensorFlow installed"
+        )
+
+
+def served_preprocessing(model, preprocessing):
+    """The preprocessing an export puts before `model`: the one given, or with `"auto"` the model's record.
+
+    A model built with `include_preprocessing=True` normalises its input itself: it takes 0-255 pixels as
+    they are, and any other preprocessing would normalise twice, so it is refused.
+    """
+    if getattr(model, "includes_preprocessing", False):
+        if preprocessing not in (PREPROCESSING_AUTO, None):
+            raise ValueError(
+                f"preprocessing must be 'auto' or None for model {model.name!r}, which normalises its input itself "
+                "(built with include_preprocessing=True), so that pixels are not normalised twice; "
+                f"received preprocessing={preprocessing!r}"
+            )
+        return None
+    if isinstance(preprocessing, str) and preprocessing == PREPROCESSING_AUTO:
+        return getattr(model, "preprocessing", None)
+    return preprocessing
+
+
+def served_from_logits(model, from_logits):
+    """Whether the export adds a softmax: `from_logits`, or with `None` what the model's output activation says."""
+    check_choice("from_logits", from_logits, (None, True, False))
+    if from_logits is not None:
+        return from_logits
+    activation = _keras_compat.output_activation(model)
+    if activation is keras.activations.softmax:
+        return False
+    if activation is keras.activations.linear:
+        return True
+    raise ValueError(
+        "from_logits must be True (the model outputs logits: a softmax is added) or False (it outputs "
+        f"probabilities) for model {model.name!r}, whose output activation is neither softmax nor linear "
+        f"({getattr(activation, '__name__', activation)!r}); received from_logits=None"
+    )
+
+
+def served(model, preprocessing, image_size, from_logits):
+    """What every format checks and decides before it converts anything.
+
+    Returns:
+        `(model, preprocessing, image_size, from_logits)`: the model to convert (`float32_copy`), the
+        preprocessing put before it (`served_preprocessing`), the `(height, width)` of served images
+        (`served_size`) and whether a softmax is added (`served_from_logits`).
+    """
+    check_model("model", model)
+    preprocessing = served_preprocessing(model, preprocessing)
+    image_size = served_size(model, image_size)
+    from_logits = served_from_logits(model, from_logits)
+    preprocessing_constants(preprocessing, image_size)  # checks the value before anything is built
+    return float32_copy(model), preprocessing, image_size, from_logits
 
 
 def served_size(model, image_size):
@@ -44,7 +138,8 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
 
     The preprocessing is written with `keras.ops` (cast, subtract, divide,
     flip), which every converter maps to builtin ops; `model` is called as
-    a layer, so its weights are shared, not copied.
+    a layer, so its weights are shared, not copied (pass `float32_copy(model)`
+    for a model under mixed precision).
     """
     mean, std, reverse_channels = preprocessing_constants(preprocessing, image_size)
     images = keras.Input((*image_size, 3), dtype=dtype, name="images")

@@ -5,7 +5,9 @@ The file's signature `serving_default` takes `images`, uint8 RGB
 the signature runner or `resize_tensor_input` sets it), and returns
 `probabilities`, the class probabilities `(batch, classes)`: float32, or with
 `quantization="int8"` uint8 with the output tensor's scale and zero point
-(`(value - zero_point) * scale`, scale 1/256). The preprocessing is inside.
+(`(value - zero_point) * scale`, scale 1/256). The preprocessing is inside,
+and the uint8 input is the pixel value 0-255 in both (for int8 whatever the
+calibration images: their range is pinned to 0-255).
 
 Built on Keras' own `model.export(format="litert")`, called on the model
 wrapped with its preprocessing (`_common.pixels_model`), with two converter
@@ -16,9 +18,9 @@ post-training full-integer settings with a representative data set.
 
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model
+from keras_resnet._validation import check_choice
 from keras_resnet.data.transforms import resize
-from keras_resnet.export._common import pixels_model, served_size, staged
+from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 QUANTIZATIONS = (None, "int8")
 # Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
@@ -26,7 +28,7 @@ REPRESENTATIVE_IMAGES = 200
 
 
 def _representative_images(representative_data, image_size):
-    """Up to `REPRESENTATIVE_IMAGES` uint8 images `(height, width, 3)` from `representative_data`.
+    """Up to `REPRESENTATIVE_IMAGES` images `(height, width, 3)` from `representative_data`, and `_pinning_image`.
 
     Accepts a `keras_resnet.data` source (its `images()`), a `tf.data.Dataset` or any iterable whose
     elements are images or batches of images, alone or as the first item of a tuple (an `(images,
@@ -60,16 +62,36 @@ def _representative_images(representative_data, image_size):
             break
     if not images:
         raise ValueError("representative_data must yield at least one image; received an empty collection")
-    return images[:REPRESENTATIVE_IMAGES]
+    images = images[:REPRESENTATIVE_IMAGES]
+    brightest = max(float(image.max()) for image in images)
+    if brightest <= 1:
+        raise ValueError(
+            "representative_data must hold RGB pixels on the 0-255 scale, as served images are; received "
+            f"images whose largest value is {brightest:.3g} (scaled to [0, 1]? multiply them by 255)"
+        )
+    return [*images, _pinning_image(images[0])]
+
+
+def _pinning_image(image):
+    """A copy of `image` whose first two pixels are 0 and 255: the calibrated input range is then [0, 255].
+
+    The converter quantises the uint8 input over the range the calibration images span; with this image
+    among them that range is always the full pixel range (scale 1, zero point 0), so a served uint8 value is
+    the pixel value whatever the calibration data (dark images would otherwise stretch every pixel). Two
+    pixels barely move the ranges of the activations inside.
+    """
+    pinned = image.copy()
+    pinned[0, 0], pinned[0, 1] = 0.0, 255.0
+    return pinned
 
 
 def export_litert(
     model,
     path,
     *,
-    preprocessing=None,
+    preprocessing="auto",
     image_size=None,
-    from_logits=False,
+    from_logits=None,
     quantization=None,
     representative_data=None,
 ):
@@ -82,12 +104,13 @@ def export_litert(
         model: a `keras.Model` taking `(batch, height, width, 3)` images and
             returning `(batch, classes)` scores.
         path: the `.tflite` file to write; it must not exist (or be empty).
-        preprocessing: as for `keras_resnet.export_saved_model`: `"caffe"`,
-            `"tf"`, a dict `{"mean": ..., "std": ..., "channel_order": ...}`
-            or `None`.
+        preprocessing: as for `keras_resnet.export_saved_model`: `"auto"`
+            (default: the model's record), `"caffe"`, `"tf"`, a dict
+            `{"mean": ..., "std": ..., "channel_order": ...}` or `None`.
         image_size: `(height, width)` of the input; defaults to the model's
             input size, required for a model with a free spatial size.
-        from_logits: the model outputs logits: a softmax is added.
+        from_logits: as for `keras_resnet.export_saved_model`: `True` adds
+            a softmax; `None` (default) reads the output activation.
         quantization: `None` (float32 weights and activations) or `"int8"`
             (post-training full-integer quantization: int8 weights and
             activations, uint8 input and output; about 4x smaller).
@@ -97,7 +120,8 @@ def export_litert(
             `tf.data.Dataset` or an iterable of RGB uint8 images or batches
             (0-255, before preprocessing), alone or as `(images, labels)`;
             the first 200 images are used (of a source, 200 drawn at
-            random).
+            random). Images scaled to [0, 1] are refused; the input's range
+            is 0-255 whatever the images span.
 
     Returns:
         The path written, as a string.
@@ -117,12 +141,11 @@ def export_litert(
     interpreter = ai_edge_litert.interpreter.Interpreter("resnet20.tflite")
     ```
     """
+    require_tensorflow_backend("litert")
     import tensorflow as tf
 
-    check_model("model", model)
-    check_choice("from_logits", from_logits, (True, False))
     check_choice("quantization", quantization, QUANTIZATIONS)
-    image_size = served_size(model, image_size)
+    model, preprocessing, image_size, from_logits = served(model, preprocessing, image_size, from_logits)
     # Builtin ops only: the plain LiteRT runtime runs them without the Flex (TensorFlow ops) delegate.
     converter_options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantization == "int8":
@@ -145,8 +168,8 @@ def export_litert(
             "representative_data goes with quantization='int8' only; received representative data "
             f"with quantization={quantization!r}"
         )
-    # int8: float pixels in, which the converter replaces by a uint8 input (scale 1, zero point 0 for 0-255
-    # calibration images); float: uint8 in, cast inside (a builtin CAST).
+    # int8: float pixels in, which the converter replaces by a uint8 input (scale 1, zero point 0: the
+    # calibration images span 0-255, see `_pinning_image`); float: uint8 in, cast inside (a builtin CAST).
     pixels = pixels_model(
         model, preprocessing, image_size, from_logits=from_logits, dtype="float32" if quantization else "uint8"
     )

@@ -4,20 +4,20 @@ The file's one input, `images`, takes uint8 RGB images `(batch, height,
 width, 3)` at the model's input size (dynamic batch); its one output, `probabilities`, is the
 float32 class probabilities `(batch, classes)`. The preprocessing is inside.
 
-Built on Keras' own `model.export(format="onnx")` (on the TensorFlow backend
-Keras converts through `tf2onnx`, which must be installed), called on the
-model wrapped with its preprocessing (`_common.pixels_model`).
+Built on Keras' own `model.export(format="onnx")` on the TensorFlow backend
+(Keras converts through `tf2onnx`: `pip install 'keras-resnet[export]'`),
+called on the model wrapped with its preprocessing (`_common.pixels_model`).
 """
 
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_int, check_model
-from keras_resnet.export._common import pixels_model, served_size, staged
+from keras_resnet._validation import check_int
+from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 MIN_OPSET = 17
 
 
-def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits=False, opset=MIN_OPSET):
+def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logits=None, opset=MIN_OPSET):
     """Writes an ONNX file that classifies uint8 images with the model's preprocessing inside.
 
     See `keras_resnet.export.onnx` for the file's input and output. The file
@@ -46,10 +46,16 @@ def export_onnx(model, path, *, preprocessing=None, image_size=None, from_logits
     probabilities = session.run(None, {"images": np.zeros((1, 32, 32, 3), np.uint8)})[0]
     ```
     """
-    check_model("model", model)
-    check_choice("from_logits", from_logits, (True, False))
+    require_tensorflow_backend("onnx")
+    try:
+        import tf2onnx  # noqa: F401 - Keras' ONNX converter on TensorFlow, imported by Keras inside its export
+    except ImportError:
+        raise ImportError(
+            "format='onnx' needs tf2onnx (Keras' ONNX converter on TensorFlow), which is not installed: "
+            "pip install 'keras-resnet[export]' (tf2onnx, onnx, onnxruntime)"
+        ) from None
     check_int("opset", opset, MIN_OPSET)
-    image_size = served_size(model, image_size)
+    model, preprocessing, image_size, from_logits = served(model, preprocessing, image_size, from_logits)
     pixels = pixels_model(model, preprocessing, image_size, from_logits=from_logits, dtype="uint8")
     pixels(np.zeros((1, *image_size, 3), np.uint8))  # Keras' ONNX export refuses a model that was never called
     with staged(path, "path", file_name="model.onnx") as target:

@@ -58,12 +58,12 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_model, check_positive_int, is_int
+from keras_resnet._validation import check_choice, check_positive_int, is_int
 from keras_resnet._version import __version__
 from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
-from keras_resnet.data.transforms import center_crop, preprocessing_constants
-from keras_resnet.export._common import pixels_model, served_size, staged
+from keras_resnet.data.transforms import center_crop
+from keras_resnet.export._common import pixels_model, served, staged
 
 DEFAULT_TOP_K = 5
 MAX_REPORTED = 16  # how many values (shape dimensions, batch positions) an input error message lists
@@ -255,12 +255,12 @@ def export_saved_model(
     model,
     export_dir,
     *,
-    preprocessing=None,
+    preprocessing="auto",
     class_names=None,
     top_k=None,
     image_size=None,
     crop_to_aspect_ratio=False,
-    from_logits=False,
+    from_logits=None,
     version=None,
 ):
     """Writes a SavedModel that classifies raw images with the model's own preprocessing.
@@ -286,9 +286,13 @@ def export_saved_model(
             `(height, width, 3)`, std a scalar or broadcastable to it
             (default 1) and channel order `"rgb"` (default) or `"bgr"`
             (reversed after normalising), e.g. from `cifar_preprocessing`;
-            or `None`: the model takes 0-255 pixels as they are.
+            `None`: the model takes 0-255 pixels as they are; or `"auto"`
+            (default): what the model records (`ResNetModel.preprocessing`,
+            e.g. `"caffe"` for ImageNet weights; `None` for other models). A
+            model built with `include_preprocessing=True` normalises its
+            input itself and takes only `"auto"` or `None`.
         class_names: one string per class, in class-id order; defaults to
-            `"0"`, `"1"`, ...
+            the model's recorded `class_names`, else `"0"`, `"1"`, ...
         top_k: how many best classes the signatures return; defaults to
             5, or the number of classes if fewer.
         image_size: `(height, width)` (or one int) served images are
@@ -297,8 +301,11 @@ def export_saved_model(
         crop_to_aspect_ratio: when resizing, first centre-crop to the
             model's aspect ratio (no distortion, loses borders); `False`
             stretches the whole image.
-        from_logits: the model outputs logits (`classifier_activation=None`):
-            the signatures apply a softmax.
+        from_logits: `True`: the model outputs logits
+            (`classifier_activation=None`) and the signatures apply a
+            softmax; `False`: it outputs probabilities; `None` (default):
+            read from the activation that computes the output (softmax or
+            linear; any other must be said).
         version: a positive integer: write to `export_dir/<version>/`, the
             TensorFlow Serving layout (`export_dir` may hold other
             versions); `None` writes to `export_dir` itself.
@@ -328,16 +335,13 @@ def export_saved_model(
     """
     import tensorflow as tf
 
-    check_model("model", model)
     check_choice("crop_to_aspect_ratio", crop_to_aspect_ratio, (True, False))
-    check_choice("from_logits", from_logits, (True, False))
     if version is not None:
         check_positive_int("version", version)
-    image_size = served_size(model, image_size)
+    model, preprocessing, image_size, from_logits = served(model, preprocessing, image_size, from_logits)
     classes = model.output_shape[-1]
-    class_names = _class_names(class_names, classes)
+    class_names = _class_names(getattr(model, "class_names", None) if class_names is None else class_names, classes)
     top_k = _top_k(top_k, classes)
-    preprocessing_constants(preprocessing, image_size)
     if isinstance(preprocessing, dict):
         preprocessing = {key: np.asarray(value).tolist() for key, value in preprocessing.items()}
     metadata = {
