@@ -168,3 +168,9 @@ def test_imagenet_augmentation_scales_the_papers_sizes_with_the_image_size(tmp_p
 def test_named_data_set_errors_name_the_argument_and_what_is_allowed(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_printing_splits_shows_no_pixels():
+    splits = data.datasets("shapes", batch_size=8, train_size=40, validation_size=16)
+    text = repr(splits)
+    assert len(text.splitlines()) < 5 and "array(" not in text, text[:500]
