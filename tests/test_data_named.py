@@ -117,7 +117,7 @@ def test_cifar100_files_are_not_read_as_cifar10(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
     # "cifar10" looks for the CIFAR-10 layout only, then for tensorflow-datasets' copy, which is not there.
-    with pytest.raises(FileNotFoundError, match="no prepared copy of 'cifar10'"):
+    with pytest.raises(FileNotFoundError, match="cifar10 needs its python batch files.*holds neither"):
         data.dataset_sources("cifar10", data_dir=tmp_path)
 
 

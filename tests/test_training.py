@@ -266,7 +266,7 @@ def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(ci
     assert run["results"]["validation_accuracy"]["split"].startswith("hold-out")
     # The run's normalisation and class names are inside its checkpoints, and evaluate reads the run.json.
     best = keras.saving.load_model(tmp_path / "best.keras")
-    assert best.includes_preprocessing and best.preprocessing["std"] == 255.0
+    assert best.includes_preprocessing and np.all(np.asarray(best.preprocessing["std"]) == 255.0)
     assert np.asarray(best.preprocessing["mean"]).shape == (32, 32, 3)
     assert best.class_names == run["class_names"] and len(run["class_names"]) == 10
     scores = training.evaluate_run(tmp_path / "last.keras", split="test")

@@ -312,11 +312,11 @@ def _check_prepared_cifar(name, data_dir):
     import tensorflow_datasets as tfds
 
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
-        problem = f"data_dir {data_dir!r} does not exist"
+        problem = f"data_dir {os.fspath(data_dir)!r} does not exist"
     elif tfds.builder(name, data_dir=data_dir).is_prepared():
         return
     else:
-        problem = "no data_dir was given" if data_dir is None else f"data_dir {data_dir!r} holds neither"
+        problem = "no data_dir was given" if data_dir is None else f"data_dir {os.fspath(data_dir)!r} holds neither"
     raise FileNotFoundError(
         f"{name} needs its python batch files (the folder {_CIFAR_FOLDERS[name]} of the archive from "
         "https://www.cs.toronto.edu/~kriz/cifar.html, or the folder holding it) or a prepared tensorflow-datasets "
