@@ -8,7 +8,9 @@ enough training the deeper plain networks have the higher training error, the de
 
 Data: the real CIFAR-10 JPEGs in `../shared/data/cifar10-jpeg/train` (beside the project) when present,
 with images 0000-4499 of each class for training and 4500-4999 for validation (the paper's 45k/5k split);
-otherwise tensorflow-datasets' `cifar10` prepared in `--data-dir` (train / test).
+otherwise the `cifar10` data set of `--data-dir` (python batch files or a prepared tensorflow-datasets copy):
+the last 10% of each class of its training set validates and selects `best.keras`, and the test set scores
+each final model once.
 
 The defaults finish in a few minutes on a CPU (ResNet-20 and Plain-20, one epoch on 500 images per class).
 The paper's run (64k iterations = 182 epochs of 45k images):
@@ -51,7 +53,9 @@ def main():
         help="JPEG folder: validation images per class, from 4500 (default: 100; the paper: 500)",
     )
     parser.add_argument("--jpeg-folder", default=JPEG_FOLDER, help="the CIFAR-10 JPEG folder (default: %(default)s)")
-    parser.add_argument("--data-dir", help="prepared tensorflow-datasets folder, used without the JPEG folder")
+    parser.add_argument(
+        "--data-dir", help="CIFAR-10 python batch files or prepared tensorflow-datasets folder, without the JPEG folder"
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: %(default)s)")
     parser.add_argument("--output", default="runs/cifar10_paper", help="folder of the runs (default: %(default)s)")
     args = parser.parse_args()
@@ -65,11 +69,11 @@ def main():
             batch_size=args.batch_size,
             seed=0,
         )
-        pair = splits.train, splits.validation
+        dataset, options = (splits.train, splits.validation), {"classes": len(splits.class_names)}
     else:
-        print("CIFAR-10 from tensorflow-datasets")
-        splits = data.cifar10(batch_size=args.batch_size, data_dir=args.data_dir, seed=0)
-        pair = splits.train, splits.test
+        # Never the test set for choosing: train() validates on a hold-out and reads the test set once, at the end.
+        print(f"CIFAR-10 from {args.data_dir}: hold-out validation, test set scored once")
+        dataset, options = "cifar10", {"data_dir": args.data_dir}
 
     logs = {"plain": [], "resnet": []}
     errors = {}
@@ -79,15 +83,17 @@ def main():
             print(f"\n{name}")
             result = train(
                 name,
-                pair,
+                dataset,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
-                classes=len(splits.class_names),
                 output_dir=os.path.join(args.output, name),
                 verbose=2,
+                **options,
             )
             logs[kind].append(result["files"]["log"])
             errors[name] = 100 * (1 - result["val_accuracy"])
+            if result["test_accuracy"] is not None:
+                print(f"{name}: test error {100 * (1 - result['test_accuracy']):.2f}% (final model)")
 
     steps_per_epoch = result["steps_per_epoch"]
     for kind, paths in logs.items():

@@ -23,6 +23,7 @@ scratch folder (`keras_resnet.presets.run_callbacks(..., is_chief=False)`).
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 
@@ -104,8 +105,10 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
         super().on_train_begin(logs)
 
     def get_state(self):
-        """The plateau's state for a backup: a dict of `wait`, `best` and `cooldown_counter`."""
-        return {"wait": int(self.wait), "best": float(self.best), "cooldown_counter": int(self.cooldown_counter)}
+        """The plateau's state for a backup: a dict of `wait`, `best` (`None` before the first epoch ends)
+        and `cooldown_counter`."""
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "best": best, "cooldown_counter": int(self.cooldown_counter)}
 
     def set_state(self, state):
         """Restores `get_state()`'s dict, after `on_train_begin` (which resets the state)."""
@@ -321,6 +324,10 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 _METADATA = "training_metadata.json"
+# What a backup writes: weights files, and the temporaries of its atomic writes (`_replace_atomically`).
+_WEIGHTS_FILE = r"epoch\d+-batch\d+\.weights\.h5"
+_TEMPORARY_FILE = rf"{re.escape(_TEMPORARY_PREFIX)}\d+-({_WEIGHTS_FILE}|{re.escape(_METADATA)})"
+_BACKUP_FILE = re.compile(f"{_WEIGHTS_FILE}|{_TEMPORARY_FILE}")
 
 
 def _read_metadata(backup_dir):
@@ -366,7 +373,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     new weights file named after its epoch, atomically, then atomically
     replaces `training_metadata.json`, which names that file: the metadata
     is the commit point, and a restore loads exactly the weights it names.
-    Older weights files are deleted after the commit.
+    Older weights files are deleted after the commit; other files in the
+    folder are left alone.
 
     The weights file holds the model's weights and the optimizer's (its
     iteration count, learning rate and momentum slots). The metadata also
@@ -375,7 +383,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     resumed `fit`: put this callback after them in `fit`'s list, so that it
     saves what they did in an epoch and restores after they reset.
 
-    With an integer `save_freq`, a save in the middle of epoch `e` records
+    An integer `save_freq` counts batches, as Keras does, also when a
+    model compiled with `steps_per_execution` runs several per callback
+    call. A save in the middle of epoch `e` records
     epoch `e` (saves after a restart keep counting from the restored epoch);
     the resumed `fit` starts epoch `e` from its first batch, from the
     weights of the save, as Keras does.
@@ -418,8 +428,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             raise ValueError(f"state_of must hold callbacks with get_state() and set_state(); received {stateless!r}")
         super().__init__(os.fspath(backup_dir), **kwargs)
         self.state_of = tuple(state_of)
-        self._epoch = 0
-        self._batches_since_save = 0
+        self._epoch, self._batches_done, self._batches_since_save = 0, 0, 0
 
     def _state_keys(self):
         return [f"{index}:{type(callback).__name__}" for index, callback in enumerate(self.state_of)]
@@ -440,12 +449,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         _keras_compat.set_initial_epoch(self.model, self._epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch, self._batches_done = epoch, 0
 
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
             return
-        self._batches_since_save += 1
+        # With steps_per_execution > 1 Keras calls this once per execution, `batch` being its last batch.
+        self._batches_since_save += batch + 1 - self._batches_done
+        self._batches_done = batch + 1
         if self._batches_since_save >= self.save_freq:
             self._save(self._epoch, batch + 1)
 
@@ -467,9 +478,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 json.dump(metadata, handle)
 
         _replace_atomically(os.path.join(self.backup_dir, _METADATA), write_metadata)
+        self._remove_backup_files(keep=name)
+
+    def _remove_backup_files(self, keep=None):
+        # Only files this class writes: the folder may hold others.
         for entry in os.listdir(self.backup_dir):
-            if entry != name and (entry.endswith(".weights.h5") or entry.startswith(_TEMPORARY_PREFIX)):
+            if entry != keep and _BACKUP_FILE.fullmatch(entry):
                 os.remove(os.path.join(self.backup_dir, entry))
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
+            return
+        self._remove_backup_files()
+        metadata = os.path.join(self.backup_dir, _METADATA)
+        if os.path.isfile(metadata):
+            os.remove(metadata)
+        if not os.listdir(self.backup_dir):
+            os.rmdir(self.backup_dir)
 
 
 class ClusterBackupAndRestore(AtomicBackupAndRestore):

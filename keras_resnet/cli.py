@@ -3,7 +3,7 @@
 ```
 keras-resnet train                                  # ResNet-20 on the embedded shapes, a couple of minutes
 keras-resnet train --model resnet56 --dataset cifar10 --data-dir ~/data --output runs/resnet56
-keras-resnet evaluate --checkpoint runs/resnet56/best.keras --dataset cifar10 --data-dir ~/data
+keras-resnet evaluate --checkpoint runs/resnet56/best.keras   # on what the run trained on (its run.json)
 keras-resnet summary resnet50                       # layers, parameters, multiply-adds
 keras-resnet summary --all                          # the model table
 keras-resnet plot runs/plain20/log.csv runs/resnet20/log.csv --output fig4.png
@@ -34,8 +34,6 @@ from keras_resnet.summary import model_summary
 from keras_resnet.weights import has_imagenet_weights
 
 PROG = "keras-resnet"
-# Said by `evaluate` and `export` when a checkpoint's run folder gives its normalisation.
-_RUN_NORMALISATION = "normalised as the run trained: {}/preprocessing.json"
 
 
 def _positive_int(text):
@@ -48,13 +46,14 @@ def _positive_int(text):
     return value
 
 
-def _add_dataset_arguments(parser):
+def _add_dataset_arguments(parser, default, default_seed):
     parser.add_argument(
         "--dataset",
-        default="shapes",
+        default=default,
         help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and "
         "PATH/validation with one sub-folder per class; without PATH/validation the last 10%% of each "
-        "class of PATH/train validates) or a tensorflow-datasets name (default: %(default)s)",
+        "class of PATH/train validates; images of at most 64 pixels get the CIFAR augmentation and recipe) "
+        f"or a tensorflow-datasets name (default: {default})",
     )
     parser.add_argument(
         "--data-dir",
@@ -76,8 +75,8 @@ def _add_dataset_arguments(parser):
     parser.add_argument(
         "--seed",
         type=int,
-        default=0,
-        help="seed of the weights, data order, augmentation and shapes images (default: 0)",
+        default=default_seed,
+        help=f"seed of the weights, data order, augmentation and shapes images (default: {default_seed})",
     )
 
 
@@ -114,9 +113,9 @@ def build_parser():
         "train",
         _train,
         "train a model with the paper's recipe for the data set",
-        "Train a model with the paper's recipe for the data set. Writes best.keras, last.keras, "
-        "log.csv and curves.png to --output; re-running the same command after an interrupt "
-        "resumes from the last finished epoch.",
+        "Train a model with the paper's recipe for the data set. Writes best.keras and last.keras (raw images in: "
+        "the run's normalisation and class names are inside), log.csv, curves.png and run.json to --output; "
+        "re-running the same command after an interrupt resumes from the last finished epoch.",
     )
     train.add_argument(
         "--model",
@@ -125,11 +124,13 @@ def build_parser():
         metavar="NAME",
         help=f"one of {', '.join(MODELS)} (default: %(default)s)",
     )
-    _add_dataset_arguments(train)
+    _add_dataset_arguments(train, "shapes", 0)
     train.add_argument(
         "--epochs",
         type=_positive_int,
-        help=f"epochs (default: the recipe's length; {training.SHAPES_EPOCHS} for shapes)",
+        help="epochs; the recipe's whole learning-rate schedule is stretched or squeezed to them (its drops at "
+        "the same fractions of the run: a 2-epoch CIFAR run ends at lr 0.001); run.json records the schedule "
+        f"that ran (default: the recipe's length, 64k iterations for CIFAR; {training.SHAPES_EPOCHS} for shapes)",
     )
     train.add_argument(
         "--batch-size", type=_positive_int, help="batch size (default: the recipe's; the learning rate scales with it)"
@@ -165,6 +166,11 @@ def build_parser():
         "validates (best.keras, plateaus) and the test set scores the final model separately",
     )
     train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh when --output holds a finished run (default: refuse, to keep its files)",
+    )
+    train.add_argument(
         "--verbose",
         type=int,
         choices=(0, 1, 2),
@@ -177,12 +183,12 @@ def build_parser():
         "evaluate",
         _evaluate,
         "top-1 and top-5 accuracy of a checkpoint",
-        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation or test split. "
-        "Give the data set flags used for training; a run folder's preprocessing.json beside the "
-        "checkpoint gives the normalisation it trained with.",
+        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation or test split. Without "
+        "--dataset, a checkpoint of keras-resnet train is scored on what its run trained on (the run.json beside "
+        "it: data set, options, seed); flags given override the run's.",
     )
     evaluate.add_argument("--checkpoint", required=True, help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
-    _add_dataset_arguments(evaluate)
+    _add_dataset_arguments(evaluate, None, None)
     evaluate.add_argument(
         "--method",
         choices=training.METHODS,
@@ -310,6 +316,7 @@ def _train(args):
         per_replica_batch_size=args.per_replica_batch_size,
         verbose=args.verbose,
         full_train=args.full_train,
+        overwrite=args.overwrite,
         **_dataset_options(args),
     )
     print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
@@ -337,9 +344,7 @@ def _evaluate(args):
         split=args.split,
         **_dataset_options(args),
     )
-    if training.run_preprocessing(args.checkpoint) is not None:
-        print(_RUN_NORMALISATION.format(os.path.dirname(args.checkpoint) or "."))
-    print(f"{result['count']} images of {result['split']}, {args.method}")
+    print(f"{result['count']} images of {result['split']} ({result['dataset']}), {args.method}")
     for k in (1, 5):
         print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
 
@@ -419,8 +424,8 @@ def _add_export_command(commands):
         "--preprocessing",
         metavar="MODE",
         help='caffe, tf, none, or a JSON file {"mean": ..., "std": ..., "channel_order": ...} '
-        "(see keras_resnet.export.cifar_preprocessing) (default: the preprocessing.json that "
-        "keras-resnet train wrote beside --checkpoint, else none)",
+        "(see keras_resnet.export.cifar_preprocessing) (default: the model's own record: a checkpoint of "
+        "keras-resnet train carries its run's normalisation)",
     )
     parser.add_argument(
         "--image-size", type=int, metavar="SIDE", help="side of the served images (default: the model's input size)"
@@ -466,20 +471,18 @@ def _export(args):
         model = keras.saving.load_model(args.checkpoint, compile=False, safe_mode=True)
     else:
         model = get_model(args.model, weights=args.weights)
-    if args.preprocessing is None:
-        # A run folder's checkpoint: the normalisation `keras-resnet train` wrote beside it.
-        preprocessing = training.run_preprocessing(args.checkpoint) if args.checkpoint else None
-        if preprocessing is not None:
-            print(_RUN_NORMALISATION.format(os.path.dirname(args.checkpoint) or "."))
-    elif args.preprocessing.endswith(".json"):
+    options = {}
+    # Without the flag, `export` applies the model's recorded preprocessing.
+    if args.preprocessing is not None and args.preprocessing.endswith(".json"):
         with open(args.preprocessing, encoding="utf-8") as file:
-            preprocessing = json.load(file)
-    else:
-        preprocessing = None if args.preprocessing == "none" else args.preprocessing
-    options = {"preprocessing": preprocessing}
+            options["preprocessing"] = json.load(file)
+    elif args.preprocessing is not None:
+        options["preprocessing"] = None if args.preprocessing == "none" else args.preprocessing
     if args.class_names:
         with open(args.class_names, encoding="utf-8") as file:
             options["class_names"] = file.read().splitlines()
+    elif args.format == "saved_model" and getattr(model, "class_names", None):
+        options["class_names"] = model.class_names  # recorded by keras-resnet train
     if args.representative_data:
         options["representative_data"] = folder_source(args.representative_data)
     for name in ("image_size", "top_k", "version", "quantization", "opset"):

@@ -18,6 +18,8 @@ uninterrupted one.
 TensorFlow is imported inside the functions.
 """
 
+import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -30,7 +32,6 @@ import numpy as np
 from keras_resnet import accelerate, data, distribute, evaluation, export, imagenet, presets
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
-from keras_resnet._validation import check_path as _check_path
 from keras_resnet.callbacks import resume_epoch
 from keras_resnet.data import AUGMENTATIONS, datasets  # noqa: F401 (re-exported: the CLI's choices, training.datasets)
 from keras_resnet.evaluation import METHODS
@@ -41,7 +42,7 @@ SHAPES_EPOCHS = 8
 """Epochs of the `"shapes"` data set when `epochs` is not given: a couple of minutes on a laptop CPU."""
 
 # The run folder's files; `presets.run_callbacks` writes the backup, checkpoints and log under these names.
-_RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json", "preprocessing": "preprocessing.json"}
+_RUN_FILES = {**presets.RUN_FILES, "curves": "curves.png", "config": "run.json"}
 
 _FIRST_FAILURES = 20  # names of failed images in run.json
 
@@ -63,29 +64,52 @@ def train(
     classes=None,
     steps_per_epoch=None,
     full_train=False,
+    overwrite=False,
     **dataset_options,
 ):
     """Trains a model on a data set with the paper's recipe for it.
 
     The recipe is `keras_resnet.presets`' `"cifar10"` / `"cifar100"` for
     CIFAR, `"cifar10_resnet110"` for ResNet-110 on CIFAR, `"cifar10"` for
-    other images of at most 64 pixels (shapes) and `"imagenet"` for larger.
-    Its step schedule is stretched to `epochs` when given: the learning rate
-    drops at the same fractions of the run as in the paper.
+    other images of at most `keras_resnet.data.SMALL_IMAGE_SIDE` pixels
+    (shapes, a folder of 32x32 images) and `"imagenet"` for larger; its
+    batch is at most the number of training images (a warning says so).
+    Given `epochs`, the recipe's whole step schedule is stretched or
+    squeezed to that many epochs: the learning rate drops at the same
+    fractions of the run as in the paper (a 2-epoch CIFAR run ends at lr
+    0.001). `run.json`'s `"schedule"` records the schedule that ran.
+
+    A model name is built for the data set with its normalisation inside
+    (`include_preprocessing=True`) and records the class names, so the
+    run's checkpoints take raw 0-255 images (any size where the
+    augmentation allows) and `evaluate_run` / `keras_resnet.export` need
+    nothing beside them. Epochs are exact whatever `steps_per_execution`
+    the device gets: it is lowered to the largest divisor of the steps per
+    epoch. The global dtype policy is restored on return.
 
     With an `output_dir`, the run's files are written there: `best.keras`
     and `last.keras` checkpoints, `log.csv`, `curves.png` (training error
     dashed, validation error solid, against iterations), `run.json` (the
-    arguments, then the splits and final results), `preprocessing.json`
-    (the normalisation, as `keras-resnet export --preprocessing` reads it;
-    `evaluate_run` of a checkpoint in the folder uses it) and, while training,
-    `backup/`. Calling `train` again with the same arguments after an
-    interrupt (even `SIGKILL`) resumes from the last finished epoch and ends
-    in the state of an uninterrupted run: same weights, optimizer slots,
-    learning rate, plateau and warm-up state, `best.keras` and log (every
-    epoch's data order and augmentation are a function of `seed` and the
-    epoch). A call with other arguments is refused while a backup is
-    there. A finished run's folder is trained afresh.
+    arguments and schedule, then the class names, splits and final results;
+    `evaluate_run` of a checkpoint in the folder reads it) and, while
+    training, `backup/`. Calling `train` again with the same arguments
+    after an interrupt (even `SIGKILL`) resumes from the last finished
+    epoch and ends in the state of an uninterrupted run: same weights,
+    optimizer slots, learning rate, plateau and warm-up state, `best.keras`
+    and log (every epoch's data order and augmentation of a named data set
+    are a function of `seed` and the epoch). A call with other arguments is
+    refused while a backup is there, and a finished run's folder is only
+    trained afresh with `overwrite=True`.
+
+    A `(train, validation)` pair of pipelines is read as one stream of
+    batches, repeated as needed (`steps_per_epoch` batches an epoch); a
+    resumed run skips, reading them again, the batches of the finished
+    epochs. The resume is exact when the stream is the same in every
+    process: shuffles and random augmentations with explicit seeds
+    (`tf.data.Dataset.shuffle(n, seed=...)`, stateless `tf.image` ops),
+    as `keras_resnet.data` pipelines with a `seed` are. Unseeded shuffles
+    and stateful random ops (`tf.random.uniform` without a seed, Keras
+    random layers in the pipeline) give other batches after a restart.
 
     Args:
         model: a name of `keras_resnet.MODELS` (built for the data set's
@@ -95,8 +119,9 @@ def train(
             batched `tf.data.Dataset`s of `(images, labels)` (any
             pipelines, e.g. `splits.train, splits.validation` of a
             `keras_resnet.data.folder(...)`).
-        epochs: epochs to train; defaults to the recipe's length (164 for
-            CIFAR-10) and to `SHAPES_EPOCHS` for shapes.
+        epochs: epochs to train, the recipe's schedule stretched or
+            squeezed to them; defaults to the recipe's length (64k
+            iterations for CIFAR-10) and to `SHAPES_EPOCHS` for shapes.
         batch_size: images per batch; defaults to the recipe's (the
             learning rate scales linearly with it). Required with a pair of
             pipelines: the batch size they were built with.
@@ -122,13 +147,16 @@ def train(
             built model has its own).
         steps_per_epoch: with a pair of pipelines, batches per epoch;
             required when the training pipeline's cardinality is unknown or
-            infinite (else it is the pipeline's cardinality).
+            infinite (else it is the pipeline's cardinality). The pipeline
+            is repeated, so every epoch gets that many batches.
         full_train: CIFAR only: train on all 50,000 training images with no
             validation (no `best.keras`, no plateau recipes) and report only
             the final model's test error: the protocol of the paper's
             tables. By default the last 10% of each class validates (selects
             `best.keras`, drives plateaus) and the test set scores the final
             model once, separately.
+        overwrite: bool; `True` trains afresh in the folder of a finished
+            run, over its files.
         **dataset_options: with a data set name, arguments of `datasets`:
             `image_size`, `augmentation`, `data_dir`, `train_size`,
             `validation_size`.
@@ -154,54 +182,47 @@ def train(
     """
     if isinstance(model, str):
         _check_choice("model", model.lower(), tuple(MODELS))
+    _check_choice("overwrite", overwrite, (True, False))
     # Before any other TensorFlow work: TensorFlow creates MultiWorkerMirroredStrategy first.
     replication = distribute.replicate(strategy)
-    if per_replica_batch_size is not None:
-        if batch_size is not None:
-            raise ValueError(
-                "batch_size and per_replica_batch_size exclude each other; received "
-                f"batch_size={batch_size!r}, per_replica_batch_size={per_replica_batch_size!r}"
-            )
-        batch_size = replication.global_batch_size(per_replica_batch_size)
+    batch_size = _global_batch_size(replication, batch_size, per_replica_batch_size)
     model_name = model.lower() if isinstance(model, str) else model.name
     named = isinstance(dataset, str)
-    if named and (classes is not None or steps_per_epoch is not None):
-        raise ValueError(
-            "classes and steps_per_epoch apply to a (train, validation) pair of pipelines only; received "
-            f"classes={classes!r}, steps_per_epoch={steps_per_epoch!r} for dataset={dataset!r}"
-        )
-    if not named and full_train:
-        raise ValueError(
-            "full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a pair of pipelines"
-        )
-    if named:
-        _, image_size = data.input_defaults(
-            dataset, dataset_options.get("augmentation"), dataset_options.get("image_size")
-        )
-    elif dataset_options or batch_size is None:
-        raise ValueError(
-            "a (train, validation) pair of pipelines takes batch_size (the one they were built with) and no "
-            f"options of `datasets`; received batch_size={batch_size!r}, options {sorted(dataset_options)}"
-        )
-    else:
-        train_data, validation_data = dataset
-        image_size = train_data.element_spec[0].shape[1]
-        if isinstance(model, str) and classes is None:
-            raise ValueError(
-                f"a model name with a (train, validation) pair of pipelines needs classes (the number of "
-                f"classes to build {model_name} for); received classes=None"
-            )
-    if recipe is None:
-        recipe = dataset if named and dataset in data.CIFAR_NAMES else ("cifar10" if image_size <= 64 else "imagenet")
-        recipe = f"{recipe}_{model_name}" if f"{recipe}_{model_name}" in presets.RECIPES else recipe
-    overrides = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
-    chosen = presets.recipe_for(recipe, **{key: value for key, value in overrides.items() if value is not None})
+    _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, full_train, dataset_options)
     if epochs is None and dataset == "shapes":
         epochs = SHAPES_EPOCHS
     if epochs is not None:
         _check_int("epochs", epochs)
-
     keras.utils.set_random_seed(seed)
+    if named:
+        sources, augmentation, image_size = data.sources_and_inputs(
+            dataset,
+            dataset_options.get("augmentation"),
+            dataset_options.get("image_size"),
+            seed=seed,
+            full_train=full_train,
+            **{key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")},
+        )
+        classes, train_size = len(sources.class_names), len(sources.train)
+    else:
+        train_data, validation_data = dataset
+        image_size = train_data.element_spec[0].shape[1]
+        steps_per_epoch = _pair_steps_per_epoch(train_data, steps_per_epoch)
+        train_size = None
+    chosen = _run_recipe(
+        recipe,
+        dataset if named else None,
+        model_name,
+        image_size,
+        train_size,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+    )
+    if named:
+        steps_per_epoch = math.ceil(train_size / chosen.batch_size)
+    chosen, epochs = _fit_schedule(chosen, epochs, steps_per_epoch)
+
     files = {}
     if output_dir is not None and replication.is_chief:
         config = {
@@ -209,90 +230,80 @@ def train(
             "dataset": dataset if named else "pipelines",
             "epochs": epochs,
             "recipe": repr(chosen),
+            "schedule": _schedule_record(chosen, steps_per_epoch),
             "seed": seed,
             "full_train": full_train,
             **{key: dataset_options[key] for key in sorted(dataset_options)},
         }
-        files = _prepare_run(output_dir, config)
+        files = _prepare_run(output_dir, config, overwrite)
     # Where a backup resumes the run: the training pipeline starts at that epoch's data.
     first_epoch = 0 if output_dir is None else resume_epoch(os.path.join(output_dir, _RUN_FILES["backup"]))
-    if named:
-        augmentation, image_size = data.input_defaults(dataset, dataset_options.get("augmentation"), image_size)
-        splits = data.dataset_sources(
-            dataset,
-            image_size=image_size,
-            seed=seed,
-            full_train=full_train,
-            **{key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")},
-        )
-        steps_per_epoch = math.ceil(len(splits.train) / chosen.batch_size)
-        classes = len(splits.class_names)
-    else:
-        steps_per_epoch = _pair_steps_per_epoch(train_data, steps_per_epoch)
-    if epochs is None:
-        epochs = math.ceil(chosen.total_steps / steps_per_epoch)
-    else:
-        # Stretch the schedule to the requested length: same drop points, as fractions of the run.
-        total = epochs * steps_per_epoch
-        boundaries = tuple(sorted({max(1, round(b * total / chosen.total_steps)) for b in chosen.boundaries}))
-        chosen = presets.recipe_for(chosen, total_steps=total, boundaries=boundaries)
-    test_data = None
-    if named:
-        statistics = data.image_statistics(splits.train) if augmentation == "cifar" else None
-        if files:
-            _write_json(files["preprocessing"], _preprocessing(augmentation, statistics))
-        # One stream of the epochs still to run, each a pure function of (seed, epoch): exact resume.
-        pipelines = data.pipelines_for(
-            splits,
-            augmentation=augmentation,
-            image_size=image_size,
-            batch_size=chosen.batch_size,
-            seed=seed,
-            epochs=range(min(first_epoch, epochs - 1), epochs),
-            statistics=statistics,
-        )
-        train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
-    if validation_data is None and chosen.schedule == "plateau":
-        raise ValueError(
-            f"recipe {recipe!r} decays on a validation plateau, which full_train (no validation split) cannot "
-            "see; received full_train=True"
-        )
-    # Every worker runs the whole pipeline and keeps its share of each batch.
-    train_data, validation_data, test_data = (
-        None if d is None else distribute.shard_dataset(d, "data") for d in (train_data, validation_data, test_data)
-    )
+    statistics = data.image_statistics(sources.train) if named and augmentation == "cifar" else None
 
     def build():
         built = model
         if isinstance(model, str):
             # keras_resnet.accelerate: the device's precision, before building (`strategy` did the replication).
-            accelerate.acceleration(data_parallel=False).apply()
-            built = get_model(model, input_shape=(image_size, image_size, 3), classes=classes)
-        presets.compile_for(built, chosen, callbacks_attached=True)
+            setup.apply()
+            options = {"input_shape": (image_size, image_size, 3), "classes": classes}
+            if named:  # the run's normalisation inside: its checkpoints take raw images
+                options.update(include_preprocessing=True, preprocessing=_preprocessing(augmentation, statistics))
+            built = get_model(model, **options)
+            if named:
+                built.record(class_names=sources.class_names)
+        presets.compile_for(built, chosen, callbacks_attached=True, acceleration=setup)
         return built
 
-    model = distribute.with_strategy(build, replication)
-    callbacks = presets.run_callbacks(
-        chosen, output_dir, is_chief=replication.is_chief, save_best=validation_data is not None
-    )
-    report = _DecodeFailureReport([splits.train, splits.validation, splits.test] if named else [])
-    callbacks.insert(0, report)
-    # The pipelines shuffle; `shuffle=False` only tells Keras not to warn that it cannot.
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        callbacks=callbacks,
-        shuffle=False,
-        steps_per_epoch=steps_per_epoch,
-        verbose=verbose if replication.is_chief else 0,
-    ).history
-    scores = {
-        split: None if pipeline is None else model.evaluate(pipeline, verbose=0, return_dict=True)
-        for split, pipeline in (("validation", validation_data), ("test", test_data))
-    }
+    setup = _exact_epochs(accelerate.acceleration(data_parallel=False), steps_per_epoch)
+    with _dtype_policy_kept():
+        model = distribute.with_strategy(build, replication)
+        test_data = None
+        if named:
+            # One stream of the epochs still to run, each a pure function of (seed, epoch): exact resume.
+            pipelines = data.pipelines_for(
+                sources,
+                augmentation=augmentation,
+                image_size=image_size,
+                batch_size=chosen.batch_size,
+                seed=seed,
+                epochs=range(min(first_epoch, epochs - 1), epochs),
+                statistics=statistics,
+                normalize=not getattr(model, "includes_preprocessing", False),
+            )
+            train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
+        else:
+            # One stream of batches across epochs (Keras keeps one iterator), from the first epoch still to run.
+            train_data = train_data.repeat().skip(first_epoch * steps_per_epoch)
+        if validation_data is None and chosen.schedule == "plateau":
+            raise ValueError(
+                f"recipe {recipe!r} decays on a validation plateau, which full_train (no validation split) cannot "
+                "see; received full_train=True"
+            )
+        # Every worker runs the whole pipeline and keeps its share of each batch.
+        train_data, validation_data, test_data = (
+            None if d is None else distribute.shard_dataset(d, "data") for d in (train_data, validation_data, test_data)
+        )
+        callbacks = presets.run_callbacks(
+            chosen, output_dir, is_chief=replication.is_chief, save_best=validation_data is not None
+        )
+        report = _DecodeFailureReport([sources.train, sources.validation, sources.test] if named else [])
+        callbacks.insert(0, report)
+        # The pipelines shuffle; `shuffle=False` only tells Keras not to warn that it cannot.
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            callbacks=callbacks,
+            shuffle=False,
+            steps_per_epoch=steps_per_epoch,
+            verbose=verbose if replication.is_chief else 0,
+        ).history
+        scores = {
+            split: None if pipeline is None else model.evaluate(pipeline, verbose=0, return_dict=True)
+            for split, pipeline in (("validation", validation_data), ("test", test_data))
+        }
     described = (
-        splits.described
+        sources.described
         if named
         else {"train": "the given training pipeline", "validation": "the given validation pipeline"}
     )
@@ -307,7 +318,14 @@ def train(
         with open(files["config"]) as handle:
             config = json.load(handle)
         _write_json(
-            files["config"], {**config, "splits": described, "results": results, "decode_failures": decode_failures}
+            files["config"],
+            {
+                **config,
+                "class_names": list(sources.class_names) if named else None,
+                "splits": described,
+                "results": results,
+                "decode_failures": decode_failures,
+            },
         )
         history = read_log(files["log"])
         plot_curves(files["log"], files["curves"], labels=[model_name], steps_per_epoch=steps_per_epoch)
@@ -358,46 +376,115 @@ def _write_json(path, content):
         json.dump(content, handle, indent=1)
 
 
-def run_preprocessing(checkpoint):
-    """The normalisation a `train` run used, from the `preprocessing.json` beside one of its checkpoints.
-
-    Args:
-        checkpoint: path of a checkpoint in a run folder (e.g. `runs/resnet20/best.keras`).
-
-    Returns:
-        A dict `{"mean": ..., "std": ...}`, the `preprocessing` argument of
-        `keras_resnet.export.export_saved_model` (and of `keras-resnet
-        export --preprocessing`), or `None` when the folder has no such file.
-
-    Example:
-
-    >>> run_preprocessing("runs/resnet20-shapes/best.keras")["std"]  # doctest: +SKIP
-    255.0
-    """
-    _check_path("checkpoint", checkpoint)
-    path = os.path.join(os.path.dirname(os.fspath(checkpoint)), _RUN_FILES["preprocessing"])
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def _run_statistics(checkpoint):
-    """The CIFAR statistics of a run's `preprocessing.json` (per-pixel mean, divided by 255), or None."""
-    preprocessing = run_preprocessing(checkpoint)
-    if preprocessing is None:
-        return None
-    mean = np.asarray(preprocessing["mean"], np.float32)
-    if mean.ndim != 3 or preprocessing.get("std") != 255.0:
-        return None  # not the CIFAR per-pixel normalisation: the pipelines' own applies
-    return {"pixel_mean": mean}
-
-
 def _preprocessing(augmentation, statistics):
-    """The normalisation of a run's pipelines as `keras-resnet export --preprocessing` reads it."""
+    """The normalisation of a run's pipelines, as a model with `include_preprocessing=True` applies it."""
     if augmentation == "cifar":
         return export.cifar_preprocessing(statistics, "pixel")
     return {"mean": list(imagenet.IMAGENET_MEAN)}
+
+
+@contextlib.contextmanager
+def _dtype_policy_kept():
+    """Restores the global dtype policy, which building a model for the device (`Acceleration.apply`) sets."""
+    policy = keras.config.dtype_policy()
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _global_batch_size(replication, batch_size, per_replica_batch_size):
+    if per_replica_batch_size is None:
+        return batch_size
+    if batch_size is not None:
+        raise ValueError(
+            "batch_size and per_replica_batch_size exclude each other; received "
+            f"batch_size={batch_size!r}, per_replica_batch_size={per_replica_batch_size!r}"
+        )
+    return replication.global_batch_size(per_replica_batch_size)
+
+
+def _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, full_train, dataset_options):
+    """Checks the arguments that go with a data set name, or with a `(train, validation)` pair of pipelines."""
+    if isinstance(dataset, str):
+        if classes is not None or steps_per_epoch is not None:
+            raise ValueError(
+                "classes and steps_per_epoch apply to a (train, validation) pair of pipelines only; received "
+                f"classes={classes!r}, steps_per_epoch={steps_per_epoch!r} for dataset={dataset!r}"
+            )
+        return
+    if full_train:
+        raise ValueError(
+            "full_train applies to dataset='cifar10' or 'cifar100'; received full_train=True with a pair of pipelines"
+        )
+    if dataset_options or batch_size is None:
+        raise ValueError(
+            "a (train, validation) pair of pipelines takes batch_size (the one they were built with) and no "
+            f"options of `datasets`; received batch_size={batch_size!r}, options {sorted(dataset_options)}"
+        )
+    if isinstance(model, str) and classes is None:
+        raise ValueError(
+            f"a model name with a (train, validation) pair of pipelines needs classes (the number of "
+            f"classes to build {model} for); received classes=None"
+        )
+
+
+def _run_recipe(recipe, dataset, model_name, image_size, train_size, **overrides):
+    """The recipe of a run: the data set's (or `recipe`) with the overrides; no batch beyond the training set."""
+    if recipe is None:
+        small = "cifar10" if image_size <= data.SMALL_IMAGE_SIDE else "imagenet"
+        recipe = dataset if dataset in data.CIFAR_NAMES else small
+        recipe = f"{recipe}_{model_name}" if f"{recipe}_{model_name}" in presets.RECIPES else recipe
+    batch_size = overrides["batch_size"] or presets.recipe_for(recipe).batch_size
+    if train_size is not None and batch_size > train_size:
+        if overrides["batch_size"] is None:
+            overrides["batch_size"] = train_size
+            what = f"batches of {train_size} instead (the learning rate scales with the batch)"
+        else:
+            what = "every epoch is one batch of all of them"
+        warnings.warn(
+            f"the batch of {batch_size} images is larger than the {train_size} training images: {what}", stacklevel=3
+        )
+    return presets.recipe_for(recipe, **{key: value for key, value in overrides.items() if value is not None})
+
+
+def _fit_schedule(recipe, epochs, steps_per_epoch):
+    """`(recipe, epochs)`: the recipe's length in epochs, or its schedule stretched or squeezed to `epochs`."""
+    if epochs is None:
+        return recipe, math.ceil(recipe.total_steps / steps_per_epoch)
+    # Same drop points, as fractions of the run.
+    total = epochs * steps_per_epoch
+    boundaries = tuple(sorted({max(1, round(b * total / recipe.total_steps)) for b in recipe.boundaries}))
+    return presets.recipe_for(recipe, total_steps=total, boundaries=boundaries), epochs
+
+
+def _schedule_record(recipe, steps_per_epoch):
+    """The learning-rate schedule a run follows, for its run.json: what ran, in iterations and epochs."""
+    record = {"kind": recipe.schedule, "lr": recipe.lr, "steps_per_epoch": steps_per_epoch}
+    if recipe.schedule == "step":
+        record["drops"] = [
+            {"step": step, "epoch": round(step / steps_per_epoch, 2), "lr": recipe.lr * 0.1 ** (n + 1)}
+            for n, step in enumerate(recipe.boundaries)
+        ]
+    elif recipe.schedule == "cosine":
+        record["to_zero_at_step"] = recipe.total_steps
+    else:
+        record["divided_by_10_after_epochs_without_improvement"] = recipe.plateau_patience
+    if recipe.warmup_steps:
+        record["linear_warmup_steps"] = recipe.warmup_steps
+    if recipe.error_warmup_lr is not None:
+        record["error_warmup"] = {"lr": recipe.error_warmup_lr, "until_training_error": recipe.error_warmup_until}
+    return record
+
+
+def _exact_epochs(setup, steps_per_epoch):
+    """`setup` with the largest `steps_per_execution` up to its own that divides the epoch.
+
+    Keras runs whole executions: with 8 steps per execution, an epoch of 391 steps would run 392 and the one
+    stream of epochs (`keras_resnet.data`'s `epochs`) would drift from epoch to epoch.
+    """
+    steps = max(d for d in range(1, setup.steps_per_execution + 1) if steps_per_epoch % d == 0)
+    return dataclasses.replace(setup, steps_per_execution=steps)
 
 
 def _pair_steps_per_epoch(train_data, steps_per_epoch):
@@ -420,16 +507,13 @@ def _pair_steps_per_epoch(train_data, steps_per_epoch):
     return cardinality
 
 
-def _prepare_run(output_dir, config):
-    """Checks that a backup in `output_dir` is of this run; starts a fresh log when there is none."""
+def _prepare_run(output_dir, config, overwrite):
+    """Checks that a backup in `output_dir` is of this run, and that no finished run is overwritten unasked."""
     os.makedirs(output_dir, exist_ok=True)
     files = {name: os.path.join(output_dir, filename) for name, filename in _RUN_FILES.items()}
     config = json.loads(json.dumps(config))  # as JSON reads it back: tuples become lists
+    previous = _read_run(output_dir)
     if os.path.isdir(files["backup"]):
-        previous = None
-        if os.path.isfile(files["config"]):
-            with open(files["config"]) as handle:
-                previous = json.load(handle)
         if previous != config:
             raise ValueError(
                 f"output_dir {output_dir!r} holds the backup of an unfinished run with other arguments "
@@ -437,10 +521,26 @@ def _prepare_run(output_dir, config):
                 "another output_dir."
             )
         _trim_log(files["log"], resume_epoch(files["backup"]))
-    elif os.path.isfile(files["log"]):
-        os.remove(files["log"])
+    else:
+        if previous is not None and "results" in previous and not overwrite:
+            raise ValueError(
+                f"output_dir {output_dir!r} holds a finished run ({previous['model']} on {previous['dataset']}); "
+                "received overwrite=False. Pass overwrite=True (keras-resnet train --overwrite) to train it "
+                "afresh over its files, or use another output_dir."
+            )
+        if os.path.isfile(files["log"]):
+            os.remove(files["log"])
     _write_json(files["config"], config)
     return files
+
+
+def _read_run(folder):
+    """The run.json of a run folder, or None."""
+    path = os.path.join(folder, _RUN_FILES["config"])
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
 
 
 def _trim_log(path, epochs):
@@ -567,63 +667,71 @@ def distributed_model(
 
 
 def evaluate_run(
-    model, dataset="shapes", *, method="center", batch_size=128, seed=0, split="validation", **dataset_options
+    model, dataset=None, *, method="center", batch_size=128, seed=None, split="validation", **dataset_options
 ):
     """Top-1 and top-5 accuracy and error of a model or a run's checkpoint on a named data set's split.
 
     The split is built as `train` builds it (same `dataset`, options and
-    `seed`). To score images of your own with 10-crop or multi-scale
-    testing, see `keras_resnet.evaluation.evaluate`.
+    `seed`). A checkpoint of a `train` run is evaluated on what the run
+    trained on: its folder's `run.json` gives the data set, options and
+    seed that are not given here. To score images of your own with 10-crop
+    or multi-scale testing, see `keras_resnet.evaluation.evaluate`.
 
     Args:
         model: a `keras.Model` or the path of a `.keras` file (e.g. the
-            `best.keras` of a `train` run). A run folder's
-            `preprocessing.json` beside the file gives the normalisation the
-            run trained with.
-        dataset: the data set, named as for `train`; pass the same
-            `dataset_options` and `seed` as for training (without a
-            `preprocessing.json`, the CIFAR augmentation's per-pixel mean is
-            computed again from the training split).
+            `best.keras` of a `train` run). A model that carries its
+            preprocessing (`include_preprocessing=True`, as `train` builds
+            them) gets the raw images; others the pipelines' normalisation
+            (for CIFAR augmentation, the training split's per-pixel mean).
+        dataset: the data set, named as for `train`; `None`: the one in the
+            `run.json` beside the checkpoint (required otherwise).
         method: `"center"` scores the validation pipeline's images (CIFAR:
             the image itself; ImageNet: centre crop); `"ten_crop"` (10 crops
             averaged) and `"multi_scale"` (the paper's fully-convolutional
             testing at several scales) use `keras_resnet.evaluation` and need
             ImageNet augmentation.
         batch_size: images per batch.
-        seed: the seed the model was trained with.
+        seed: the seed the model was trained with; `None`: the run's, else 0.
         split: `"validation"` (for CIFAR the hold-out `train` validates on)
             or `"test"` (CIFAR's test set).
-        **dataset_options: arguments of `datasets`.
+        **dataset_options: arguments of `datasets`; with `dataset=None`, the
+            run's where not given.
 
     Returns:
         A dict with `top1_accuracy`, `top5_accuracy`, `top1_error`,
-        `top5_error` (floats in [0, 1]), `count` (images scored) and `split`
-        (what the split is).
+        `top5_error` (floats in [0, 1]), `count` (images scored), `split`
+        (what the split is) and `dataset`.
 
     Example:
 
-    >>> evaluate_run("runs/resnet20-shapes/best.keras", "shapes")  # doctest: +SKIP
+    >>> evaluate_run("runs/resnet20-shapes/best.keras")  # doctest: +SKIP
     {'top1_accuracy': 0.98, 'top5_accuracy': 1.0, ...}
     """
     _check_choice("method", method, METHODS)
     _check_choice("split", split, ("validation", "test"))
-    statistics = None
+    run = None
     if isinstance(model, (str, os.PathLike)):
         if not os.path.isfile(model):
             raise ValueError(f"model must be a keras.Model or an existing .keras file; received {os.fspath(model)!r}")
-        statistics = _run_statistics(model)
+        run = _read_run(os.path.dirname(os.path.abspath(model)))
         model = keras.saving.load_model(model)
-    augmentation, image_size = data.input_defaults(
-        dataset, dataset_options.get("augmentation"), dataset_options.get("image_size")
+    if dataset is None:
+        dataset, dataset_options, seed = _run_data(run, dataset_options, seed)
+    seed = 0 if seed is None else seed
+    splits, augmentation, image_size = data.sources_and_inputs(
+        dataset,
+        dataset_options.get("augmentation"),
+        dataset_options.get("image_size"),
+        seed=seed,
+        **{key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")},
     )
-    options = {key: dataset_options.get(key) for key in ("data_dir", "train_size", "validation_size")}
-    splits = data.dataset_sources(dataset, image_size=image_size, seed=seed, **options)
     source = getattr(splits, split)
     if source is None:
         raise ValueError(
             f"split 'test' needs a data set with a test set (cifar10, cifar100); received "
             f"split={split!r} for dataset={dataset!r}"
         )
+    normalize = not getattr(model, "includes_preprocessing", False)
     if method == "center":
         pipeline = getattr(
             data.pipelines_for(
@@ -632,7 +740,7 @@ def evaluate_run(
                 image_size=image_size,
                 batch_size=batch_size,
                 seed=seed,
-                statistics=statistics,
+                normalize=normalize,
             ),
             split,
         )
@@ -651,7 +759,7 @@ def evaluate_run(
             method=method,
             crop_size=image_size,
             resize_size=imagenet.scaled_sizes(image_size)[1],
-            preprocess=data.normalizer(imagenet.IMAGENET_MEAN),
+            preprocess=data.normalizer(imagenet.IMAGENET_MEAN) if normalize else None,
         )
         scores, labels = result["scores"], result["labels"]
     top1, top5 = (evaluation.top_k_error(scores, labels, k=k) for k in (1, 5))
@@ -662,4 +770,17 @@ def evaluate_run(
         "top5_error": top5,
         "count": len(labels),
         "split": splits.described[split],
+        "dataset": dataset,
     }
+
+
+def _run_data(run, dataset_options, seed):
+    """`(dataset, options, seed)` of a run's `run.json`, completed by those given."""
+    if run is None or run.get("dataset") in (None, "pipelines"):
+        what = "no run.json" if run is None else "a run.json of a run on pipelines of its own"
+        raise ValueError(
+            f"dataset is needed: the model has {what} beside it to say what it trained on; received dataset=None"
+        )
+    options = {key: run.get(key) for key in ("data_dir", "train_size", "validation_size", "image_size", "augmentation")}
+    options = {key: value for key, value in options.items() if value is not None}
+    return run["dataset"], {**options, **dataset_options}, run["seed"] if seed is None else seed

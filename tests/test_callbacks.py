@@ -236,3 +236,50 @@ def test_non_chief_restores_the_chief_backup_and_writes_elsewhere(tmp_path):
     assert len(history["loss"]) == 1  # resumed after the chief's 2 epochs
     assert {path.name: path.stat().st_mtime_ns for path in shared.iterdir()} == backup
     assert not os.path.exists(worker.backup_dir)
+
+
+def test_plateau_state_can_be_saved_before_the_first_epoch_ends(tmp_path):
+    model = compiled()
+    decay = callbacks.PlateauDecay(patience=1, mode="max")
+    backup = callbacks.AtomicBackupAndRestore(tmp_path, state_of=[decay], save_freq=1, delete_checkpoint=False)
+    x, y = np.ones((8, 4), "float32"), np.zeros(8, "int32")
+    model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), verbose=0, callbacks=[decay, backup])
+    # The mid-epoch saves ran before the plateau had a best value; the last one (epoch 0, batch 2) is one of them.
+    metadata = json.loads((tmp_path / "training_metadata.json").read_text())
+    assert (metadata["epoch"], metadata["batch"]) == (0, 2)
+    assert metadata["callbacks"]["0:PlateauDecay"]["best"] is None
+    resumed = callbacks.PlateauDecay(patience=1, mode="max")
+    resumed.set_state(metadata["callbacks"]["0:PlateauDecay"])
+    assert resumed.best is None
+
+
+class _CountingBackup(callbacks.AtomicBackupAndRestore):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved_at = []
+
+    def _save(self, epoch, batch):
+        self.saved_at.append((epoch, batch))
+        super()._save(epoch, batch)
+
+
+def test_integer_save_freq_counts_batches_whatever_steps_per_execution(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", steps_per_execution=4)
+    backup = _CountingBackup(tmp_path, save_freq=4, delete_checkpoint=False)
+    x, y = np.ones((24, 2), "float32"), np.ones((24, 1))
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[backup])  # 12 batches per epoch
+    assert backup.saved_at == [(0, 4), (0, 8), (0, 12), (1, 4), (1, 8), (1, 12)]
+
+
+def test_a_shared_backup_folder_keeps_the_files_the_backup_did_not_write(tmp_path):
+    theirs = ["model.weights.h5", "notes.txt", "epoch1-final.weights.h5"]
+    for name in theirs:
+        (tmp_path / name).write_text("not the backup's")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    backup = callbacks.AtomicBackupAndRestore(tmp_path)
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=3, verbose=0, callbacks=[backup])
+    # Three saves, each deleting the previous backup's weights, then the end of training deletes the backup.
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(theirs)
+    assert all((tmp_path / name).read_text() == "not the backup's" for name in theirs)

@@ -207,38 +207,35 @@ def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path)
     assert not (output / "backup").exists()
 
 
-def test_export_and_evaluate_of_a_run_checkpoint_use_the_runs_preprocessing_json(tmp_path, capsys):
-    from keras_resnet import training
+def test_export_and_evaluate_of_a_run_checkpoint_use_what_the_run_recorded(tmp_path, capsys):
+    from keras_resnet import shapes, training
 
     run = tmp_path / "run"
     options = dict(train_size=32, validation_size=16, image_size=16)
     training.train("resnet20", "shapes", epochs=1, batch_size=16, output_dir=str(run), verbose=0, **options)
-    written = json.loads((run / "preprocessing.json").read_text())
-    assert np.asarray(written["mean"]).shape == (16, 16, 3)
+    assert not (run / "preprocessing.json").exists()  # the normalisation is inside the checkpoint
     capsys.readouterr()
 
-    assert main(["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "serving")]) == 0
-    assert f"normalised as the run trained: {run}/preprocessing.json" in capsys.readouterr().out
+    export = ["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "serving")]
+    assert main([*export, "--image-size", "16"]) == 0
     metadata = json.loads((tmp_path / "serving" / "assets" / "metadata.json").read_text())
-    assert metadata["preprocessing"] == written
+    assert metadata["class_names"] == list(shapes.CLASS_NAMES)
 
-    assert (
-        main(
-            [
-                "evaluate",
-                "--checkpoint",
-                str(run / "last.keras"),
-                "--dataset",
-                "shapes",
-                "--train-size",
-                "32",
-                "--validation-size",
-                "16",
-                "--image-size",
-                "16",
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert f"normalised as the run trained: {run}/preprocessing.json" in out and "16 images" in out
+    # No data set flags: the run's data set, options and seed, from the run.json beside the checkpoint.
+    assert main(["evaluate", "--checkpoint", str(run / "last.keras")]) == 0
+    assert "16 images of shapes validation images (16 images) (shapes)" in capsys.readouterr().out
+
+
+def test_cifar_data_errors_name_the_data_dir_flag(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(missing), "--output", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert "--data-dir" in error and f"data_dir {str(missing)!r} does not exist" in error
+    assert error.count("\n") == 1
+
+
+def test_help_says_what_epochs_does_to_the_schedule(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "stretched or squeezed" in text and "run.json records the schedule" in text and "--overwrite" in text

@@ -117,7 +117,7 @@ def test_cifar100_files_are_not_read_as_cifar10(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
     # "cifar10" looks for the CIFAR-10 layout only, then for tensorflow-datasets' copy, which is not there.
-    with pytest.raises(FileNotFoundError, match="no prepared copy of 'cifar10'"):
+    with pytest.raises(FileNotFoundError, match="cifar10 needs its python batch files.*holds neither"):
         data.dataset_sources("cifar10", data_dir=tmp_path)
 
 
@@ -173,3 +173,9 @@ def test_imagenet_augmentation_scales_the_papers_sizes_with_the_image_size(tmp_p
 def test_named_data_set_errors_name_the_argument_and_what_is_allowed(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_printing_splits_shows_no_pixels():
+    splits = data.datasets("shapes", batch_size=8, train_size=40, validation_size=16)
+    text = repr(splits)
+    assert len(text.splitlines()) < 5 and "array(" not in text, text[:500]

@@ -264,11 +264,12 @@ def test_cifar_holds_out_a_balanced_tenth_and_reports_the_test_set_separately(ci
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["results"]["test_accuracy"] == {"value": result["test_accuracy"], "split": result["splits"]["test"]}
     assert run["results"]["validation_accuracy"]["split"].startswith("hold-out")
-    # The run's normalisation is next to its checkpoints, and evaluate finds it.
-    preprocessing = training.run_preprocessing(tmp_path / "best.keras")
-    assert preprocessing == json.loads((tmp_path / "preprocessing.json").read_text())
-    assert np.asarray(preprocessing["mean"]).shape == (32, 32, 3) and preprocessing["std"] == 255.0
-    scores = training.evaluate_run(tmp_path / "last.keras", "cifar10", data_dir=str(cifar10_dir), split="test")
+    # The run's normalisation and class names are inside its checkpoints, and evaluate reads the run.json.
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    assert best.includes_preprocessing and np.all(np.asarray(best.preprocessing["std"]) == 255.0)
+    assert np.asarray(best.preprocessing["mean"]).shape == (32, 32, 3)
+    assert best.class_names == run["class_names"] and len(run["class_names"]) == 10
+    scores = training.evaluate_run(tmp_path / "last.keras", split="test")
     assert scores["count"] == 20 and scores["split"] == result["splits"]["test"]
     assert scores["top1_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-6)
 
@@ -349,19 +350,12 @@ def test_recipe_scales_with_replicas():
     assert training.scale_recipe("cifar10", FOUR_REPLICAS) == presets.RECIPES["cifar10"]
 
 
-def test_evaluate_run_normalises_a_checkpoint_as_its_run_did(shapes_run, tmp_path):
+def test_a_checkpoint_out_of_its_run_folder_evaluates_the_same(shapes_run, tmp_path):
     result, output = shapes_run
     shutil.copy(output / "last.keras", tmp_path / "last.keras")
-    options = dict(train_size=TRAIN_SIZE, validation_size=500)
-    # Without the run's preprocessing.json the statistics are computed again from the same training split.
-    recomputed = training.evaluate_run(tmp_path / "last.keras", "shapes", **options)
-    assert recomputed["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
-    # With one, its mean is the one subtracted: a mean far off leaves the model guessing one class.
-    preprocessing = json.loads((output / "preprocessing.json").read_text())
-    shifted = {**preprocessing, "mean": (np.asarray(preprocessing["mean"]) + 1e4).tolist()}
-    (tmp_path / "preprocessing.json").write_text(json.dumps(shifted))
-    doctored = training.evaluate_run(tmp_path / "last.keras", "shapes", **options)
-    assert doctored["top1_accuracy"] < result["val_accuracy"] - 0.2
+    # No run.json beside it: the data set is given; the normalisation is in the checkpoint.
+    scores = training.evaluate_run(tmp_path / "last.keras", "shapes", train_size=TRAIN_SIZE, validation_size=500)
+    assert scores["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -393,3 +387,175 @@ def test_ten_crop_evaluation_of_a_named_data_set_scores_every_validation_image(t
     )
     assert scores["count"] == 6 and "validation" in scores["split"]
     assert 0.0 <= scores["top1_error"] <= 1.0 and scores["top5_error"] == 0.0  # 2 classes: always in the top 5
+
+
+def test_a_pipeline_of_unknown_length_gets_steps_per_epoch_batches_every_epoch():
+    train, validation = _plain_pipelines()  # 3 batches a pass
+    unknown = train.filter(lambda x, y: True)
+    result = training.train(
+        "resnet20", (unknown, validation), epochs=4, batch_size=16, classes=3, steps_per_epoch=2, verbose=0
+    )
+    assert result["steps"] == 8
+    assert all(loss > 0 for loss in result["history"]["loss"])
+
+
+def test_train_restores_the_global_dtype_policy(monkeypatch):
+    from keras_resnet import accelerate
+
+    real = accelerate.acceleration
+    monkeypatch.setattr(accelerate, "acceleration", lambda **k: real(**{**k, "precision": "mixed_bfloat16"}))
+    result = training.train("resnet20", _plain_pipelines(count=16), epochs=1, batch_size=16, classes=3, verbose=0)
+    assert result["model"].dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupted_after(epoch):
+    """`presets.run_callbacks` plus a last callback that stops the process after `epoch`'s backup, as a kill would."""
+    run_callbacks = presets.run_callbacks
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, finished, logs=None):
+            if finished == epoch:
+                raise _Interrupt
+
+    return lambda *a, **k: [*run_callbacks(*a, **k), Interrupt()]
+
+
+def _last_state(folder):
+    model = keras.saving.load_model(folder / "last.keras")
+    return [variable.numpy() for variable in [*model.weights, *model.optimizer.variables]]
+
+
+def _assert_resumes_exactly(tmp_path, monkeypatch, run, interrupt_after=0):
+    run(tmp_path / "whole")
+    with monkeypatch.context() as patch:
+        patch.setattr(presets, "run_callbacks", _interrupted_after(interrupt_after))
+        with pytest.raises(_Interrupt):
+            run(tmp_path / "killed")
+    assert (tmp_path / "killed" / "backup").is_dir()
+    resumed = run(tmp_path / "killed")
+    for mine, theirs in zip(_last_state(tmp_path / "killed"), _last_state(tmp_path / "whole")):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    return resumed
+
+
+def _seeded_pipelines(count=40, batch_size=8, classes=3):
+    """A user's pipelines whose stream is the same in every process: a seeded shuffle."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (count, 16, 16, 3)).astype("float32")
+    y = (np.arange(count) % classes).astype("int32")
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(count, seed=5).batch(batch_size)
+    return train, tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def test_a_resumed_run_on_seeded_user_pipelines_ends_as_the_uninterrupted_one(tmp_path, monkeypatch):
+    def run(folder):
+        return training.train(
+            "resnet20", _seeded_pipelines(), epochs=3, batch_size=8, classes=3, output_dir=str(folder), verbose=0
+        )
+
+    assert _assert_resumes_exactly(tmp_path, monkeypatch, run)["steps"] == 15
+
+
+def test_epochs_and_resume_are_exact_with_eight_steps_per_execution(tmp_path, monkeypatch):
+    from keras_resnet import accelerate
+
+    real = accelerate.acceleration
+    monkeypatch.setattr(accelerate, "acceleration", lambda **k: real(**{**k, "steps_per_execution": 8}))
+
+    def run(folder):  # 12 steps per epoch: not a multiple of 8
+        return _tiny_shapes_run(folder, epochs=3, train_size=192)
+
+    result = _assert_resumes_exactly(tmp_path, monkeypatch, run, interrupt_after=1)
+    assert result["steps"] == 3 * 12
+    assert result["model"].steps_per_execution == 6  # the largest divisor of 12 up to 8
+
+
+def _tiny_shapes_run(folder, **options):
+    options = {**dict(epochs=1, batch_size=16, image_size=16, train_size=32, validation_size=16, verbose=0), **options}
+    return training.train("resnet20", "shapes", output_dir=str(folder), **options)
+
+
+def test_a_finished_run_is_not_overwritten_unless_asked(tmp_path):
+    _tiny_shapes_run(tmp_path)
+    before = (tmp_path / "last.keras").read_bytes()
+    with pytest.raises(ValueError, match="holds a finished run .*overwrite=True"):
+        _tiny_shapes_run(tmp_path)
+    assert (tmp_path / "last.keras").read_bytes() == before
+    _tiny_shapes_run(tmp_path, overwrite=True, seed=1)
+    assert (tmp_path / "last.keras").read_bytes() != before
+
+
+def test_run_json_records_the_schedule_that_ran_and_the_class_names(tmp_path):
+    _tiny_shapes_run(tmp_path, epochs=2, train_size=64)
+    run = json.loads((tmp_path / "run.json").read_text())
+    # The paper's drops at 32k and 48k of 64k iterations, squeezed into 2 epochs of 4 steps.
+    assert run["schedule"]["drops"] == [
+        {"step": 4, "epoch": 1.0, "lr": pytest.approx(0.1 * 16 / 128 / 10)},
+        {"step": 6, "epoch": 1.5, "lr": pytest.approx(0.1 * 16 / 128 / 100)},
+    ]
+    assert "total_steps=8" in run["recipe"]
+    assert run["class_names"] == list(shapes.CLASS_NAMES)
+
+
+def test_checkpoints_take_raw_images_and_evaluate_reads_the_run(tmp_path):
+    options = dict(epochs=2, batch_size=16, image_size=16, train_size=96, validation_size=32, seed=2)
+    result = training.train("resnet20", "shapes", output_dir=str(tmp_path), verbose=0, **options)
+    last = keras.saving.load_model(tmp_path / "last.keras")
+    assert last.includes_preprocessing and last.class_names == list(shapes.CLASS_NAMES)
+    (_, _), (x_val, y_val), _ = shapes.load_data(train_size=96, validation_size=32, image_size=16, seed=2)
+    raw_accuracy = np.mean(np.argmax(last.predict(x_val.astype("float32"), verbose=0), -1) == y_val)
+    assert raw_accuracy == pytest.approx(result["val_accuracy"], abs=1e-6)
+    scores = training.evaluate_run(tmp_path / "last.keras")  # no data set given: the run's, with its options
+    assert (scores["dataset"], scores["count"]) == ("shapes", 32)
+    assert scores["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
+    assert not (tmp_path / "preprocessing.json").exists()
+    with pytest.raises(ValueError, match="dataset is needed: the model has no run.json"):
+        training.evaluate_run(result["model"])
+
+
+def test_a_folder_of_small_images_gets_the_cifar_recipe_and_a_batch_it_can_fill(tmp_path):
+    shapes.save_folder(str(tmp_path), 40, 8, classes=("ring", "cross", "square"))
+    with pytest.warns(UserWarning, match="larger than the 40 training images"):
+        result = training.train("resnet20", f"folder:{tmp_path}", epochs=1, verbose=0)
+    assert result["recipe"].batch_size == 40 and result["steps"] == 1
+    assert result["model"].input_shape == (None, None, None, 3)
+    assert result["recipe"].lr == pytest.approx(0.1 * 40 / 128)  # the CIFAR recipe, scaled to the batch
+
+
+def test_the_cifar10_paper_example_never_selects_on_the_test_set(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "cifar10_paper.py")
+    spec = importlib.util.spec_from_file_location("cifar10_paper", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    calls = []
+
+    def fake_train(model, dataset, **options):
+        calls.append((model, dataset, options))
+        log = tmp_path / f"{model}.csv"
+        log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.5,1.0\n")
+        return {"files": {"log": str(log)}, "val_accuracy": 0.5, "test_accuracy": 0.4, "steps_per_epoch": 1}
+
+    monkeypatch.setattr(example, "train", fake_train)
+    argv = [
+        "cifar10_paper.py",
+        "--jpeg-folder",
+        str(tmp_path / "none"),
+        "--data-dir",
+        "DATA",
+        "--output",
+        str(tmp_path),
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    example.main()
+    # The named data set: train() holds out a validation split and reads the test set once, after training.
+    assert [(dataset, options["data_dir"]) for _, dataset, options in calls] == [("cifar10", "DATA")] * 2

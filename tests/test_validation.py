@@ -155,7 +155,6 @@ CASES = [
     ),
     (callbacks.DeleteOnTrainEnd, lambda: callbacks.DeleteOnTrainEnd(""), "directory", "''"),
     (callbacks.resume_epoch, lambda: callbacks.resume_epoch(None), "backup_dir", "None"),
-    (training.run_preprocessing, lambda: training.run_preprocessing(None), "checkpoint", "None"),
     (
         training.distributed_model,
         lambda: training.distributed_model("resnet20", jit_compile="yes"),

@@ -28,6 +28,7 @@ from keras_resnet.data.named import (
     AUGMENTATIONS,
     CIFAR_NAMES,
     HOLDOUT_FRACTION,
+    SMALL_IMAGE_SIDE,
     Sources,
     Splits,
     cifar10,
@@ -38,6 +39,7 @@ from keras_resnet.data.named import (
     imagenet,
     input_defaults,
     pipelines_for,
+    sources_and_inputs,
 )
 from keras_resnet.data.pipelines import cifar_pipeline, imagenet_pipeline
 from keras_resnet.data.sources import (
@@ -58,6 +60,7 @@ __all__ = [
     "AUGMENTATIONS",
     "CIFAR_NAMES",
     "HOLDOUT_FRACTION",
+    "SMALL_IMAGE_SIDE",
     "IMAGENET_MEAN",
     "IMAGE_SIGNATURES",
     "ImageSource",
@@ -80,6 +83,7 @@ __all__ = [
     "input_defaults",
     "normalizer",
     "pipelines_for",
+    "sources_and_inputs",
     "resize_shorter_side",
     "take_per_class",
     "tfds_source",

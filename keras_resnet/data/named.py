@@ -37,6 +37,8 @@ from keras_resnet.data.sources import (
 from keras_resnet.imagenet import CROP_SIZE, scaled_sizes
 
 AUGMENTATIONS = ("cifar", "imagenet")
+SMALL_IMAGE_SIDE = 64
+"""Images of at most this side (CIFAR's 32, shapes) get the CIFAR augmentation and recipe unless told otherwise."""
 
 HOLDOUT_FRACTION = 0.1
 """Share of each class of a training set held out for validation when the data set has no validation split."""
@@ -105,16 +107,19 @@ class Splits:
     test: Any
     class_names: tuple
     sources: Sources
-    statistics: dict | None = None
+    statistics: dict | None = dataclasses.field(default=None, repr=False)
 
 
-def input_defaults(name, augmentation=None, image_size=None):
+def input_defaults(name, augmentation=None, image_size=None, sources=None):
     """The augmentation and image size a named data set uses unless given: CIFAR's 32 for small images.
 
     Args:
         name: a data set name (see the module docstring).
-        augmentation: `None` (`"cifar"` for shapes and CIFAR, else `"imagenet"`), `"cifar"` or `"imagenet"`.
+        augmentation: `None` (`"cifar"` for shapes and CIFAR, and for other data sets whose `sources` hold
+            images of at most `SMALL_IMAGE_SIDE` pixels; else `"imagenet"`), `"cifar"` or `"imagenet"`.
         image_size: `None` (32 with CIFAR augmentation, 224 with ImageNet augmentation) or an int of at least 8.
+        sources: optional `Sources` of the data set: the size of its first training image decides the
+            augmentation of a folder or tensorflow-datasets name.
 
     Returns:
         A tuple `(augmentation, image_size)`.
@@ -128,12 +133,22 @@ def input_defaults(name, augmentation=None, image_size=None):
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset must be {_NAMES}; received {name!r}")
     if augmentation is None:
-        augmentation = "cifar" if name in ("shapes", *CIFAR_NAMES) else "imagenet"
+        small = name in ("shapes", *CIFAR_NAMES) or (
+            sources is not None and _largest_side(sources.train) <= SMALL_IMAGE_SIDE
+        )
+        augmentation = "cifar" if small else "imagenet"
     _check_choice("augmentation", augmentation, AUGMENTATIONS)
     if image_size is None:
         image_size = 32 if augmentation == "cifar" else CROP_SIZE
     _check_int("image_size", image_size, 8)
     return augmentation, image_size
+
+
+def _largest_side(source):
+    """The larger side of a source's first image."""
+    for image, _ in source.images(parallel=False).take(1):
+        return max(image.shape[:2])
+    return 0
 
 
 def _describe(source, what):
@@ -244,6 +259,9 @@ def dataset_sources(
         return _holdout(name, train, test, full_train, where)
     import tensorflow_datasets as tfds
 
+    if name in CIFAR_NAMES:
+        _check_prepared_cifar(name, data_dir)
+
     try:
         splits = tfds.builder(name, data_dir=data_dir).info.splits
     except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not even a tfds name's syntax
@@ -261,6 +279,48 @@ def dataset_sources(
             "train": _describe(train, f"tensorflow-datasets {name} 'train'"),
             "validation": _describe(validation, f"tensorflow-datasets {name} {split!r}"),
         },
+    )
+
+
+def sources_and_inputs(name, augmentation=None, image_size=None, **options):
+    """A named data set's sources with the augmentation and image size it trains with (see `input_defaults`).
+
+    Args:
+        name: a data set name (see the module docstring).
+        augmentation: as in `input_defaults`; `None` decides from the data set (and its images' size).
+        image_size: as in `input_defaults`.
+        **options: further arguments of `dataset_sources` (`data_dir`, `train_size`, `validation_size`,
+            `seed`, `full_train`).
+
+    Returns:
+        A tuple `(sources, augmentation, image_size)`.
+
+    Example:
+
+    ```python
+    sources, augmentation, image_size = keras_resnet.data.sources_and_inputs("folder:icons")  # 32x32 images
+    augmentation, image_size  # ("cifar", 32)
+    ```
+    """
+    first = input_defaults(name, augmentation, image_size)
+    sources = dataset_sources(name, image_size=first[1], **options)
+    return (sources, *input_defaults(name, augmentation, image_size, sources))
+
+
+def _check_prepared_cifar(name, data_dir):
+    """Refuses, naming `data_dir`, CIFAR without its batch files or a prepared tensorflow-datasets copy there."""
+    import tensorflow_datasets as tfds
+
+    if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
+        problem = f"data_dir {os.fspath(data_dir)!r} does not exist"
+    elif tfds.builder(name, data_dir=data_dir).is_prepared():
+        return
+    else:
+        problem = "no data_dir was given" if data_dir is None else f"data_dir {os.fspath(data_dir)!r} holds neither"
+    raise FileNotFoundError(
+        f"{name} needs its python batch files (the folder {_CIFAR_FOLDERS[name]} of the archive from "
+        "https://www.cs.toronto.edu/~kriz/cifar.html, or the folder holding it) or a prepared tensorflow-datasets "
+        f"copy, in data_dir (keras-resnet --data-dir); {problem}. Nothing is downloaded."
     )
 
 
@@ -282,7 +342,7 @@ def pipelines_for(
         statistics: CIFAR augmentation: the training set's `image_statistics`; computed from `sources.train`
             when `None` (pass a run's own to evaluate exactly as it trained).
         **options: further arguments of the chosen pipeline (e.g. `normalization="channel"`,
-            `lighting_std=0.1`).
+            `lighting_std=0.1`, or `normalize=False` for a model that normalises its 0-255 input itself).
 
     Returns:
         A `Splits`.
@@ -363,13 +423,13 @@ def datasets(
     >>> splits.class_names
     ('circle', 'square', 'triangle', 'cross', 'ring')
     """
-    augmentation, image_size = input_defaults(dataset, augmentation, image_size)
-    sources = dataset_sources(
+    sources, augmentation, image_size = sources_and_inputs(
         dataset,
+        augmentation,
+        image_size,
         data_dir=data_dir,
         train_size=train_size,
         validation_size=validation_size,
-        image_size=image_size,
         seed=seed,
         full_train=full_train,
     )

@@ -94,6 +94,7 @@ def cifar_pipeline(
     shuffle_buffer=None,
     parallel=True,
     epochs=None,
+    normalize=True,
 ):
     """Builds the CIFAR training or evaluation pipeline of the paper (section 4.2).
 
@@ -119,6 +120,8 @@ def cifar_pipeline(
             the dataset then holds epochs `first` to `stop - 1` one after another, each exactly as an
             uninterrupted run sees it. Resume a run at epoch `first` with it: `model.fit(dataset,
             epochs=stop, initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`.
+        normalize: bool; `False` leaves the augmented images at 0-255, for a model that normalises them
+            itself (built with `include_preprocessing=True` and `preprocessing=cifar_preprocessing(...)`).
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)`: float32 `(batch, image_size, image_size, 3)` and int32
@@ -138,17 +141,17 @@ def cifar_pipeline(
     _check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
     _check_positive("image_size", image_size)
     _check_int("padding", padding, 0)
-    if normalization is not None and statistics is None:
+    if normalize and normalization is not None and statistics is None:
         raise ValueError(
             f"statistics must be given for normalization={normalization!r}; received None. "
             "Compute them on the training source: statistics=image_statistics(train_source)"
         )
-    if normalization == "pixel" and np.shape(statistics["pixel_mean"]) != (image_size, image_size, 3):
+    if normalize and normalization == "pixel" and np.shape(statistics["pixel_mean"]) != (image_size, image_size, 3):
         raise ValueError(
             f"statistics['pixel_mean'] must have shape ({image_size}, {image_size}, 3) for "
             f"image_size={image_size}; received shape {np.shape(statistics['pixel_mean'])}"
         )
-    normalize = normalizer(**cifar_preprocessing(statistics, normalization))
+    standardize = normalizer(**cifar_preprocessing(statistics, normalization)) if normalize else _unchanged
 
     def augment(image, seed):
         if training:
@@ -163,7 +166,7 @@ def cifar_pipeline(
     return _pipeline(
         source,
         augment,
-        normalize,
+        standardize,
         training=training,
         batch_size=batch_size,
         seed=seed,
@@ -171,6 +174,10 @@ def cifar_pipeline(
         parallel=parallel,
         epochs=epochs,
     )
+
+
+def _unchanged(images):
+    return images
 
 
 def imagenet_pipeline(
@@ -189,6 +196,7 @@ def imagenet_pipeline(
     shuffle_buffer=None,
     parallel=True,
     epochs=None,
+    normalize=True,
 ):
     """Builds the ImageNet training or evaluation pipeline of the paper (section 3.4).
 
@@ -214,6 +222,8 @@ def imagenet_pipeline(
         shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
         parallel: bool, as in `cifar_pipeline`.
         epochs: as in `cifar_pipeline`.
+        normalize: bool; `False` leaves the images at 0-255 (`mean`, `std` and `channel_order` unused), for a
+            model that normalises them itself (`include_preprocessing=True`).
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` as `cifar_pipeline` returns them.
@@ -238,7 +248,7 @@ def imagenet_pipeline(
         raise ValueError(f"resize_size must be at least image_size ({image_size}); received {resize_size!r}")
     if lighting_std < 0:
         raise ValueError(f"lighting_std must be non-negative; received {lighting_std!r}")
-    normalize = normalizer(mean, std, channel_order=channel_order)
+    standardize = normalizer(mean, std, channel_order=channel_order) if normalize else _unchanged
 
     def augment(image, seed):
         if not training:
@@ -252,7 +262,7 @@ def imagenet_pipeline(
     return _pipeline(
         source,
         augment,
-        normalize,
+        standardize,
         training=training,
         batch_size=batch_size,
         seed=seed,

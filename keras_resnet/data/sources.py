@@ -110,7 +110,7 @@ class ImageSource:
     size: int
     shuffle_buffer: int
     skipped: tuple[str, ...] = ()
-    tensors: Any = None
+    tensors: Any = dataclasses.field(default=None, repr=False)  # pixels of array sources: not printed
     decode_failures: list = dataclasses.field(default_factory=list, init=False, compare=False, repr=False)
 
     def __len__(self):
