@@ -529,7 +529,12 @@ def _recorded_preprocessing(preprocessing, statistics):
     if isinstance(preprocessing, str):
         return preprocessing
     mean, std, reverse_channels = statistics
-    pipeline = {key: preprocessing[key] for key in PIPELINE_KEYS if key in (preprocessing or {})}
+    # `preprocessing` may also be images to compute statistics from: only a dict carries pipeline keys.
+    pipeline = (
+        {key: preprocessing[key] for key in PIPELINE_KEYS if key in preprocessing}
+        if isinstance(preprocessing, dict)
+        else {}
+    )
     return {"mean": mean, "std": std, "channel_order": "bgr" if reverse_channels else "rgb", **pipeline}
 
 
