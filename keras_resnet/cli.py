@@ -412,7 +412,9 @@ def _add_export_command(commands):
     source.add_argument("--model", metavar="NAME", help="a model name such as resnet50 (see --weights)")
     parser.add_argument("--weights", help="with --model: 'imagenet' or a weights file (default: random weights)")
     parser.add_argument(
-        "--format", default="saved_model", choices=tuple(export.FORMATS), help="what to write (default: %(default)s)"
+        "--format",
+        choices=tuple(export.FORMATS),
+        help="what to write (default: from --output's extension: .tflite litert, .onnx onnx, else saved_model)",
     )
     parser.add_argument(
         "--output",
@@ -481,8 +483,6 @@ def _export(args):
     if args.class_names:
         with open(args.class_names, encoding="utf-8") as file:
             options["class_names"] = file.read().splitlines()
-    elif args.format == "saved_model" and getattr(model, "class_names", None):
-        options["class_names"] = model.class_names  # recorded by keras-resnet train
     if args.representative_data:
         options["representative_data"] = folder_source(args.representative_data)
     for name in ("image_size", "top_k", "version", "quantization", "opset"):
@@ -491,10 +491,11 @@ def _export(args):
     for name in ("from_logits", "crop_to_aspect_ratio"):
         if getattr(args, name):
             options[name] = True
-    written = export.export(model, args.output, args.format, **options)
-    if args.format != "saved_model":
+    format = export.format_for(args.output, args.format)
+    written = export.export(model, args.output, format, **options)
+    if format != "saved_model":
         print(
-            f"wrote {written} ({args.format}{', int8' if args.quantization else ''}): uint8 images "
+            f"wrote {written} ({format}{', int8' if args.quantization else ''}): uint8 images "
             f"[batch, height, width, 3] in, probabilities out"
         )
         return

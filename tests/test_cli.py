@@ -216,10 +216,14 @@ def test_export_and_evaluate_of_a_run_checkpoint_use_what_the_run_recorded(tmp_p
     assert not (run / "preprocessing.json").exists()  # the normalisation is inside the checkpoint
     capsys.readouterr()
 
-    export = ["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "serving")]
-    assert main([*export, "--image-size", "16"]) == 0
+    # Free-size input (it resizes itself): served at the run's image size, with the run's class names.
+    assert main(["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "serving")]) == 0
     metadata = json.loads((tmp_path / "serving" / "assets" / "metadata.json").read_text())
     assert metadata["class_names"] == list(shapes.CLASS_NAMES)
+    assert metadata["image_size"] == [16, 16]
+    # The format follows the extension when --format is not given.
+    assert main(["export", "--checkpoint", str(run / "last.keras"), "--output", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file()
 
     # No data set flags: the run's data set, options and seed, from the run.json beside the checkpoint.
     assert main(["evaluate", "--checkpoint", str(run / "last.keras")]) == 0

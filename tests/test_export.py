@@ -411,7 +411,9 @@ def test_a_model_that_includes_its_preprocessing_is_not_normalised_twice(model, 
         with pytest.raises(ValueError, match=re.escape("normalises its input itself (built with include_prepro")):
             kr.export(own, tmp_path / path, format=format, preprocessing="tf", image_size=32)
     assert os.listdir(tmp_path) == []
-    kr.export(own, tmp_path / "export", image_size=32)
+    # Its input size is free; without image_size it serves images of the size it resizes to.
+    assert own.input_shape == (None, None, None, 3)
+    assert kr.export(own, tmp_path / "export")["image_size"] == [32, 32]
     images = uint8_images((3, 32, 32, 3), seed=4)
     expected = own.predict(images.astype("float32"), verbose=0)
     np.testing.assert_allclose(served(tmp_path / "export", images=images)["probabilities"], expected, atol=TOLERANCE)

@@ -49,15 +49,30 @@ from keras_resnet.export.litert import export_litert
 from keras_resnet.export.onnx import export_onnx
 from keras_resnet.export.saved_model import export_saved_model
 
-__all__ = ["FORMATS", "cifar_preprocessing", "export", "export_litert", "export_onnx", "export_saved_model"]
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "cifar_preprocessing",
+    "export",
+    "export_litert",
+    "export_onnx",
+    "export_saved_model",
+    "format_for",
+]
 
 FORMATS = {"saved_model": export_saved_model, "litert": export_litert, "onnx": export_onnx}
 # The file formats by their file's extension; any other path is a SavedModel folder.
 EXTENSIONS = {".tflite": "litert", ".onnx": "onnx"}
 
 
-def _format_for(path, format):
-    """The format to write at `path`: `format`, or the one its extension names; a mismatch is refused."""
+def format_for(path, format=None):
+    """The format to write at `path`: `format`, or the one its extension names; a mismatch is refused.
+
+    Example:
+
+    >>> format_for("resnet20.onnx"), format_for("serving/resnet20"), format_for("m.tflite", "litert")
+    ('onnx', 'saved_model', 'litert')
+    """
     extension = os.path.splitext(os.fspath(path))[1].lower()
     named = EXTENSIONS.get(extension)
     if format is None:
@@ -111,7 +126,7 @@ def export(model, path, format=None, **options):
     keras_resnet.export(model, "resnet20.onnx", preprocessing="tf")  # format="onnx"
     ```
     """
-    format = _format_for(path, format)
+    format = format_for(path, format)
     function = FORMATS[format]
     accepted = [
         name

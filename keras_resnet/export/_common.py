@@ -118,11 +118,16 @@ def served_size(model, image_size):
         )
     fixed = shape[1:3]
     if image_size is None:
-        if None in fixed:
-            raise ValueError(
-                f"image_size must be given as (height, width) for a model with a free input size {fixed}; received None"
-            )
-        return fixed
+        if None not in fixed:
+            return fixed
+        if "preprocessing_resize" in {layer.name for layer in model.layers}:
+            # A model that resizes its input itself (include_preprocessing, keras-resnet train checkpoints)
+            # serves images of the size it resizes to.
+            resize = model.get_layer("preprocessing_resize")
+            return (resize.height, resize.width)
+        raise ValueError(
+            f"image_size must be given as (height, width) for a model with a free input size {fixed}; received None"
+        )
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     valid = len(size) == 2 and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)
     if not valid or any(side not in (None, want) for side, want in zip(fixed, size)):
