@@ -86,6 +86,7 @@ def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
         )
         command += ["--data", str(packed)]
     # The device has no TensorFlow: every finder reports it absent, as `find_spec` does there (torch asks).
+    # torchvision is hidden too (CI installs it for the weights tests): timing it on the CPU would double this test.
     blocker = tmp_path / "sitecustomize.py"
     blocker.write_text(
         "import sys\n"
@@ -93,7 +94,7 @@ def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
         "    def __init__(self, finder):\n"
         "        self.finder = finder\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
+        "        if name.split('.')[0] in ('tensorflow', 'torchvision'):\n"
         "            return None\n"
         "        return self.finder.find_spec(name, path, target)\n"
         "    def __getattr__(self, attribute):\n"
@@ -108,8 +109,8 @@ def test_gpu_script_smoke_mode_runs_every_section_under_jax(tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     names = {(row["model"], row["name"]) for row in saved["resnet50_training"]["rows"]}
     assert {("resnet50", "library"), ("resnet50", "keras.applications"), ("resnet50", "jitted step")} <= names
-    assert {row["model"] for row in saved["resnet18_101_training"]["rows"]} == {"resnet18"}
-    assert "torchvision: skipped" in result.stdout or ("resnet50", "torchvision") in names
+    assert [row["model"] for row in saved["resnet18_101_training"]["rows"]] == ["resnet18"]
+    assert "torchvision: skipped, torch or torchvision is not importable" in result.stdout
     if CIFAR.is_dir():
         epochs = saved["cifar10_resnet20"]["epochs"]
         assert [e["epoch"] for e in epochs] == [1, 2] and all(0 <= e["val_accuracy"] <= 1 for e in epochs)
