@@ -7,15 +7,19 @@ frozen) and trains at a 10 times smaller learning rate. A pretrained backbone is
 so its BatchNormalization layers keep their statistics in both phases (the usual practice on small data sets).
 Optimizer: the paper's SGD with momentum and L2 weight decay (`keras_resnet.presets`, ImageNet recipe).
 
-`--weights imagenet` loads the keras.applications ImageNet weights (ResNet50/101/152 and their V2; downloaded
-once into ~/.keras) or a weights file; the images are preprocessed as the backbone records for its weights
-(`backbone.preprocessing`: "caffe", BGR minus the ImageNet mean, for v1; "tf", [-1, 1], for V2), else as
-"caffe". Without `--weights`, the backbone is first pretrained here on the embedded circles, squares and
+`--weights` takes any `weights=` of the builders: `imagenet` (the keras.applications ImageNet weights of
+ResNet50/101/152 and their V2), the best public checkpoints by name (`torchvision_v2`, `timm/resnet50.a1_in1k`;
+`keras_resnet.pretrained.names_for(model)` lists them; downloaded once into ~/.keras), or a file (`.pth`,
+`.safetensors`, a keras-hub preset folder, a Keras weights file). The images are preprocessed as the backbone
+records for its weights (`backbone.preprocessing`: "caffe", BGR minus the ImageNet mean, for v1 "imagenet";
+"tf", [-1, 1], for V2; the source's mean, std and evaluation crop for torchvision and timm), else as "caffe";
+never twice: a backbone that normalises its input itself (`include_preprocessing=True`) gets raw pixels.
+Without `--weights`, the backbone is first pretrained here on the embedded circles, squares and
 triangles (written as an image folder). Data: `--folder PATH` with `PATH/train/<class>/...` and
 `PATH/validation/<class>/...`, checked before anything trains; without it, a folder of the embedded crosses
 and rings, classes the backbone never saw. The defaults run anywhere (no download) in a few minutes. A real run:
 
-    python examples/finetune_folder.py --folder flowers --model resnet50 --weights imagenet --image-size 224
+    python examples/finetune_folder.py --folder flowers --model resnet50 --weights torchvision_v2 --image-size 224
 """
 
 import argparse
@@ -36,20 +40,25 @@ def missing_splits(folder):
 
 
 def preprocessing_for(backbone):
-    """What the backbone's weights were trained with (recorded by the builder for weights="imagenet"), else
-    "caffe"."""
+    """What the pipelines must do for the backbone: nothing (`None`) when it normalises its input itself, else
+    what its weights were trained with (recorded by the builder for pretrained weights), else "caffe"."""
+    if getattr(backbone, "includes_preprocessing", False):
+        return None
     return getattr(backbone, "preprocessing", None) or "caffe"
 
 
 def pipelines(folder, image_size, batch_size, preprocessing):
-    """`(train, validation)` pipelines of `folder` preprocessed by `preprocessing` (`"caffe"`, `"tf"`, a dict),
-    and the class names."""
+    """`(train, validation)` pipelines of `folder` preprocessed by `preprocessing` (`"caffe"`, `"tf"`, a dict;
+    `None` leaves the pixels raw), and the class names. Validation crops the centre as the weights' record says
+    (`resize_size / crop_size`, e.g. 232 / 224 for torchvision_v2), else as the paper (256 / 224)."""
     mean, std, reverse_channels = preprocessing_constants(preprocessing)
+    recorded = isinstance(preprocessing, dict) and "crop_size" in preprocessing
+    resize, crop = (preprocessing["resize_size"], preprocessing["crop_size"]) if recorded else (8, 7)
     options = dict(
         batch_size=batch_size,
         image_size=image_size,
         scale_range=(image_size * 8 // 7, image_size * 15 // 7),  # 256 and 480 for 224 crops
-        resize_size=image_size * 8 // 7,
+        resize_size=image_size * resize // crop,
         mean=mean,
         std=std,
         channel_order="bgr" if reverse_channels else "rgb",
@@ -89,7 +98,9 @@ def main():
     parser.add_argument("--model", default="resnet18", help="backbone name (default: %(default)s)")
     parser.add_argument(
         "--weights",
-        help="'imagenet' or a weights file (default: pretrain on the embedded circles, squares and triangles first)",
+        help="'imagenet', a pretrained name such as torchvision_v2 or timm/resnet50.a1_in1k, or a weights file "
+        "(.pth, .safetensors, keras-hub preset folder, Keras weights) (default: pretrain on the embedded circles, "
+        "squares and triangles first)",
     )
     parser.add_argument("--image-size", type=int, default=64, help="crop side (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s)")

@@ -3,6 +3,7 @@
 ```
 keras-resnet train                                  # ResNet-20 on the embedded shapes, a couple of minutes
 keras-resnet train --model resnet56 --dataset cifar10 --data-dir ~/data --output runs/resnet56
+keras-resnet train --model resnet50 --dataset folder:flowers --weights torchvision_v2   # fine-tune pretrained weights
 keras-resnet evaluate --checkpoint runs/resnet56/best.keras   # on what the run trained on (its run.json)
 keras-resnet summary resnet50                       # layers, parameters, multiply-adds
 keras-resnet summary --all                          # the model table
@@ -14,7 +15,8 @@ keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   #
 
 Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
 `keras_resnet.training.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
-their `ValueError`s are printed as one line and exit with status 2, as argparse does for bad flags.
+their `ValueError`s and `OSError`s (a missing file, weights that cannot be downloaded) are printed as one
+line and exit with status 2, as argparse does for bad flags.
 """
 
 import argparse
@@ -125,6 +127,14 @@ def build_parser():
         help=f"one of {', '.join(MODELS)} (default: %(default)s)",
     )
     _add_dataset_arguments(train, "shapes", 0)
+    train.add_argument(
+        "--weights",
+        metavar="NAME",
+        help="fine-tune from pretrained weights: a name such as torchvision_v2 or timm/resnet50.a1_in1k "
+        "(keras_resnet.pretrained.names_for(MODEL)), a .pth or .safetensors file, a keras-hub preset folder or "
+        "imagenet; the backbone normalises raw images as its weights record and gets a new classifier for the "
+        "data set's classes (default image size: the weights' crop size; default: random weights)",
+    )
     train.add_argument(
         "--epochs",
         type=_positive_int,
@@ -317,6 +327,7 @@ def _train(args):
         verbose=args.verbose,
         full_train=args.full_train,
         overwrite=args.overwrite,
+        weights=args.weights,
         **_dataset_options(args),
     )
     print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
@@ -508,6 +519,13 @@ def _export(args):
     )
 
 
+def _one_line(error):
+    """An error's message on one line, as argparse's: a list under it (the layers weights did not match) joined by
+    "; "."""
+    first, *listed = [line.strip() for line in str(error).splitlines()] or [""]
+    return f"{first} {'; '.join(listed)}".strip()
+
+
 def main(argv=None):
     """Runs the `keras-resnet` command.
 
@@ -529,8 +547,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"{PROG} {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     return 0
 

@@ -794,6 +794,7 @@ def _register(function_name, architecture, *, preact=False, plain=False):
         function=function_name,
         architecture=architecture,
     )
+    constructor.architecture = architecture  # its key of ARCHITECTURES, e.g. for `pretrained.resolve`
     MODELS[model_name] = constructor
     return constructor
 

@@ -35,7 +35,7 @@ from keras_resnet._validation import check_int as _check_int
 from keras_resnet.callbacks import resume_epoch
 from keras_resnet.data import AUGMENTATIONS, datasets  # noqa: F401 (re-exported: the CLI's choices, training.datasets)
 from keras_resnet.evaluation import METHODS
-from keras_resnet.models import MODELS, get_model
+from keras_resnet.models import MODELS, ResNetModel, get_model
 from keras_resnet.plotting import plot_curves, read_log
 
 SHAPES_EPOCHS = 8
@@ -65,6 +65,7 @@ def train(
     steps_per_epoch=None,
     full_train=False,
     overwrite=False,
+    weights=None,
     **dataset_options,
 ):
     """Trains a model on a data set with the paper's recipe for it.
@@ -83,7 +84,11 @@ def train(
     (`include_preprocessing=True`) and records the class names, so the
     run's checkpoints take raw 0-255 images (any size where the
     augmentation allows) and `evaluate_run` / `keras_resnet.export` need
-    nothing beside them. Epochs are exact whatever `steps_per_execution`
+    nothing beside them. With `weights`, the model is fine-tuned: the
+    pretrained backbone (`include_top=False, pooling="avg"`) normalises raw
+    images with the weights' own preprocessing, recorded in the model, and
+    a new softmax classifier (`"predictions"`) has the data set's classes.
+    Epochs are exact whatever `steps_per_execution`
     the device gets: it is lowered to the largest divisor of the steps per
     epoch. The global dtype policy is restored on return.
 
@@ -157,6 +162,13 @@ def train(
             model once, separately.
         overwrite: bool; `True` trains afresh in the folder of a finished
             run, over its files.
+        weights: with a model name and a named data set, the weights to
+            fine-tune from: a `weights=` value of the builders (a name of
+            `keras_resnet.pretrained.names_for(model)` such as
+            `"torchvision_v2"` or `"timm/resnet50.a1_in1k"`, a `.pth` or
+            `.safetensors` file, a keras-hub preset folder, `"imagenet"`).
+            The image size defaults to the weights' crop size; `run.json`
+            records both.
         **dataset_options: with a data set name, arguments of `datasets`:
             `image_size`, `augmentation`, `data_dir`, `train_size`,
             `validation_size`.
@@ -189,6 +201,11 @@ def train(
     model_name = model.lower() if isinstance(model, str) else model.name
     named = isinstance(dataset, str)
     _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, full_train, dataset_options)
+    if weights is not None:
+        weights = _check_weights(model, dataset, weights)
+        crop_size = _crop_size(model_name, weights)
+        if dataset_options.get("image_size") is None and crop_size is not None:
+            dataset_options["image_size"] = crop_size
     if epochs is None and dataset == "shapes":
         epochs = SHAPES_EPOCHS
     if epochs is not None:
@@ -233,6 +250,7 @@ def train(
             "schedule": _schedule_record(chosen, steps_per_epoch),
             "seed": seed,
             "full_train": full_train,
+            **({} if weights is None else {"weights": weights}),
             **{key: dataset_options[key] for key in sorted(dataset_options)},
         }
         files = _prepare_run(output_dir, config, overwrite)
@@ -246,9 +264,13 @@ def train(
             # keras_resnet.accelerate: the device's precision, before building (`strategy` did the replication).
             setup.apply()
             options = {"input_shape": (image_size, image_size, 3), "classes": classes}
-            if named:  # the run's normalisation inside: its checkpoints take raw images
+            if weights is not None:  # the weights' normalisation inside: its checkpoints take raw images
+                built = _pretrained_classifier(model, weights, **options)
+            elif named:  # the run's normalisation inside: its checkpoints take raw images
                 options.update(include_preprocessing=True, preprocessing=_preprocessing(augmentation, statistics))
-            built = get_model(model, **options)
+                built = get_model(model, **options)
+            else:
+                built = get_model(model, **options)
             if named:
                 built.record(class_names=sources.class_names)
         presets.compile_for(built, chosen, callbacks_attached=True, acceleration=setup)
@@ -374,6 +396,51 @@ class _DecodeFailureReport(keras.callbacks.Callback):
 def _write_json(path, content):
     with open(path, "w") as handle:
         json.dump(content, handle, indent=1)
+
+
+def _check_weights(model, dataset, weights):
+    """`weights` as run.json records it; they go with a model name and a named data set."""
+    if not isinstance(model, str) or not isinstance(dataset, str):
+        raise ValueError(
+            "weights go with a model name and a named data set (for a built model or pipelines of your own, build "
+            "the backbone with get_model(name, weights=..., include_top=False) and add your classifier); received "
+            f"weights={weights!r} with model={model if isinstance(model, str) else type(model).__name__!r} "
+            f"and dataset={dataset if isinstance(dataset, str) else 'a pair of pipelines'!r}"
+        )
+    return os.fspath(weights)
+
+
+def _crop_size(model_name, weights):
+    """The crop side pretrained weights of another framework were trained at; `None` for others ("imagenet")."""
+    from keras_resnet import pretrained
+
+    # Unknown names and weights of another architecture are refused here, before any data is read.
+    resolved = pretrained.resolve(
+        weights, architecture=MODELS[model_name].architecture, include_top=False, classes=None, switches={}
+    )
+    return None if resolved is None else resolved.preprocessing["crop_size"]
+
+
+def _pretrained_classifier(model_name, weights, *, input_shape, classes):
+    """The pretrained backbone, normalising raw images as its weights record, with a new softmax classifier."""
+    backbone = get_model(
+        model_name,
+        weights=weights,
+        include_top=False,
+        pooling="avg",
+        include_preprocessing=True,
+        input_shape=input_shape,
+    )
+    # float32, as the builders' classifier under mixed precision: a stable softmax.
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="predictions")(backbone.output)
+    return ResNetModel(
+        backbone.inputs,
+        outputs,
+        name=backbone.name,
+        feature_levels=backbone.feature_levels,
+        preprocessing=backbone.preprocessing,
+        includes_preprocessing=True,
+    )
 
 
 def _preprocessing(augmentation, statistics):

@@ -5,6 +5,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 from data_helpers import cifar10_files, cifar_like, messy_folder  # noqa: E402, F401 (the data tests' fixtures)
+from pretrained_helpers import resnet18_pth  # noqa: E402, F401 (the fine-tuning tests' torchvision file)
 
 
 @pytest.fixture(autouse=True)

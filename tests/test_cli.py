@@ -243,3 +243,25 @@ def test_help_says_what_epochs_does_to_the_schedule(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "stretched or squeezed" in text and "run.json records the schedule" in text and "--overwrite" in text
+
+
+def test_train_weights_fine_tunes_them_and_refuses_another_networks_in_one_line(tmp_path, capsys, resnet18_pth):
+    path, _ = resnet18_pth
+    run = tmp_path / "run"
+    data = ["--dataset", "shapes", "--train-size", "16", "--validation-size", "8", "--image-size", "32"]
+    fit = ["--batch-size", "8", "--epochs", "1", "--verbose", "0", *data]
+    assert main(["train", "--model", "resnet18", "--weights", path, "--output", str(run), *fit]) == 0
+    assert json.loads((run / "run.json").read_text())["weights"] == path
+    assert main(["evaluate", "--checkpoint", str(run / "last.keras")]) == 0
+    assert "8 images of shapes validation images (8 images) (shapes)" in capsys.readouterr().out
+
+    # The layers that did not match, listed on the error's one line.
+    assert main(["train", "--model", "resnet34", "--weights", path, "--output", str(tmp_path / "r34"), *fit]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"The weights {path} do not match model 'resnet34'; nothing was loaded" in error
+    assert "conv2_block3_1_conv: no tensor layer1.2.conv1 in the weights; " in error
+    # A catalog name of another network, refused naming this one's.
+    assert main(["train", "--model", "resnet18", "--weights", "timm/resnet50.a1_in1k", *data]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "pretrained names for resnet18: 'torchvision_v1', " in error
+    assert "'timm/resnet18.a1_in1k'" in error and "('timm/resnet50.a1_in1k' fills resnet50)" in error

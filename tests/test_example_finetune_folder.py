@@ -63,3 +63,26 @@ def test_a_folder_without_validation_is_refused_before_anything_trains(example, 
         f"--folder must hold train and validation sub-folders of class folders; received '{tmp_path}', which has "
         "no validation" in capsys.readouterr().err
     )
+
+
+def test_pretrained_weights_preprocess_with_their_statistics_and_their_crop(example, folder, resnet18_pth, monkeypatch):
+    backbone = kr.ResNet18(weights=resnet18_pth[0], include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    preprocessing = example.preprocessing_for(backbone)
+    assert preprocessing["mean"] == pytest.approx([255 * m for m in kr.pretrained.catalog.IMAGENET_MEAN])
+    (_, validation), _ = example.pipelines(folder, 32, 4, preprocessing)
+    images = np.asarray(next(iter(validation))[0])
+    pixels = images * np.asarray(preprocessing["std"]) + np.asarray(preprocessing["mean"])
+    assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3 and np.abs(images).max() < 3
+    # The validation centre crop follows the record: torchvision_v2's 232 / 224.
+    calls = []
+    monkeypatch.setattr(kr.data, "imagenet_pipeline", lambda source, **options: calls.append(options))
+    example.pipelines(folder, 224, 4, {**preprocessing, "resize_size": 232, "crop_size": 224})
+    assert [call["resize_size"] for call in calls] == [232, 232]
+
+
+def test_a_backbone_that_normalises_itself_gets_raw_pixels(example, folder):
+    backbone = kr.ResNet18(include_top=False, pooling="avg", include_preprocessing=True, input_shape=(32, 32, 3))
+    assert example.preprocessing_for(backbone) is None
+    (train, validation), _ = example.pipelines(folder, 32, 4, example.preprocessing_for(backbone))
+    for images in (np.asarray(next(iter(split))[0]) for split in (train, validation)):
+        assert images.min() >= 0 and images.max() > 100 and images.max() <= 255

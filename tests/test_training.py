@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import distribute, presets, shapes, training
+from keras_resnet import distribute, presets, pretrained, shapes, training
 
 EPOCHS, TRAIN_SIZE, BATCH = 6, 2000, 32
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH)  # the last batch is partial
@@ -559,3 +559,32 @@ def test_the_cifar10_paper_example_never_selects_on_the_test_set(tmp_path, monke
     example.main()
     # The named data set: train() holds out a validation split and reads the test set once, after training.
     assert [(dataset, options["data_dir"]) for _, dataset, options in calls] == [("cifar10", "DATA")] * 2
+
+
+def test_weights_fine_tune_the_pretrained_backbone_with_a_new_classifier(tmp_path, resnet18_pth):
+    path, tensors = resnet18_pth
+    options = dict(epochs=1, batch_size=8, image_size=32, train_size=16, validation_size=8)
+    # lr 1e-9: the checkpoint's backbone is, to float precision, the one train built.
+    result = training.train("resnet18", "shapes", weights=path, lr=1e-9, output_dir=str(tmp_path), verbose=0, **options)
+    last = keras.saving.load_model(tmp_path / "last.keras")
+    for layer, tensor in (("conv1_conv", "conv1.weight"), ("conv5_block2_2_conv", "layer4.1.conv2.weight")):
+        kernel = tensors[tensor].transpose(2, 3, 1, 0)  # torch's (out, in, h, w) as Keras's (h, w, in, out)
+        np.testing.assert_allclose(last.get_layer(layer).kernel.numpy(), kernel, atol=1e-6)
+    np.testing.assert_allclose(last.get_layer("conv1_bn").gamma.numpy(), tensors["bn1.weight"], atol=1e-6)
+    # A new classifier for the data set's classes; the weights' normalisation inside, as they record it.
+    assert last.get_layer("predictions").kernel.shape == (512, len(shapes.CLASS_NAMES))
+    assert last.includes_preprocessing and last.class_names == list(shapes.CLASS_NAMES)
+    imagenet = pretrained.catalog
+    assert last.preprocessing["mean"] == pytest.approx([255 * m for m in imagenet.IMAGENET_MEAN])
+    assert last.preprocessing["std"] == pytest.approx([255 * s for s in imagenet.IMAGENET_STD])
+    assert (last.preprocessing["resize_size"], last.preprocessing["crop_size"]) == (256, 224)
+    assert json.loads((tmp_path / "run.json").read_text())["weights"] == path
+    scores = training.evaluate_run(tmp_path / "last.keras")
+    assert scores["count"] == 8 and scores["top1_accuracy"] == pytest.approx(result["val_accuracy"], abs=1e-6)
+
+
+def test_weights_of_another_network_are_refused_naming_those_there_are():
+    with pytest.raises(ValueError, match=r"names for resnet18: 'torchvision_v1', .*received weights='timm/resnet50"):
+        training.train("resnet18", "shapes", weights="timm/resnet50.a1_in1k", epochs=1)
+    with pytest.raises(ValueError, match="weights go with a model name and a named data set"):
+        training.train(keras.Sequential(), "shapes", weights="torchvision_v1", epochs=1)
