@@ -6,6 +6,9 @@ a message naming the Keras change when a Keras release breaks it. `setup.cfg` pi
 those tests passed on.
 """
 
+import contextlib
+import sys
+
 import keras
 
 
@@ -15,6 +18,33 @@ def flatten_layers(model):
     Keras: `Layer._flatten_layers()`. Public `model.layers` stops at the first level of nesting.
     """
     return list(model._flatten_layers())
+
+
+@contextlib.contextmanager
+def graph_recursion_room(outputs):
+    """Python stack room for Keras to map the functional graph that ends in `outputs`.
+
+    Keras maps a functional model's graph recursively, one Python frame per operation along a path, so
+    ResNet-1202 (about 4,000 operations deep) exceeds Python's default recursion limit of 1000 whenever the
+    caller's own stack is not shallow (under pytest, in a notebook). The limit is raised by three frames per
+    operation for the duration and put back after.
+
+    Keras: `keras.src.ops.function._build_map_helper` (the recursion) and a symbolic tensor's
+    `_keras_history` and the operation's `_inbound_nodes` (read to count the operations, without recursion).
+    """
+    pending, nodes = list(keras.tree.flatten(outputs)), set()
+    while pending:
+        history = getattr(pending.pop(), "_keras_history", None)
+        if history is None or (id(history.operation), history.node_index) in nodes:
+            continue
+        nodes.add((id(history.operation), history.node_index))
+        pending.extend(history.operation._inbound_nodes[history.node_index].input_tensors)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 3 * len(nodes))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def output_activation(model):

@@ -12,6 +12,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_resnet import _keras_compat
 from keras_resnet import pretrained as pretrained_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet._validation import check_choice as _check_choice
@@ -71,7 +72,8 @@ class ResNetModel(keras.Model):
     def __init__(self, inputs, outputs, name=None, **kwargs):
         levels = kwargs.pop("feature_levels", ())
         recorded = {key: kwargs.pop(key) for key in _RECORDED if key in kwargs}
-        super().__init__(inputs, outputs, name=name, **kwargs)
+        with _keras_compat.graph_recursion_room(outputs):
+            super().__init__(inputs, outputs, name=name, **kwargs)
         self.feature_levels = levels
         self.record(**recorded)
 

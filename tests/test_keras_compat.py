@@ -6,6 +6,7 @@ a message naming the Keras release and the change, so a Keras upgrade shows at o
 """
 
 import contextlib
+import sys
 
 import h5py
 import keras
@@ -306,3 +307,25 @@ def test_set_initial_epoch_makes_fit_start_there():
         f"Model._initial_epoch set in on_train_begin no longer moves fit's first epoch: keras {keras.__version__} "
         f"changed how BackupAndRestore resumes; epochs run: {seen}"
     )
+
+
+def test_graph_recursion_room_lets_keras_map_a_graph_deeper_than_the_limit():
+    x = inputs = keras.Input((2,))
+    for _ in range(1200):
+        x = keras.layers.Identity()(x)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        try:
+            keras.Model(inputs, x)
+        except RecursionError:
+            pass
+        else:
+            pytest.fail("Keras maps functional graphs without recursion now: graph_recursion_room can go")
+        with _keras_compat.graph_recursion_room(x):
+            assert sys.getrecursionlimit() > 1000 + 3 * 1200
+            model = keras.Model(inputs, x)
+        assert sys.getrecursionlimit() == 1000
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(model.layers) == 1201

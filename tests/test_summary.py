@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 import keras_resnet as kr
@@ -36,3 +38,19 @@ def test_summary_dict_and_fixed_size_requirement():
     assert summary["gmacs"] == pytest.approx(3.86, abs=0.01)
     with pytest.raises(ValueError, match="fixed input size"):
         kr.count_macs(kr.ResNet50(include_top=False))
+
+
+@pytest.mark.slow
+def test_resnet1202_builds_and_is_counted_at_the_default_recursion_limit():
+    """The deepest row of `keras-resnet summary --all`, built at Python's default recursion limit.
+
+    The paper's Table 6 gives ResNet-1202 19.4M parameters.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        summary = kr.model_summary(kr.ResNet1202())
+    finally:
+        sys.setrecursionlimit(limit)
+    assert round(summary["trainable_params"] / 1e6, 1) == 19.4
+    assert summary["name"] == "resnet1202"
