@@ -285,12 +285,12 @@ def train(
             pipelines = data.pipelines_for(
                 sources,
                 augmentation=augmentation,
-                image_size=image_size,
                 batch_size=chosen.batch_size,
                 seed=seed,
                 epochs=range(min(first_epoch, epochs - 1), epochs),
                 statistics=statistics,
                 normalize=not getattr(model, "includes_preprocessing", False),
+                **fed_images(model, augmentation, image_size),
             )
             train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
         else:
@@ -494,6 +494,27 @@ def _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, 
             f"a model name with a (train, validation) pair of pipelines needs classes (the number of "
             f"classes to build {model} for); received classes=None"
         )
+
+
+def fed_images(model, augmentation, image_size):
+    """The `image_size` (and ImageNet `resize_size`) of the pipeline that feeds `model`.
+
+    A model whose own preprocessing resizes and then centre-crops (pretrained weights' transform, e.g.
+    torchvision V2: shorter side to 232, centre 224) is fed squares of its resize size, the shorter side
+    resized to it, so it crops exactly as its weights expect and no image is cropped twice.
+
+    Example:
+
+    >>> import keras_resnet
+    >>> model = keras_resnet.ResNet18(include_preprocessing=True, weights=None, preprocessing={
+    ...     "mean": [124.0, 116.0, 104.0], "std": [58.0, 57.0, 57.0], "resize_size": 232, "crop_size": 224})
+    >>> fed_images(model, "imagenet", 224)
+    {'image_size': 232, 'resize_size': 232}
+    """
+    if "preprocessing_crop" not in {layer.name for layer in model.layers}:
+        return {"image_size": image_size}
+    side = model.get_layer("preprocessing_resize").height
+    return {"image_size": side, "resize_size": side} if augmentation == "imagenet" else {"image_size": side}
 
 
 def _run_recipe(recipe, dataset, model_name, image_size, train_size, **overrides):
@@ -804,10 +825,10 @@ def evaluate_run(
             data.pipelines_for(
                 splits,
                 augmentation=augmentation,
-                image_size=image_size,
                 batch_size=batch_size,
                 seed=seed,
                 normalize=normalize,
+                **fed_images(model, augmentation, image_size),
             ),
             split,
         )
