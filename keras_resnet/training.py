@@ -290,7 +290,7 @@ def train(
                 epochs=range(min(first_epoch, epochs - 1), epochs),
                 statistics=statistics,
                 normalize=not getattr(model, "includes_preprocessing", False),
-                **fed_images(model, augmentation, image_size),
+                **_fed_images(model, augmentation, image_size),
             )
             train_data, validation_data, test_data = pipelines.train, pipelines.validation, pipelines.test
         else:
@@ -496,7 +496,7 @@ def _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, 
         )
 
 
-def fed_images(model, augmentation, image_size):
+def _fed_images(model, augmentation, image_size):
     """The `image_size` (and ImageNet `resize_size`) of the pipeline that feeds `model`.
 
     A model whose own preprocessing resizes and then centre-crops (pretrained weights' transform, e.g.
@@ -508,7 +508,7 @@ def fed_images(model, augmentation, image_size):
     >>> import keras_resnet
     >>> model = keras_resnet.ResNet18(include_preprocessing=True, weights=None, preprocessing={
     ...     "mean": [124.0, 116.0, 104.0], "std": [58.0, 57.0, 57.0], "resize_size": 232, "crop_size": 224})
-    >>> fed_images(model, "imagenet", 224)
+    >>> _fed_images(model, "imagenet", 224)
     {'image_size': 232, 'resize_size': 232}
     """
     if "preprocessing_crop" not in {layer.name for layer in model.layers}:
@@ -828,7 +828,7 @@ def evaluate_run(
                 batch_size=batch_size,
                 seed=seed,
                 normalize=normalize,
-                **fed_images(model, augmentation, image_size),
+                **_fed_images(model, augmentation, image_size),
             ),
             split,
         )

@@ -240,7 +240,8 @@ def test_unprepared_tfds_names_fail_fast_without_downloading(tmp_path, monkeypat
     assert "cifar_source()" in message
     with pytest.raises(FileNotFoundError, match="--manual_dir"):
         data.imagenet(data_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="no prepared copy of 'cifar10'"):
+    # The named data set says which files it reads, by batch files or a prepared copy, and downloads nothing.
+    with pytest.raises(FileNotFoundError, match="holds neither. Nothing is downloaded."):
         data.cifar10(data_dir=tmp_path)
 
 

@@ -311,8 +311,8 @@ def tiny_model(**kwargs):
         (
             {},
             {"preprocessing": {"std": 2.0}},
-            "preprocessing as a dict must have the key 'mean' and may have 'std' and 'channel_order'; "
-            "received keys ['std']",
+            "preprocessing as a dict must have the key 'mean' and may have 'std', 'channel_order', 'resize_size', "
+            "'crop_size' and 'interpolation'; received keys ['std']",
         ),
         (
             {},

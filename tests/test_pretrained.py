@@ -305,7 +305,10 @@ def _keras_hub_preset(folder, depth, preact, seed):
     return classifier.predict(_images(), verbose=0)
 
 
-@pytest.mark.parametrize(("depth", "preact"), [(18, False), (50, True)])
+# Every network of the catalog's keras-hub presets: resnet_{18,50,101,152}_imagenet, resnet_v2_{50,101}_imagenet.
+@pytest.mark.parametrize(
+    ("depth", "preact"), [(18, False), (50, False), (101, False), (152, False), (50, True), (101, True)]
+)
 def test_keras_hub_preset_gives_keras_hub_logits(depth, preact, tmp_path):
     reference = _keras_hub_preset(tmp_path, depth, preact, seed=depth)
     name = f"resnet{depth}{'v2' if preact else ''}"

@@ -595,7 +595,7 @@ def test_a_model_that_resizes_then_crops_is_fed_its_resize_size_once():
     pipeline = {"mean": [124.0, 116.0, 104.0], "std": [58.0, 57.0, 57.0], "resize_size": 256, "crop_size": 224}
     cropping = kr.ResNet18(include_preprocessing=True, preprocessing=pipeline, input_shape=(56, 56, 3))
     # Its own transform: resize to 56 * 256 / 224 = 64, centre crop 56. The pipeline hands it 64-pixel squares.
-    assert training.fed_images(cropping, "imagenet", 56) == {"image_size": 64, "resize_size": 64}
-    assert training.fed_images(cropping, "cifar", 56) == {"image_size": 64}
+    assert training._fed_images(cropping, "imagenet", 56) == {"image_size": 64, "resize_size": 64}
+    assert training._fed_images(cropping, "cifar", 56) == {"image_size": 64}
     plain = kr.ResNet18(include_preprocessing=True, input_shape=(56, 56, 3))
-    assert training.fed_images(plain, "imagenet", 56) == {"image_size": 56}
+    assert training._fed_images(plain, "imagenet", 56) == {"image_size": 56}

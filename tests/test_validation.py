@@ -147,6 +147,7 @@ CASES = [
         "None",
     ),
     (export.export_onnx, lambda: export.export_onnx(tiny_model(), "out.onnx", opset=13), "opset", "13"),
+    (export.format_for, lambda: export.format_for("out", format="tflite"), "format", "'tflite'"),
     (
         callbacks.ClusterBackupAndRestore,
         lambda: callbacks.ClusterBackupAndRestore("backup", is_chief="yes"),
