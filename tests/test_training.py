@@ -12,7 +12,7 @@ import pytest
 import keras_resnet as kr
 from keras_resnet import distribute, presets, pretrained, shapes, training
 
-EPOCHS, TRAIN_SIZE, BATCH = 6, 2000, 32
+EPOCHS, TRAIN_SIZE, BATCH = 4, 1600, 32
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH)  # the last batch is partial
 
 
