@@ -182,6 +182,9 @@ def test_unknown_name_lists_the_names():
         kr.ResNet18(weights="torchvision_v3")
     with pytest.raises(ValueError, match=r"'timm/resnet50.a1_in1k' fills resnet50"):
         kr.ResNet18(weights="timm/resnet50.a1_in1k")
+    for missing in ("missing/resnet18.pth", "resnet18.safetensors"):
+        with pytest.raises(ValueError, match=f"weights must be an existing file; received weights='{missing}'"):
+            kr.ResNet18(weights=missing)
 
 
 def test_preprocessing_travels_into_the_model():

@@ -102,6 +102,8 @@ def resolve(weights, *, architecture, include_top, classes, switches):
         )
     if os.path.exists(path):
         pretrained = _local(path, architecture, include_top)
+    elif path.endswith((*convert.TORCH_SUFFIXES, convert.SAFETENSORS_SUFFIX)):
+        raise ValueError(f"weights must be an existing file; received weights={path!r}, which does not exist")
     else:
         entry = find(architecture, path)
         pretrained = Pretrained(path, entry.layout, entry.switches, entry.preprocessing, entry.classes, entry=entry)
