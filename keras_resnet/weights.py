@@ -141,8 +141,9 @@ def _keras_home():
     return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
 
 
-def _md5(path):
-    digest = hashlib.md5()
+def file_digest(path, algorithm="md5"):
+    """The hex digest of a file, read in 1 MiB chunks (`algorithm`: a `hashlib` name, e.g. "md5", "sha256")."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -187,22 +188,24 @@ def imagenet_weights_path(name, include_top=True):
     )
 
 
-def cached_file(file_name, url, file_hash, *, description, alternative="", verify_cached=True):
-    """A file from Keras's cache (`$KERAS_HOME/models`), downloaded if absent.
+def cached_file(file_name, url, file_hash, *, description, alternative="", verify_cached=True, algorithm="md5"):
+    """A file from Keras's cache (`$KERAS_HOME/models`), downloaded if absent, checked against its hash.
 
     Args:
         file_name: name of the file in the cache.
         url: where to download it from.
-        file_hash: its md5.
+        file_hash: its hex digest, or a leading part of it (torch.hub names files with a sha256 prefix),
+            or `None` where the source publishes none (nothing is checked).
         description: what the file is, for error messages.
         alternative: text appended to the offline message (another way out).
-        verify_cached: check the md5 of a file already in the cache.
+        verify_cached: check the hash of a file already in the cache (a fresh download is always checked).
+        algorithm: the `hashlib` name of `file_hash`'s digest.
 
     Returns:
         Local path of the file.
 
     Raises:
-        ValueError: a cached file whose hash does not match.
+        ValueError: a file whose hash does not match.
         OSError: the file is not cached and cannot be downloaded (offline);
             the message says which file to put where.
 
@@ -214,22 +217,26 @@ def cached_file(file_name, url, file_hash, *, description, alternative="", verif
     """
     cache_dir = _keras_home()
     cached = os.path.join(cache_dir, "models", file_name)
-    if os.path.exists(cached):
-        actual = _md5(cached) if verify_cached else file_hash
-        if actual != file_hash:
-            raise ValueError(
-                f"The cached file {cached} ({description}) has md5 {actual}, expected {file_hash}: it is "
-                "corrupt or truncated. Delete it (or replace it with the genuine file) and retry."
-            )
+    if not os.path.exists(cached):
+        try:
+            keras.utils.get_file(file_name, url, cache_subdir="models", cache_dir=cache_dir)
+        except Exception as error:  # Keras raises a bare Exception on network failures.
+            raise OSError(
+                f"Could not download {description}, file {file_name} ({error}). Offline, download "
+                f"{url} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME to move it)"
+                f"{alternative}."
+            ) from error
+    elif not verify_cached:
         return cached
-    try:
-        return keras.utils.get_file(file_name, url, cache_subdir="models", file_hash=file_hash, cache_dir=cache_dir)
-    except Exception as error:  # Keras raises a bare Exception on network failures.
-        raise OSError(
-            f"Could not download {description} {file_name} ({error}). Offline, download "
-            f"{url} elsewhere and put it at {cached} (the Keras cache; set KERAS_HOME to move it)"
-            f"{alternative}."
-        ) from error
+    if file_hash is not None:
+        actual = file_digest(cached, algorithm)
+        if not actual.startswith(file_hash):
+            raise ValueError(
+                f"The cached file {cached} ({description}) has {algorithm} {actual}, expected {file_hash}"
+                f"{'...' if len(file_hash) < len(actual) else ''}: it is corrupt or truncated, or another file. "
+                "Delete it (or replace it with the genuine file) and retry."
+            )
+    return cached
 
 
 def load_weights(model, source):

@@ -9,9 +9,9 @@ another network is refused with the list of what did not match, before anything 
 """
 
 import dataclasses
-import hashlib
 import os
 
+from keras_resnet import weights as weights_lib
 from keras_resnet.pretrained import convert
 from keras_resnet.pretrained.catalog import CATALOG, IMAGENET_MEAN, IMAGENET_STD, LAYOUTS, Weights, find, names_for
 
@@ -192,36 +192,14 @@ def weights_path(entry):
         ValueError: the file's sha256 does not match the published one.
         OSError: offline and not cached; the message says which file to put where.
     """
-    import keras
-
-    from keras_resnet.weights import _keras_home
-
-    cached = os.path.join(_keras_home(), "models", entry.file_name)
-    if not os.path.exists(cached):
-        try:
-            keras.utils.get_file(entry.file_name, entry.url, cache_subdir="models", cache_dir=_keras_home())
-        except Exception as error:  # Keras raises a bare Exception on network failures.
-            raise OSError(
-                f"Could not download the weights {entry.name!r} of {entry.architecture}, file {entry.file_name} "
-                f"({error}). Offline, download {entry.url} elsewhere and put it at {cached} (the Keras cache; "
-                f"set KERAS_HOME to move it), or pass weights='/path/to/{entry.file_name}'."
-            ) from error
-    if entry.file_hash:
-        digest = _sha256(cached)
-        if not digest.startswith(entry.file_hash):
-            raise ValueError(
-                f"The file {cached} (weights {entry.name!r}) has sha256 {digest}, expected {entry.file_hash}...: "
-                "it is corrupt, truncated or another file. Delete it (or replace it with the genuine file) and retry."
-            )
-    return cached
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return weights_lib.cached_file(
+        entry.file_name,
+        entry.url,
+        entry.file_hash,
+        description=f"the weights {entry.name!r} of {entry.architecture}",
+        alternative=f", or pass weights='/path/to/{entry.file_name}'",
+        algorithm="sha256",
+    )
 
 
 def load(model, pretrained):
