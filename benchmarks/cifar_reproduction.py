@@ -9,7 +9,7 @@ split (smoke runs), the same images on both sides.
 
 - library: the named data set `keras_resnet.data.dataset_sources("cifar10", data_dir=...)` (its hold-out split;
   `take_per_class` for `--limit`) + `image_statistics` + `cifar_pipeline`, `keras_resnet.ResNet20`,
-  `keras_resnet.presets.compile_for(model, "cifar10", ...)` and `model.fit`.
+  `keras_resnet.recipes.compile_for(model, "cifar10", ...)` and `model.fit`.
 - reference: written below with numpy, plain Keras and tf.data only (nothing of keras_resnet): reads the batch
   files itself (`pickle`, rows of 3x32x32 planes to 32x32x3 images) and holds out the last 500 of each class
   with its own few lines; ResNet-20 with option A shortcuts (strided identity, zero-padded channels), He-normal
@@ -196,7 +196,7 @@ def library_run(folder, sizes, epochs, batch_size, seed, model_name="ResNet20", 
     steps_per_epoch = math.ceil(len(train_source) / batch_size)
     total_steps, boundaries = step_schedule(epochs, steps_per_epoch)
     model = getattr(kr, model_name)(input_shape=(32, 32, 3), classes=len(train_source.class_names))
-    kr.presets.compile_for(
+    kr.recipes.compile_for(
         model,
         "cifar10",
         batch_size=batch_size,

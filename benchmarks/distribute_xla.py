@@ -9,7 +9,7 @@ table shows the best steps per second of all timed runs (the least disturbed by 
 median CPU time per step of the process, all its threads (the work a step costs, whatever the load).
 
 - `none`: one device; `mirrored`: `MirroredStrategy` over the 2 logical CPUs, 32 images per replica.
-- XLA `off` / `on`: `jit_compile` asked of `keras_resnet.training.distributed_model`, which keeps XLA on
+- XLA `off` / `on`: `jit_compile` asked of `keras_resnet.training.trainer.distributed_model`, which keeps XLA on
   one device. Under MirroredStrategy it turns XLA off (with a warning), so `mirrored` + `on` would time the
   `off` run again; instead `on` there sets `model.jit_compile = True` after the helper, as a plain
   `model.compile(jit_compile=True)` under the strategy would: what Keras 3 does with XLA there.
@@ -45,10 +45,11 @@ def child(strategy, jit, steps, repeats, warmup):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np
 
-    from keras_resnet import distribute, presets, training
+    from keras_resnet import recipes
+    from keras_resnet.training import distribute, trainer
 
-    recipe = presets.recipe_for("cifar10", batch_size=BATCH_SIZE)
-    model, _, replication = training.distributed_model(
+    recipe = recipes.recipe_for("cifar10", batch_size=BATCH_SIZE)
+    model, _, replication = trainer.distributed_model(
         "resnet20", recipe, strategy=strategy, jit_compile=jit == "on", input_shape=(32, 32, 3), classes=10
     )
     model.jit_compile = jit == "on"

@@ -6,7 +6,7 @@ CIFAR-10 JPEGs (the first `--per-class` of each class of ../shared/data/cifar10-
 - `in-memory tensors`: float32 images decoded, normalised and held in memory before timing, no
   augmentation: the upper bound, where the input costs nothing;
 - `library, on-device augmentation`: uint8 images decoded once into memory, padded, cropped, flipped
-  and normalised by `keras_resnet.augment.Augmentation` inside the train step (the GPU fast path);
+  and normalised by `keras_resnet.data.augment.Augmentation` inside the train step (the GPU fast path);
 - `library, tf.data pipeline`: `keras_resnet.data.folder` (`cifar_pipeline`): the JPEGs read, decoded,
   augmented and prefetched on the CPU in every epoch.
 
@@ -27,7 +27,8 @@ import keras
 import numpy as np
 
 import keras_resnet
-from keras_resnet import accelerate, augment, data, presets
+from keras_resnet import accelerate, data, recipes
+from keras_resnet.data import augment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CIFAR = os.path.join(ROOT, "..", "shared", "data", "cifar10-jpeg", "train")
@@ -39,7 +40,7 @@ def _model(batch_size, augmentation=None):
     if augmentation is not None:
         inputs = keras.Input((32, 32, 3), dtype="uint8")
         model = keras.Model(inputs, network(augmentation(inputs)))
-    presets.compile_for(model, presets.recipe_for("cifar10", batch_size=batch_size), from_logits=False)
+    recipes.compile_for(model, recipes.recipe_for("cifar10", batch_size=batch_size), from_logits=False)
     return model
 
 

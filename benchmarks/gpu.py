@@ -137,10 +137,10 @@ def cifar_recipe(epochs, batch_size, train_size):
     regularisation to generalise). Batch 512 keeps the GPU busy; the learning rate is the paper's 0.1 per
     128 images, scaled linearly.
     """
-    from keras_resnet import presets
+    from keras_resnet import recipes
 
     steps = -(-train_size // batch_size)
-    return presets.Recipe(
+    return recipes.Recipe(
         batch_size=batch_size,
         lr=0.1 * batch_size / 128,
         schedule="cosine",
@@ -157,7 +157,8 @@ def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
     import pack_cifar
 
     import keras_resnet
-    from keras_resnet import accelerate, augment, presets
+    from keras_resnet import accelerate, recipes
+    from keras_resnet.data import augment
 
     start = time.monotonic()
     data = pack_cifar.load(data_path)
@@ -174,7 +175,7 @@ def cifar(report, data_path, *, epochs, batch_size, deadline, smoke):
     x = augment.Augmentation("cifar", image_size=32, mean=pixel_mean, std=255.0, seed=0)(inputs)
     model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)(x))
     recipe = cifar_recipe(epochs, batch_size, len(data["y_train"]))
-    presets.compile_for(model, recipe, from_logits=False, acceleration=setup)
+    recipes.compile_for(model, recipe, from_logits=False, acceleration=setup)
     section = {
         "recipe": repr(recipe),
         "setup": setup.describe(),

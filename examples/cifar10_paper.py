@@ -22,8 +22,8 @@ import argparse
 import os
 
 from keras_resnet import data
-from keras_resnet.plotting import plot_curves
-from keras_resnet.training import train
+from keras_resnet.training.plotting import plot_curves
+from keras_resnet.training.trainer import train
 
 JPEG_FOLDER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpeg", "train")
 VALIDATION_START = 4500

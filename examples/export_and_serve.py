@@ -1,7 +1,7 @@
 """Export a trained ResNet as a SavedModel that takes raw images, then serve it with TensorFlow alone.
 
 A small CIFAR-style ResNet-8 learns the embedded shapes data set
-(`keras_resnet.shapes`) for a few epochs, its images normalised per channel
+(`keras_resnet.data.shapes`) for a few epochs, its images normalised per channel
 by `keras_resnet.data.cifar_pipeline`. `keras_resnet.export.export_saved_model`
 then writes a SavedModel that carries the same normalisation
 (`cifar_preprocessing`), the class names and the input size.
@@ -27,7 +27,8 @@ import tempfile
 import keras
 import numpy as np
 
-from keras_resnet import ResNet, data, shapes
+from keras_resnet import ResNet, data
+from keras_resnet.data import shapes
 from keras_resnet.export import cifar_preprocessing, export_saved_model
 
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (16, 32, 64), "stem": "cifar", "shortcut": "A"}

@@ -1,6 +1,6 @@
 """Multi-level ResNet features feeding a tiny Feature Pyramid Network.
 
-`keras_resnet.features.feature_extractor` turns a backbone into a model whose
+`keras_resnet.models.features.feature_extractor` turns a backbone into a model whose
 output is the dict of its stage outputs C2..C5; `feature_info` gives each
 level's stride and channels. A small FPN (Lin et al. 2017: 1x1 laterals, a
 top-down pathway of upsampling and additions, 3x3 smoothing) turns them into
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from keras_resnet import get_model
-from keras_resnet.features import feature_extractor, feature_info
+from keras_resnet.models.features import feature_extractor, feature_info
 
 
 def discs(count, image_size=64, seed=0):

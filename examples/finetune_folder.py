@@ -1,15 +1,15 @@
 """Fine-tuning a backbone on a new folder of images: frozen backbone first, then the whole network.
 
 Builds the backbone without its classifier (`include_top=False, pooling="avg"`), puts a new softmax
-classifier on it, trains the classifier alone with the backbone frozen (`keras_resnet.features.freeze`),
+classifier on it, trains the classifier alone with the backbone frozen (`keras_resnet.models.features.freeze`),
 then unfreezes the backbone (`unfreeze`, all or the last `--unfreeze-stages` stages, BatchNormalization kept
 frozen) and trains at a 10 times smaller learning rate. A pretrained backbone is called with `training=False`,
 so its BatchNormalization layers keep their statistics in both phases (the usual practice on small data sets).
-Optimizer: the paper's SGD with momentum and L2 weight decay (`keras_resnet.presets`, ImageNet recipe).
+Optimizer: the paper's SGD with momentum and L2 weight decay (`keras_resnet.recipes`, ImageNet recipe).
 
 `--weights` takes any `weights=` of the builders: `imagenet` (the keras.applications ImageNet weights of
 ResNet50/101/152 and their V2), the best public checkpoints by name (`torchvision_v2`, `timm/resnet50.a1_in1k`;
-`keras_resnet.pretrained.names_for(model)` lists them; downloaded once into ~/.keras), or a file (`.pth`,
+`keras_resnet.models.pretrained.names_for(model)` lists them; downloaded once into ~/.keras), or a file (`.pth`,
 `.safetensors`, a keras-hub preset folder, a Keras weights file). The images are preprocessed as the backbone
 records for its weights (`backbone.preprocessing`: "caffe", BGR minus the ImageNet mean, for v1 "imagenet";
 "tf", [-1, 1], for V2; the source's mean, std and evaluation crop for torchvision and timm), else as "caffe";
@@ -27,9 +27,11 @@ import os
 
 import keras
 
-from keras_resnet import data, get_model, presets, shapes
-from keras_resnet.data.transforms import preprocessing_constants
-from keras_resnet.features import freeze, unfreeze
+from keras_resnet import data, get_model, recipes
+from keras_resnet.data import shapes
+from keras_resnet.models.features import freeze, unfreeze
+from keras_resnet.normalization import preprocessing_constants
+from keras_resnet.training import run_folder
 
 SPLITS = ("train", "validation")
 
@@ -83,9 +85,9 @@ def classifier(backbone, classes, *, keep_statistics):
 def fit(model, pair, *, lr, batch_size, epochs, label):
     """Compiles with the paper's SGD at `lr`, trains `epochs` epochs and prints the validation accuracy."""
     train, validation = pair
-    recipe = presets.compile_for(model, "imagenet", batch_size=batch_size, lr=lr, callbacks_attached=True)
+    recipe = recipes.compile_for(model, "imagenet", batch_size=batch_size, lr=lr, callbacks_attached=True)
     print(f"\n{label}: {sum(w.numpy().size for w in model.trainable_weights):,} trainable parameters, lr {lr}")
-    model.fit(train, validation_data=validation, epochs=epochs, callbacks=presets.run_callbacks(recipe), verbose=2)
+    model.fit(train, validation_data=validation, epochs=epochs, callbacks=run_folder.run_callbacks(recipe), verbose=2)
     accuracy = model.evaluate(validation, verbose=0, return_dict=True)["accuracy"]
     print(f"{label}: validation accuracy {accuracy:.4f}")
 

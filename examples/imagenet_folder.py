@@ -7,7 +7,7 @@ momentum 0.9, batch 256, learning rate 0.1 divided by 10 when the validation err
 
 Data: `--dataset folder:PATH` (`PATH/train/<class>/...` and `PATH/validation/<class>/...`) or a
 tensorflow-datasets name (`imagenet2012`, `imagenette/320px`, ...) prepared in `--data-dir`. Without
-`--dataset`, the embedded shapes are written as a small image folder (`keras_resnet.shapes.save_folder`) and
+`--dataset`, the embedded shapes are written as a small image folder (`keras_resnet.data.shapes.save_folder`) and
 ResNet-18 trains on 64x64 crops for one epoch, so the script runs anywhere in a minute or two. The full run:
 
     python examples/imagenet_folder.py --dataset imagenet2012 --data-dir /data/tfds --model resnet50 \\
@@ -17,8 +17,8 @@ ResNet-18 trains on 64x64 crops for one epoch, so the script runs anywhere in a 
 import argparse
 import os
 
-from keras_resnet import shapes
-from keras_resnet.training import evaluate_run, train
+from keras_resnet.data import shapes
+from keras_resnet.training.trainer import evaluate_run, train
 
 
 def main():

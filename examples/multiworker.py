@@ -1,7 +1,7 @@
 """Data-parallel training on worker processes of this machine, with MultiWorkerMirroredStrategy.
 
 Run without `TF_CONFIG`, this script is the launcher: it starts one copy of itself per worker, each with
-its `TF_CONFIG` from `keras_resnet.distribute.local_cluster` (free ports of 127.0.0.1), and waits for them.
+its `TF_CONFIG` from `keras_resnet.training.distribute.local_cluster` (free ports of 127.0.0.1), and waits for them.
 Each worker resolves strategy `"auto"` to `MultiWorkerMirroredStrategy`, builds a ResNet-20 with the
 `cifar10` recipe scaled to the global batch (`--batch-size` images per worker), and trains on the embedded
 shapes images, keeping its share of every batch. Worker 0, the chief, writes the run folder: `best.keras`,
@@ -33,7 +33,7 @@ def launch(workers):
     """Starts one worker process per `TF_CONFIG` of a local cluster; returns the worst exit status."""
     # Imported here, as in `train`: keras_resnet imports Keras and with it TensorFlow, which the launcher
     # does not need and a worker must first set up with its multi-worker strategy.
-    from keras_resnet.distribute import local_cluster
+    from keras_resnet.training.distribute import local_cluster
 
     processes = [
         subprocess.Popen([sys.executable, *sys.argv], env={**os.environ, "TF_CONFIG": config})
@@ -49,11 +49,11 @@ def launch(workers):
 
 def train(args):
     """Trains as the worker `TF_CONFIG` names."""
-    from keras_resnet import distribute, presets, training
+    from keras_resnet.training import distribute, run_folder, trainer
 
     # First of all: TensorFlow needs the multi-worker strategy before any other TensorFlow work.
     replication = distribute.replicate("auto")
-    model, recipe, _ = training.distributed_model(
+    model, recipe, _ = trainer.distributed_model(
         "resnet20",
         "cifar10",
         strategy=replication,
@@ -62,11 +62,11 @@ def train(args):
         input_shape=(32, 32, 3),
         classes=5,
     )
-    splits = training.datasets(
+    splits = trainer.datasets(
         "shapes", batch_size=recipe.batch_size, train_size=args.train_size, validation_size=args.train_size // 4
     )
     train_data, validation_data = (distribute.shard_dataset(d, "data") for d in (splits.train, splits.validation))
-    callbacks = presets.run_callbacks(recipe, args.output, is_chief=replication.is_chief, tensorboard=False)
+    callbacks = run_folder.run_callbacks(recipe, args.output, is_chief=replication.is_chief, tensorboard=False)
     if replication.is_chief:
         print(
             f"{replication.num_workers} workers, {replication.num_replicas} replicas, global batch "

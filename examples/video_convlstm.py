@@ -5,10 +5,10 @@ A tiny CIFAR-style ResNet-8 reads each 32x32 frame (`TimeDistributed`), a
 direction a square moves (`keras_resnet.video.moving_shapes_clips`). Training
 runs in two phases, as transfer learning does:
 
-1. the backbone is frozen (`keras_resnet.features.freeze`): only the
+1. the backbone is frozen (`keras_resnet.models.features.freeze`): only the
    ConvLSTM and the classifier learn, and the backbone's BatchNormalization
    layers stay in inference mode;
-2. the backbone is unfrozen (`keras_resnet.features.unfreeze`) and the whole
+2. the backbone is unfrozen (`keras_resnet.models.features.unfreeze`) and the whole
    model is fine-tuned at a lower learning rate, BatchNormalization
    statistics still frozen.
 
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from keras_resnet import ResNet
-from keras_resnet.features import freeze, unfreeze
+from keras_resnet.models.features import freeze, unfreeze
 from keras_resnet.video import DIRECTIONS, moving_shapes_clips, video_classifier
 
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (8, 16, 32), "stem": "cifar", "shortcut": "A"}

@@ -12,11 +12,11 @@
 - **steps_per_execution**: 8 on accelerators, so Keras returns to Python (callbacks, logs) once per 8
   steps instead of after every step; 1 on CPUs, where a step takes far longer than that overhead.
 - **data_parallel**: on JAX with several local accelerators, `keras.distribution.DataParallel` over all of
-  them (on TensorFlow, `keras_resnet.distribute` replicates with `tf.distribute`).
+  them (on TensorFlow, `keras_resnet.training.distribute` replicates with `tf.distribute`).
 
 Every choice can be overridden by an argument. `Acceleration.apply()` sets the dtype policy (before the
 model is built) and the distribution, and prints the choice once per process; `compile_options()` gives the
-arguments of `model.compile`. `keras_resnet.presets.compile_for` and `keras_resnet.training.train` use it.
+arguments of `model.compile`. `keras_resnet.recipes.compile_for` and `keras_resnet.training.trainer.train` use it.
 
 ```python
 from keras_resnet import accelerate
@@ -196,7 +196,7 @@ def acceleration(*, precision="auto", jit_compile="auto", steps_per_execution="a
     if data_parallel is True and backend != "jax":
         raise ValueError(
             f"data_parallel=True needs the jax backend; received backend {backend!r}. On tensorflow use "
-            "keras_resnet.distribute.replicate('mirrored')."
+            "keras_resnet.training.distribute.replicate('mirrored')."
         )
     kind, count, capability = device_kind()
     accelerated = kind != "cpu"

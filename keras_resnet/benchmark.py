@@ -3,7 +3,7 @@
 `benchmark` is the engine of `keras-resnet benchmark`. It times, in one process:
 
 - `library` — a `keras_resnet` model trained with `model.fit` the library's fast way: uint8 images in
-  memory, augmented on the device by `keras_resnet.augment.Augmentation` inside the compiled step, with
+  memory, augmented on the device by `keras_resnet.data.augment.Augmentation` inside the compiled step, with
   the settings of `keras_resnet.accelerate` (precision, jit, steps per execution);
 - `keras.applications` — `keras.applications.ResNet50` (or 101/152) trained with `model.fit` on float32
   images in memory, as its documentation does it, under the same dtype policy;
@@ -35,11 +35,12 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet import accelerate, augment
+from keras_resnet import accelerate
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
-from keras_resnet.models import get_model
-from keras_resnet.summary import count_macs
+from keras_resnet.data import augment
+from keras_resnet.models.builders import get_model
+from keras_resnet.models.summary import count_macs
 
 __all__ = ["MODES", "Contender", "benchmark", "contenders", "environment", "matmul_peak", "run", "table", "write_json"]
 

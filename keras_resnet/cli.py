@@ -13,8 +13,8 @@ keras-resnet export --checkpoint runs/resnet20/best.keras --format litert --outp
 keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   # images/s vs keras.applications
 ```
 
-Every subcommand is a thin layer over a library function (`keras_resnet.training.train`,
-`keras_resnet.training.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plotting.plot_curves`);
+Every subcommand is a thin layer over a library function (`keras_resnet.train`,
+`keras_resnet.training.trainer.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plot_curves`);
 their `ValueError`s and `OSError`s (a missing file, weights that cannot be downloaded) are printed as one
 line and exit with status 2, as argparse does for bad flags.
 """
@@ -27,13 +27,14 @@ import sys
 
 import keras
 
-from keras_resnet import accelerate, benchmark, distribute, export, presets, training
+from keras_resnet import accelerate, benchmark, export, recipes
 from keras_resnet._validation import is_positive_int
 from keras_resnet.data import folder_source
-from keras_resnet.models import MODELS, get_model
-from keras_resnet.plotting import plot_curves
-from keras_resnet.summary import model_summary
-from keras_resnet.weights import has_imagenet_weights
+from keras_resnet.models.builders import MODELS, get_model
+from keras_resnet.models.summary import model_summary
+from keras_resnet.models.weights import has_imagenet_weights
+from keras_resnet.training import distribute, trainer
+from keras_resnet.training.plotting import plot_curves
 
 PROG = "keras-resnet"
 
@@ -68,7 +69,7 @@ def _add_dataset_arguments(parser, default, default_seed):
     )
     parser.add_argument(
         "--augmentation",
-        choices=training.AUGMENTATIONS,
+        choices=trainer.AUGMENTATIONS,
         help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip "
         "(default: cifar for shapes and CIFAR, else imagenet)",
     )
@@ -131,7 +132,7 @@ def build_parser():
         "--weights",
         metavar="NAME",
         help="fine-tune from pretrained weights: a name such as torchvision_v2 or timm/resnet50.a1_in1k "
-        "(keras_resnet.pretrained.names_for(MODEL)), a .pth or .safetensors file, a keras-hub preset folder or "
+        "(keras_resnet.models.pretrained.names_for(MODEL)), a .pth or .safetensors file, a keras-hub preset folder or "
         "imagenet; the backbone normalises raw images as its weights record and gets a new classifier for the "
         "data set's classes (default image size: the weights' crop size; default: random weights)",
     )
@@ -140,7 +141,7 @@ def build_parser():
         type=_positive_int,
         help="epochs; the recipe's whole learning-rate schedule is stretched or squeezed to them (its drops at "
         "the same fractions of the run: a 2-epoch CIFAR run ends at lr 0.001); run.json records the schedule "
-        f"that ran (default: the recipe's length, 64k iterations for CIFAR; {training.SHAPES_EPOCHS} for shapes)",
+        f"that ran (default: the recipe's length, 64k iterations for CIFAR; {trainer.SHAPES_EPOCHS} for shapes)",
     )
     train.add_argument(
         "--batch-size", type=_positive_int, help="batch size (default: the recipe's; the learning rate scales with it)"
@@ -149,7 +150,7 @@ def build_parser():
     train.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's, 1e-4)")
     train.add_argument(
         "--recipe",
-        choices=sorted(presets.RECIPES),
+        choices=sorted(recipes.RECIPES),
         help="training recipe (default: cifar10/cifar100 for CIFAR-like data, imagenet otherwise)",
     )
     train.add_argument("--output", help="folder of the run's files (default: runs/MODEL-DATASET)")
@@ -201,7 +202,7 @@ def build_parser():
     _add_dataset_arguments(evaluate, None, None)
     evaluate.add_argument(
         "--method",
-        choices=training.METHODS,
+        choices=trainer.METHODS,
         default="center",
         help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
         "testing (ImageNet augmentation only) (default: %(default)s)",
@@ -312,7 +313,7 @@ def _benchmark(args):
 
 def _train(args):
     output = args.output or os.path.join("runs", f"{args.model}-{_slug(args.dataset)}")
-    result = training.train(
+    result = trainer.train(
         args.model,
         args.dataset,
         epochs=args.epochs,
@@ -346,7 +347,7 @@ def _slug(dataset):
 
 
 def _evaluate(args):
-    result = training.evaluate_run(
+    result = trainer.evaluate_run(
         args.checkpoint,
         args.dataset,
         method=args.method,

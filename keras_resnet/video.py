@@ -88,7 +88,7 @@ def video_classifier(backbone, classes, *, frames, filters=16, data_format=None,
     last state), `max_pool` and `predictions` (softmax). Global *max*
     pooling keeps the evidence of motion, which is local to the moving
     object, where an average over the frame would dilute it. Freeze or
-    unfreeze the backbone with `keras_resnet.features.freeze` /
+    unfreeze the backbone with `keras_resnet.models.features.freeze` /
     `unfreeze` before compiling.
 
     Args:

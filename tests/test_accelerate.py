@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import accelerate, presets
+from keras_resnet import accelerate, recipes
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_LIKE = accelerate.Acceleration(keras.backend.backend(), "gpu", 1, "mixed_bfloat16", False, 2, False)
@@ -55,16 +55,16 @@ def test_apply_sets_the_policy_and_prints_the_choice_once(capsys):
 
 def test_compile_for_uses_the_machines_choice_and_accepts_another():
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    presets.compile_for(model, "cifar10")
+    recipes.compile_for(model, "cifar10")
     assert model.steps_per_execution == accelerate.acceleration().steps_per_execution
-    presets.compile_for(model, "cifar10", acceleration=GPU_LIKE)
+    recipes.compile_for(model, "cifar10", acceleration=GPU_LIKE)
     assert model.steps_per_execution == 2 and model.jit_compile is False
 
 
 def test_the_gpu_settings_train_correctly_on_the_cpu():
     GPU_LIKE.apply(verbose=False)
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    presets.compile_for(model, presets.recipe_for("cifar10", batch_size=8), acceleration=GPU_LIKE)
+    recipes.compile_for(model, recipes.recipe_for("cifar10", batch_size=8), acceleration=GPU_LIKE)
     # 16-bit convolutions, a float32 classifier and a float32 loss.
     assert model.get_layer("conv1_conv").compute_dtype == "bfloat16"
     assert model.get_layer("predictions").compute_dtype == "float32"
@@ -85,7 +85,7 @@ def test_jax_data_parallel_with_bfloat16_trains_over_two_devices():
         "setup = accelerate.acceleration(precision='mixed_bfloat16', data_parallel=True, steps_per_execution=2)\n"
         "setup.apply()\n"
         "model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)\n"
-        "presets.compile_for(model, presets.recipe_for('cifar10', batch_size=8), acceleration=setup)\n"
+        "presets.compile_for(model, recipes.recipe_for('cifar10', batch_size=8), acceleration=setup)\n"
         "x = np.random.default_rng(0).uniform(0, 1, (32, 32, 32, 3)).astype('float32')\n"
         "h = model.fit(x, np.arange(32) % 10, batch_size=8, epochs=1, verbose=0).history\n"
         "import jax\n"

@@ -59,8 +59,8 @@ def test_reference_l2_regularizer_is_the_coupled_decay_of_l2sgd():
 @pytest.mark.parametrize("batch_size, epochs, steps_per_epoch", [(128, 10, 352), (64, 3, 5)])
 def test_reference_schedule_drops_where_the_library_recipe_does(batch_size, epochs, steps_per_epoch):
     total, boundaries = bench.step_schedule(epochs, steps_per_epoch)
-    recipe = kr.presets.recipe_for("cifar10", batch_size=batch_size, total_steps=total, boundaries=boundaries)
-    library = kr.presets.learning_rate_schedule(recipe)
+    recipe = kr.recipes.recipe_for("cifar10", batch_size=batch_size, total_steps=total, boundaries=boundaries)
+    library = kr.recipes.learning_rate_schedule(recipe)
     reference = bench.reference_schedule(batch_size, boundaries)
     steps = sorted({0, total, *range(0, total, 37), *(b + d for b in boundaries for d in (-1, 0, 1))})
     np.testing.assert_allclose([float(reference(s)) for s in steps], [float(library(s)) for s in steps], rtol=1e-6)

@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import pytest
 
-import keras_resnet.presets  # noqa: F401  (registers the optimizer the checkpoints hold)
-from keras_resnet import plotting
-from keras_resnet.callbacks import resume_epoch
+import keras_resnet.recipes  # noqa: F401  (registers the optimizer the checkpoints hold)
 from keras_resnet.cli import build_parser, main
+from keras_resnet.training import plotting
+from keras_resnet.training.callbacks import resume_epoch
 
 ENV = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -208,11 +208,12 @@ def test_a_killed_train_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path)
 
 
 def test_export_and_evaluate_of_a_run_checkpoint_use_what_the_run_recorded(tmp_path, capsys):
-    from keras_resnet import shapes, training
+    from keras_resnet.data import shapes
+    from keras_resnet.training import trainer
 
     run = tmp_path / "run"
     options = dict(train_size=32, validation_size=16, image_size=16)
-    training.train("resnet20", "shapes", epochs=1, batch_size=16, output_dir=str(run), verbose=0, **options)
+    trainer.train("resnet20", "shapes", epochs=1, batch_size=16, output_dir=str(run), verbose=0, **options)
     assert not (run / "preprocessing.json").exists()  # the normalisation is inside the checkpoint
     capsys.readouterr()
 

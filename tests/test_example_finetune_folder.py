@@ -41,7 +41,7 @@ def test_the_preprocessing_is_the_one_the_backbone_records(example):
 def test_pipelines_preprocess_as_the_weights_record(example, folder, preprocessing):
     (_, validation), class_names = example.pipelines(folder, 32, 4, preprocessing)
     images, _ = next(iter(validation))
-    mean, std, reverse_channels = kr.data.transforms.preprocessing_constants(preprocessing)
+    mean, std, reverse_channels = kr.normalization.preprocessing_constants(preprocessing)
     pixels = np.asarray(images)[..., ::-1] * std + mean if reverse_channels else np.asarray(images) * std + mean
     assert class_names == ("cross", "ring")
     assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_resnet as kr
-from keras_resnet.summary import count_params
+from keras_resnet.models.summary import count_params
 
 
 def expected_trainable(block, depths, widths, shortcut, preact, classes):

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet import _validation, callbacks, distribute, evaluation, export, features, presets, training
+from keras_resnet import _validation, export, recipes
+from keras_resnet.models import features
+from keras_resnet.training import callbacks, distribute, evaluation, run_folder, trainer
 
-MODULES = (kr, presets, export, features, distribute, training, evaluation, callbacks)
+MODULES = (kr, recipes, export, features, distribute, trainer, evaluation, callbacks)
 
 # "What is allowed" is said with one of these.
 ALLOWED = re.compile(
@@ -29,7 +31,7 @@ ALLOWED = re.compile(
 # Public callables with no row, and why.
 EXEMPT = {
     callbacks.StopOnNaN: "takes no arguments",
-    training.DistributedModel: "a record returned by distributed_model, not built by users",
+    trainer.DistributedModel: "a record returned by distributed_model, not built by users",
     distribute.Replication: "a record returned by replicate, not built by users",
 }
 
@@ -40,7 +42,7 @@ def tiny_model():
 
 def compiled_model():
     model = tiny_model()
-    presets.compile_for(model)
+    recipes.compile_for(model)
     return model
 
 
@@ -125,20 +127,20 @@ CASES = [
     (kr.train, lambda: kr.train(epochs=0, strategy="none"), "epochs", "0"),
     (kr.transfer_weights, lambda: kr.transfer_weights("resnet20", tiny_model()), "source", "'resnet20'"),
     (kr.unfreeze, lambda: kr.unfreeze(tiny_model(), stages=[9]), "stages", "9"),
-    (presets.LinearWarmUp, lambda: presets.LinearWarmUp(0.1, warmup_steps=-1), "warmup_steps", "-1"),
-    (presets.Recipe, lambda: presets.Recipe(128, 0.1, "linear", 100), "schedule", "'linear'"),
+    (recipes.LinearWarmUp, lambda: recipes.LinearWarmUp(0.1, warmup_steps=-1), "warmup_steps", "-1"),
+    (recipes.Recipe, lambda: recipes.Recipe(128, 0.1, "linear", 100), "schedule", "'linear'"),
     (
-        presets.SmoothedSparseCategoricalCrossentropy,
-        lambda: presets.SmoothedSparseCategoricalCrossentropy(label_smoothing=1.5),
+        recipes.SmoothedSparseCategoricalCrossentropy,
+        lambda: recipes.SmoothedSparseCategoricalCrossentropy(label_smoothing=1.5),
         "label_smoothing",
         "1.5",
     ),
-    (presets.StepDecay, lambda: presets.StepDecay(0.1, [30, 10]), "boundaries", "[30, 10]"),
-    (presets.run_callbacks, lambda: presets.run_callbacks("cifar10", monitor=3), "monitor", "3"),
-    (presets.run_callbacks, lambda: presets.run_callbacks("cifar10", is_chief="yes"), "is_chief", "'yes'"),
-    (presets.learning_rate_schedule, lambda: presets.learning_rate_schedule("cifar10", lr=0), "lr", "0"),
-    (presets.optimizer_for, lambda: presets.optimizer_for("cifar10", momentum=1.0), "momentum", "1.0"),
-    (presets.recipe_for, lambda: presets.recipe_for("cifar10", epochs=3), "epochs", "epochs=3"),
+    (recipes.StepDecay, lambda: recipes.StepDecay(0.1, [30, 10]), "boundaries", "[30, 10]"),
+    (run_folder.run_callbacks, lambda: run_folder.run_callbacks("cifar10", monitor=3), "monitor", "3"),
+    (run_folder.run_callbacks, lambda: run_folder.run_callbacks("cifar10", is_chief="yes"), "is_chief", "'yes'"),
+    (recipes.learning_rate_schedule, lambda: recipes.learning_rate_schedule("cifar10", lr=0), "lr", "0"),
+    (recipes.optimizer_for, lambda: recipes.optimizer_for("cifar10", momentum=1.0), "momentum", "1.0"),
+    (recipes.recipe_for, lambda: recipes.recipe_for("cifar10", epochs=3), "epochs", "epochs=3"),
     (export.export, lambda: export.export(tiny_model(), "out", format="tflite"), "format", "'tflite'"),
     (
         export.export_litert,
@@ -157,16 +159,16 @@ CASES = [
     (callbacks.DeleteOnTrainEnd, lambda: callbacks.DeleteOnTrainEnd(""), "directory", "''"),
     (callbacks.resume_epoch, lambda: callbacks.resume_epoch(None), "backup_dir", "None"),
     (
-        training.distributed_model,
-        lambda: training.distributed_model("resnet20", jit_compile="yes"),
+        trainer.distributed_model,
+        lambda: trainer.distributed_model("resnet20", jit_compile="yes"),
         "jit_compile",
         "'yes'",
     ),
     (distribute.local_cluster, lambda: distribute.local_cluster(0), "num_workers", "0"),
     (distribute.replicate, lambda: distribute.replicate("tpu"), "strategy", "'tpu'"),
     (
-        training.scale_recipe,
-        lambda: training.scale_recipe("cifar10", "none", per_replica_batch_size=0),
+        trainer.scale_recipe,
+        lambda: trainer.scale_recipe("cifar10", "none", per_replica_batch_size=0),
         "per_replica_batch_size",
         "0",
     ),
@@ -177,8 +179,8 @@ CASES = [
         "jit_compile",
         "'yes'",
     ),
-    (training.evaluate_run, lambda: training.evaluate_run("missing.keras"), "model", "'missing.keras'"),
-    (training.evaluate_run, lambda: training.evaluate_run(tiny_model(), method="five_crop"), "method", "'five_crop'"),
+    (trainer.evaluate_run, lambda: trainer.evaluate_run("missing.keras"), "model", "'missing.keras'"),
+    (trainer.evaluate_run, lambda: trainer.evaluate_run(tiny_model(), method="five_crop"), "method", "'five_crop'"),
     (evaluation.center_crop, lambda: evaluation.center_crop(np.zeros((8, 8, 3)), 16), "size", "16"),
     (evaluation.evaluate, lambda: evaluation.evaluate(tiny_model(), [], method="five_crop"), "method", "'five_crop'"),
     (evaluation.resize_shorter_side, lambda: evaluation.resize_shorter_side(np.zeros((8, 8, 3)), 0), "size", "0"),

@@ -53,8 +53,9 @@ from keras_resnet.data.sources import (
     take_per_class,
     tfds_source,
 )
-from keras_resnet.data.transforms import center_crop, normalizer, resize_shorter_side
+from keras_resnet.data.transforms import center_crop, resize_shorter_side
 from keras_resnet.imagenet import IMAGENET_MEAN
+from keras_resnet.normalization import normalizer
 
 __all__ = [
     "AUGMENTATIONS",

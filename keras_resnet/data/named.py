@@ -2,7 +2,7 @@
 
 A data set is named by one string:
 
-- `"shapes"`: the embedded `keras_resnet.shapes` images, generated from `seed` (no download);
+- `"shapes"`: the embedded `keras_resnet.data.shapes` images, generated from `seed` (no download);
 - `"cifar10"`, `"cifar100"`: the python batch files in `data_dir`, or tensorflow-datasets' copy; the last
   10% of each class of the training set validates (`HOLDOUT_FRACTION`: 45k / 5k, never the test set), and
   the test set scores the final model separately (`full_train=True` trains on all 50k, with no validation);
@@ -20,9 +20,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from keras_resnet import shapes
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
+from keras_resnet.data import shapes
 from keras_resnet.data.pipelines import cifar_pipeline, imagenet_pipeline
 from keras_resnet.data.sources import (
     ImageSource,

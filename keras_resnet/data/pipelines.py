@@ -17,15 +17,9 @@ from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.data.sources import _check_epochs, _epoch_images, _epoch_keys, _epoch_seed, _seed_or_random
-from keras_resnet.data.transforms import (
-    CIFAR_NORMALIZATIONS,
-    _lighting,
-    center_crop,
-    cifar_preprocessing,
-    normalizer,
-    resize_shorter_side,
-)
+from keras_resnet.data.transforms import _lighting, center_crop, resize_shorter_side
 from keras_resnet.imagenet import CROP_SIZE, IMAGENET_MEAN, RESIZE_SIZE, SCALE_RANGE
+from keras_resnet.normalization import CIFAR_NORMALIZATIONS, cifar_preprocessing, normalizer
 
 
 def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle_buffer, parallel, epochs=None):
@@ -203,7 +197,7 @@ def imagenet_pipeline(
     Training: shuffle, resize so the shorter side is a random integer in `scale_range` (scale augmentation),
     take a random `image_size` square crop, flip horizontally with probability 1/2, optionally add AlexNet's
     PCA lighting noise. Evaluation: resize the shorter side to `resize_size` and take the centre
-    `image_size` crop (see `keras_resnet.evaluation` for 10-crop and multi-scale testing). Both then subtract
+    `image_size` crop (see `keras_resnet.training.evaluation` for 10-crop and multi-scale testing). Both then subtract
     the mean colour on the 0-255 scale (the paper subtracts the mean; at 224x224 the per-pixel ImageNet mean is
     nearly constant, so the per-channel mean stands for it).
 

@@ -122,7 +122,7 @@ class ImageSource:
         An image that still fails to decode (say, a corruption the source's check could not see) does not end
         the epoch: it is left out, recorded in `decode_failures` (and the TensorFlow log), and the pass ends
         with as many images from its start, so every pass yields `len(self)` examples and Keras knows the
-        number of steps. `keras_resnet.training.train` warns about them after every epoch.
+        number of steps. `keras_resnet.training.trainer.train` warns about them after every epoch.
 
         Args:
             shuffle: bool, whether to shuffle the keys (anew in every epoch) before decoding.

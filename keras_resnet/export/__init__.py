@@ -44,10 +44,10 @@ import sys
 import types
 
 from keras_resnet._validation import check_choice
-from keras_resnet.data.transforms import cifar_preprocessing
 from keras_resnet.export.litert import export_litert
 from keras_resnet.export.onnx import export_onnx
 from keras_resnet.export.saved_model import export_saved_model
+from keras_resnet.normalization import cifar_preprocessing
 
 __all__ = [
     "EXTENSIONS",

@@ -9,7 +9,7 @@ import keras
 
 from keras_resnet import _keras_compat
 from keras_resnet._validation import check_choice, check_model
-from keras_resnet.data.transforms import preprocessing_constants, standardize
+from keras_resnet.normalization import preprocessing_constants, standardize
 
 PREPROCESSING_AUTO = "auto"
 

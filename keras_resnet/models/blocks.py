@@ -1,0 +1,305 @@
+"""Residual blocks as small Functional-API functions.
+
+Every convolution goes through `conv_bn`, the one place where the settings
+of "conv + BN (+ ReLU)" (epsilon, momentum, initializers, data format) are
+written. Layer names follow `keras.applications`: a block named
+`conv3_block2` holds `conv3_block2_1_conv`, `conv3_block2_1_bn`, ...,
+`conv3_block2_out`, and its projection shortcut is `conv3_block2_0_conv`.
+"""
+
+import dataclasses
+
+import keras
+
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import is_real as _is_real
+from keras_resnet._validation import require as _require
+from keras_resnet.models.layers import ZeroPadShortcut
+
+SHORTCUTS = ("A", "B", "C")
+STRIDE_IN = ("1x1", "3x3")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSettings:
+    """Settings shared by every convolution and normalisation of a network.
+
+    Args:
+        bn_epsilon: `BatchNormalization` epsilon (1e-5 as in the paper's
+            Torch/Caffe models).
+        bn_momentum: moving-average momentum of BN statistics (0.9, i.e.
+            PyTorch's 0.1).
+        kernel_initializer: initializer of every convolution kernel (the
+            paper's He initialisation).
+        data_format: `"channels_last"` or `"channels_first"`; `None` means
+            `keras.config.image_data_format()`.
+        zero_init_residual: start the last BN gamma of each residual branch
+            (v1) or the branch's last convolution (v2) at zero, so each
+            block begins as an identity.
+
+    Example:
+
+    >>> LayerSettings(bn_momentum=0.99).channel_axis
+    -1
+    """
+
+    bn_epsilon: float = 1e-5
+    bn_momentum: float = 0.9
+    kernel_initializer: str = "he_normal"
+    data_format: str = None
+    zero_init_residual: bool = False
+
+    def __post_init__(self):
+        for argument, value in (("bn_epsilon", self.bn_epsilon), ("bn_momentum", self.bn_momentum)):
+            _require(_is_real(value) and 0 < value < 1, argument, value, "a number in (0, 1)")
+        fmt = self.data_format or keras.config.image_data_format()
+        _check_choice("data_format", fmt, ("channels_last", "channels_first"))
+        object.__setattr__(self, "data_format", fmt)
+
+    @property
+    def channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+
+def conv_bn(
+    x,
+    filters,
+    kernel_size,
+    settings,
+    *,
+    name,
+    strides=1,
+    dilation=1,
+    use_bias=False,
+    norm=True,
+    activation=True,
+    zero_init=False,
+):
+    """Convolution, then optionally BatchNormalization and ReLU.
+
+    Layers are named `{name}_conv`, `{name}_bn`, `{name}_relu`. A strided
+    convolution with a kernel wider than 1 gets explicit symmetric padding
+    (`{name}_pad`), as in `keras.applications` and torchvision; otherwise
+    padding is `"same"`.
+
+    Args:
+        x: input tensor.
+        filters: output channels.
+        kernel_size: square kernel side.
+        settings: a `LayerSettings`.
+        name: prefix of the layer names.
+        strides: convolution stride.
+        dilation: convolution dilation rate.
+        use_bias: add a bias to the convolution.
+        norm: follow the convolution with BatchNormalization.
+        activation: follow with ReLU.
+        zero_init: start the BN gamma (or, without BN, the kernel) at zero.
+
+    Returns:
+        Output tensor.
+
+    Example:
+
+    >>> import keras
+    >>> x = keras.Input((32, 32, 3))
+    >>> y = conv_bn(x, 16, 3, LayerSettings(), name="stem")
+    >>> tuple(y.shape)
+    (None, 32, 32, 16)
+    """
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        pad = dilation * (kernel_size - 1) // 2
+        x = keras.layers.ZeroPadding2D(pad, data_format=settings.data_format, name=f"{name}_pad")(x)
+        padding = "valid"
+    zero_kernel = zero_init and not norm
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        use_bias=use_bias,
+        kernel_initializer="zeros" if zero_kernel else settings.kernel_initializer,
+        data_format=settings.data_format,
+        name=f"{name}_conv",
+    )(x)
+    if norm:
+        x = batch_norm(x, settings, name=f"{name}_bn", zero_init=zero_init)
+    if activation:
+        x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def batch_norm(x, settings, *, name, zero_init=False):
+    """BatchNormalization over the channel axis with the network's settings."""
+    return keras.layers.BatchNormalization(
+        axis=settings.channel_axis,
+        epsilon=settings.bn_epsilon,
+        momentum=settings.bn_momentum,
+        gamma_initializer="zeros" if zero_init else "ones",
+        name=name,
+    )(x)
+
+
+def shortcut_kind(option, in_channels, out_channels, strides, plain=False):
+    """Which shortcut a block gets under the paper's options A, B and C.
+
+    Args:
+        option: `"A"`, `"B"` or `"C"`.
+        in_channels: channels entering the block.
+        out_channels: channels leaving the block.
+        strides: the block's spatial stride.
+        plain: a plain network has no shortcuts at all.
+
+    Returns:
+        `None` (no shortcut), `"identity"`, `"subsample"` (strided identity),
+        `"pad"` (option A zero padding) or `"projection"` (1x1 conv + BN).
+
+    Example:
+
+    >>> shortcut_kind("A", 16, 32, 2)
+    'pad'
+    >>> shortcut_kind("B", 16, 32, 2)
+    'projection'
+    """
+    _check_choice("shortcut", option, SHORTCUTS)
+    if plain:
+        return None
+    if option == "C":
+        return "projection"
+    if in_channels != out_channels:
+        return "pad" if option == "A" else "projection"
+    return "subsample" if strides > 1 else "identity"
+
+
+def _shortcut(x, preact, out_channels, strides, kind, settings, name):
+    """Builds the shortcut path; `preact` feeds projections of v2 blocks."""
+    if kind == "identity":
+        return x
+    if kind == "subsample":
+        return keras.layers.MaxPooling2D(1, strides=strides, data_format=settings.data_format, name=f"{name}_0_pool")(x)
+    if kind == "pad":
+        return ZeroPadShortcut(out_channels, strides=strides, data_format=settings.data_format, name=f"{name}_0_pad")(x)
+    # Projection: v1 projects the block input and normalises; v2 projects the
+    # pre-activated input and feeds the sum directly (so it keeps its bias).
+    if preact is None:
+        return conv_bn(x, out_channels, 1, settings, strides=strides, activation=False, name=f"{name}_0")
+    return conv_bn(
+        preact,
+        out_channels,
+        1,
+        settings,
+        strides=strides,
+        use_bias=True,
+        norm=False,
+        activation=False,
+        name=f"{name}_0",
+    )
+
+
+def residual_block(
+    x,
+    filters,
+    settings,
+    *,
+    name,
+    block="basic",
+    strides=1,
+    dilation=1,
+    previous_dilation=None,
+    shortcut="B",
+    preact=False,
+    plain=False,
+    stride_in="1x1",
+    return_activated_input=False,
+):
+    """One residual block, basic or bottleneck, post- or pre-activation.
+
+    Args:
+        x: input tensor.
+        filters: block width (bottleneck blocks output `4 * filters`).
+        settings: a `LayerSettings`.
+        name: block name, e.g. `"conv2_block1"`.
+        block: `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1).
+        strides: spatial stride of the block.
+        dilation: dilation of the 3x3 convolutions after the first one.
+        previous_dilation: dilation of the block's first 3x3 convolution
+            (torchvision's rule when a stride is replaced by dilation);
+            defaults to `dilation`.
+        shortcut: the paper's option `"A"`, `"B"` or `"C"`.
+        preact: pre-activation ("v2", He et al. 2016) instead of the paper's
+            post-activation ("v1") block.
+        plain: build the block without its shortcut (for the degradation
+            experiment).
+        stride_in: for v1 bottleneck blocks, put the stride on the first
+            `"1x1"` convolution (the paper) or on the `"3x3"` one
+            (torchvision's "v1.5"). Pre-activation bottlenecks stride the 3x3.
+        return_activated_input: also return the activated map the block
+            reads: its input for v1 (already BN + ReLU), the output of its
+            `{name}_preact_relu` for v2. A builder records feature levels
+            with it.
+
+    Returns:
+        Output tensor, or `(output, activated input)` with
+        `return_activated_input=True`.
+
+    Example:
+
+    >>> import keras
+    >>> x = keras.Input((32, 32, 16))
+    >>> y = residual_block(x, 32, LayerSettings(), name="conv3_block1", strides=2, shortcut="A")
+    >>> tuple(y.shape)
+    (None, 16, 16, 32)
+    """
+    _check_choice("block", block, ("basic", "bottleneck"))
+    _check_choice("stride_in", stride_in, STRIDE_IN)
+    first_dilation = dilation if previous_dilation is None else previous_dilation
+    out_channels = filters * (4 if block == "bottleneck" else 1)
+    kind = shortcut_kind(shortcut, x.shape[settings.channel_axis], out_channels, strides, plain)
+
+    branch = x
+    preactivated = None
+    if preact:
+        preactivated = batch_norm(x, settings, name=f"{name}_preact_bn")
+        preactivated = keras.layers.Activation("relu", name=f"{name}_preact_relu")(preactivated)
+        branch = preactivated
+
+    if block == "basic":
+        layers = [(filters, 3, strides, first_dilation), (out_channels, 3, 1, dilation)]
+    else:
+        on_1x1 = stride_in == "1x1" and not preact
+        layers = [
+            (filters, 1, strides if on_1x1 else 1, 1),
+            (filters, 3, 1 if on_1x1 else strides, first_dilation),
+            (out_channels, 1, 1, 1),
+        ]
+    last = len(layers)
+    for index, (channels, kernel, stride, rate) in enumerate(layers, start=1):
+        is_last = index == last
+        branch = conv_bn(
+            branch,
+            channels,
+            kernel,
+            settings,
+            strides=stride,
+            dilation=rate,
+            # v2's last conv feeds the sum, not a BN, so it keeps its bias.
+            use_bias=preact and is_last,
+            norm=not (preact and is_last),
+            activation=not is_last,
+            zero_init=is_last and settings.zero_init_residual,
+            name=f"{name}_{index}",
+        )
+
+    if kind is None:
+        out = branch if preact else keras.layers.Activation("relu", name=f"{name}_out")(branch)
+    elif preact:
+        short = _shortcut(x, preactivated, out_channels, strides, kind, settings, name)
+        out = keras.layers.Add(name=f"{name}_out")([short, branch])
+    else:
+        short = _shortcut(x, preactivated, out_channels, strides, kind, settings, name)
+        out = keras.layers.Add(name=f"{name}_add")([short, branch])
+        out = keras.layers.Activation("relu", name=f"{name}_out")(out)
+    if return_activated_input:
+        return out, (preactivated if preact else x)
+    return out

@@ -1,0 +1,167 @@
+"""Evaluation with averaged scores over views: centre crop, 10-crop and multi-scale fully-convolutional testing.
+
+He et al. (2015, section 3.4) compare models with "the standard 10-crop testing" and report their best results
+with "the fully-convolutional form", averaging the scores at multiple scales (shorter side in
+{224, 256, 384, 480, 640}). `evaluate` takes a Keras model and a dataset of full-size images, scores every view
+of each image, averages the model outputs over the views and reports top-1 and top-5 error.
+
+TensorFlow is imported inside the functions: importing this module does not need it.
+"""
+
+import keras
+import numpy as np
+
+from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_positive_int as _check_positive
+from keras_resnet._validation import check_positive_ints as _check_positive_ints
+from keras_resnet.data.transforms import center_crop, resize_shorter_side
+from keras_resnet.imagenet import CROP_SIZE, RESIZE_SIZE
+
+PAPER_SCALES = (224, 256, 384, 480, 640)
+"""Shorter sides of the paper's multi-scale fully-convolutional testing."""
+
+METHODS = ("center", "ten_crop", "multi_scale")
+"""How `evaluate` (and `trainer.evaluate_run`) views each image: centre crop, 10 crops, several scales."""
+
+
+def top_k_error(scores, labels, k=1):
+    """Returns the fraction of examples whose label is not among the `k` highest scores.
+
+    Args:
+        scores: array of shape `(count, classes)`.
+        labels: int array of shape `(count,)`.
+        k: int, how many of the highest scores count as a hit; at least the number of classes means no error.
+
+    Returns:
+        A float in [0, 1].
+
+    Example:
+
+    ```python
+    keras_resnet.training.evaluation.top_k_error([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]], [2, 0], k=1)  # 0.5
+    ```
+    """
+    scores = np.asarray(scores)
+    labels = np.asarray(labels).reshape(-1)
+    if scores.ndim != 2 or len(scores) != len(labels):
+        raise ValueError(
+            f"scores must have shape (count, classes) with count = len(labels) = {len(labels)}; "
+            f"received shape {scores.shape}"
+        )
+    _check_positive("k", k)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(1.0 - np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def _ten_crops(image, size):
+    """The four corner crops, the centre crop and their horizontal flips: shape `(10, size, size, channels)`."""
+    import tensorflow as tf
+
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    corners = [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size)]
+    crops = [tf.image.crop_to_bounding_box(image, top, left, size, size) for top, left in corners]
+    crops = tf.stack(crops + [center_crop(image, size)])
+    return tf.concat([crops, tf.image.flip_left_right(crops)], axis=0)
+
+
+def evaluate(
+    model,
+    images,
+    *,
+    method="ten_crop",
+    crop_size=CROP_SIZE,
+    resize_size=RESIZE_SIZE,
+    scales=PAPER_SCALES,
+    flip=False,
+    preprocess=None,
+):
+    """Scores each image over several views, averages the model outputs and reports top-1 and top-5 error.
+
+    Methods (all resizing keeps the aspect ratio and makes the shorter side the given length):
+
+    - `"center"`: resize to `resize_size`, score the centre `crop_size` crop.
+    - `"ten_crop"`: resize to `resize_size`, score the four corner crops and the centre crop of side
+      `crop_size` and their horizontal flips (10 views), as in AlexNet and the paper's comparisons.
+    - `"multi_scale"`: resize to each of `scales` and score the whole image (the fully-convolutional form:
+      the model must accept inputs of any size, e.g. built with `input_shape=(None, None, 3)` and global
+      pooling), plus its horizontal flip if `flip`.
+
+    The averaged score of an image is the mean of the model outputs over its views (probabilities for a model
+    ending in softmax). Each image is scored on its own, so images may differ in size.
+
+    Args:
+        model: a Keras model mapping a batch of images to class scores of shape `(batch, classes)`.
+        images: an unbatched `tf.data.Dataset` of `(image, label)`: images of shape `(height, width, 3)` on the
+            0-255 scale, any size (e.g. `source.images()` of a `keras_resnet.data` source).
+        method: one of `"center"`, `"ten_crop"`, `"multi_scale"`.
+        crop_size: int, side of the crops (`"center"`, `"ten_crop"`).
+        resize_size: int, shorter side before cropping; at least `crop_size`.
+        scales: tuple of ints, the shorter sides of `"multi_scale"`.
+        flip: bool, whether `"multi_scale"` also scores the horizontally flipped images.
+        preprocess: optional function, run in tf.data, mapping float32 views of shape
+            `(views, height, width, 3)` on the 0-255 scale to model inputs, e.g.
+            `keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)`. `None` passes them unchanged.
+
+    Returns:
+        A dict with `"top1_error"` and `"top5_error"` (floats in [0, 1]), `"scores"` (float array of shape
+        `(count, classes)`, the averaged scores) and `"labels"` (int array of shape `(count,)`).
+
+    Example:
+
+    ```python
+    validation = keras_resnet.data.tfds_source("imagenet2012", split="validation", data_dir="/data/tfds")
+    result = keras_resnet.training.evaluation.evaluate(
+        model,
+        validation.images(),
+        method="ten_crop",
+        preprocess=keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN),
+    )
+    print(result["top1_error"], result["top5_error"])
+    ```
+    """
+    import tensorflow as tf
+
+    _check_choice("method", method, METHODS)
+    _check_positive("crop_size", crop_size)
+    _check_positive("resize_size", resize_size)
+    if resize_size < crop_size:
+        raise ValueError(f"resize_size must be at least crop_size ({crop_size}); received {resize_size!r}")
+    _check_positive_ints("scales", scales)
+    image_spec = images.element_spec[0]
+    if image_spec.shape.rank != 3:
+        raise ValueError(
+            "images must be an unbatched dataset of (image, label) with images of shape (height, width, 3); "
+            f"received images of shape {image_spec.shape}"
+        )
+
+    def crops(image):
+        resized = resize_shorter_side(image, resize_size)
+        if method == "center":
+            return (center_crop(resized, crop_size)[None],)
+        return (_ten_crops(resized, crop_size),)
+
+    def rescaled(image):
+        views = [resize_shorter_side(image, scale)[None] for scale in scales]
+        return tuple(views + [tf.image.flip_left_right(view) for view in views] if flip else views)
+
+    make_views = rescaled if method == "multi_scale" else crops
+
+    def prepare(image, label):
+        views = make_views(tf.cast(image, tf.float32))
+        return tuple(views if preprocess is None else map(preprocess, views)), label
+
+    scores, labels = [], []
+    prepared = images.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    for views, label in prepared.as_numpy_iterator():
+        outputs = [keras.ops.convert_to_numpy(model(batch, training=False)) for batch in views]
+        scores.append(np.concatenate(outputs).mean(axis=0))
+        labels.append(label)
+    if not scores:
+        raise ValueError("images must hold at least one (image, label) pair; received an empty dataset")
+    scores, labels = np.stack(scores), np.asarray(labels)
+    return {
+        "top1_error": top_k_error(scores, labels, k=1),
+        "top5_error": top_k_error(scores, labels, k=5),
+        "scores": scores,
+        "labels": labels,
+    }
