@@ -32,7 +32,6 @@ from keras_resnet._validation import is_positive_int
 from keras_resnet.data import folder_source
 from keras_resnet.models.builders import MODELS, get_model
 from keras_resnet.models.summary import model_summary
-from keras_resnet.models.weights import has_imagenet_weights
 from keras_resnet.training import distribute, trainer
 from keras_resnet.training.plotting import plot_curves
 
@@ -370,7 +369,7 @@ def _summary(args):
         options = {} if args.input_size is None else {"input_shape": (args.input_size, args.input_size, 3)}
         figures = model_summary(get_model(name, **options))
         key = name.lower()
-        weights = has_imagenet_weights(key.removesuffix("v2"), preact=key.endswith("v2"))
+        weights = MODELS[key].has_imagenet_weights
         rows.append((key, figures, weights))
     if len(rows) == 1 and not args.all:
         name, figures, weights = rows[0]

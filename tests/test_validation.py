@@ -92,7 +92,6 @@ CASES = [
     (kr.compile_for, lambda: kr.compile_for(tiny_model(), mixed_precision="float8"), "mixed_precision", "'float8'"),
     (kr.conv_bn, lambda: kr.conv_bn(tensor(), 0, 3, kr.LayerSettings(), name="c"), "filters", "0"),
     (kr.count_macs, lambda: kr.count_macs("resnet50"), "model", "'resnet50'"),
-    (kr.count_params, lambda: kr.count_params("resnet50"), "model", "'resnet50'"),
     (kr.datasets, lambda: kr.datasets("mnist2"), "dataset", "'mnist2'"),
     (kr.datasets, lambda: kr.datasets(batch_size=0), "batch_size", "0"),
     (kr.decode_predictions, lambda: kr.decode_predictions(np.zeros((2, 10))), "preds", "(2, 10)"),

@@ -11,7 +11,6 @@ from keras_resnet.models.builders import (
     Plain110,
     PlainNet18,
     PlainNet34,
-    ResNet,
     ResNet18,
     ResNet18V2,
     ResNet20,
@@ -30,14 +29,14 @@ from keras_resnet.models.builders import (
     ResNet200,
     ResNet200V2,
     ResNet1202,
-    ResNetModel,
-    block_plan,
     get_model,
 )
 from keras_resnet.models.features import feature_extractor, feature_info, freeze, unfreeze
 from keras_resnet.models.imagenet_utils import decode_predictions, preprocess_input, preprocess_input_v2
 from keras_resnet.models.layers import ReverseChannels, ZeroPadShortcut
-from keras_resnet.models.summary import count_macs, count_params, model_summary
+from keras_resnet.models.model import ResNetModel
+from keras_resnet.models.resnet import ResNet, block_plan
+from keras_resnet.models.summary import count_macs, model_summary
 from keras_resnet.models.weights import has_imagenet_weights, imagenet_weights_path, load_weights, transfer_weights
 
 __all__ = [
@@ -47,7 +46,6 @@ __all__ = [
     "cifar",
     "conv_bn",
     "count_macs",
-    "count_params",
     "decode_predictions",
     "feature_extractor",
     "feature_info",

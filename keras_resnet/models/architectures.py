@@ -13,6 +13,8 @@ from keras_resnet._validation import check_positive_ints as _check_positive_ints
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
+# The paper's shortcut options: A zero-padded identity, B projection where the shape changes, C all projections.
+SHORTCUTS = ("A", "B", "C")
 
 # Output channels of a block relative to its width (torchvision's `expansion`).
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -66,7 +68,7 @@ class Architecture:
         object.__setattr__(self, "strides", strides)
         _check_choice("block", self.block, BLOCKS)
         _check_choice("stem", self.stem, STEMS)
-        _check_choice("shortcut", self.shortcut, ("A", "B", "C"))
+        _check_choice("shortcut", self.shortcut, SHORTCUTS)
         _check_positive_ints("depths", depths)
         for field, values in (("widths", widths), ("strides", strides)):
             _check_positive_ints(field, values, len(depths), context=", one per stage")

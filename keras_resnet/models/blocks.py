@@ -7,16 +7,19 @@ written. Layer names follow `keras.applications`: a block named
 `conv3_block2_out`, and its projection shortcut is `conv3_block2_0_conv`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import keras
+from keras import KerasTensor
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import is_real as _is_real
 from keras_resnet._validation import require as _require
-from keras_resnet.models.layers import ZeroPadShortcut
+from keras_resnet.models.architectures import BLOCKS, EXPANSION, SHORTCUTS
+from keras_resnet.models.layers import ZeroPadShortcut, channel_axis, data_format_or_default
 
-SHORTCUTS = ("A", "B", "C")
 STRIDE_IN = ("1x1", "3x3")
 
 
@@ -46,35 +49,33 @@ class LayerSettings:
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
     kernel_initializer: str = "he_normal"
-    data_format: str = None
+    data_format: str | None = None
     zero_init_residual: bool = False
 
     def __post_init__(self):
         for argument, value in (("bn_epsilon", self.bn_epsilon), ("bn_momentum", self.bn_momentum)):
             _require(_is_real(value) and 0 < value < 1, argument, value, "a number in (0, 1)")
-        fmt = self.data_format or keras.config.image_data_format()
-        _check_choice("data_format", fmt, ("channels_last", "channels_first"))
-        object.__setattr__(self, "data_format", fmt)
+        object.__setattr__(self, "data_format", data_format_or_default(self.data_format))
 
     @property
-    def channel_axis(self):
-        return -1 if self.data_format == "channels_last" else 1
+    def channel_axis(self) -> int:
+        return channel_axis(self.data_format)
 
 
 def conv_bn(
-    x,
-    filters,
-    kernel_size,
-    settings,
+    x: KerasTensor,
+    filters: int,
+    kernel_size: int,
+    settings: LayerSettings,
     *,
-    name,
-    strides=1,
-    dilation=1,
-    use_bias=False,
-    norm=True,
-    activation=True,
-    zero_init=False,
-):
+    name: str,
+    strides: int = 1,
+    dilation: int = 1,
+    use_bias: bool = False,
+    norm: bool = True,
+    activation: bool = True,
+    zero_init: bool = False,
+) -> KerasTensor:
     """Convolution, then optionally BatchNormalization and ReLU.
 
     Layers are named `{name}_conv`, `{name}_bn`, `{name}_relu`. A strided
@@ -130,7 +131,7 @@ def conv_bn(
     return x
 
 
-def batch_norm(x, settings, *, name, zero_init=False):
+def batch_norm(x: KerasTensor, settings: LayerSettings, *, name: str, zero_init: bool = False) -> KerasTensor:
     """BatchNormalization over the channel axis with the network's settings."""
     return keras.layers.BatchNormalization(
         axis=settings.channel_axis,
@@ -141,7 +142,7 @@ def batch_norm(x, settings, *, name, zero_init=False):
     )(x)
 
 
-def shortcut_kind(option, in_channels, out_channels, strides, plain=False):
+def shortcut_kind(option: str, in_channels: int, out_channels: int, strides: int, plain: bool = False) -> str | None:
     """Which shortcut a block gets under the paper's options A, B and C.
 
     Args:
@@ -198,21 +199,21 @@ def _shortcut(x, preact, out_channels, strides, kind, settings, name):
 
 
 def residual_block(
-    x,
-    filters,
-    settings,
+    x: KerasTensor,
+    filters: int,
+    settings: LayerSettings,
     *,
-    name,
-    block="basic",
-    strides=1,
-    dilation=1,
-    previous_dilation=None,
-    shortcut="B",
-    preact=False,
-    plain=False,
-    stride_in="1x1",
-    return_activated_input=False,
-):
+    name: str,
+    block: str = "basic",
+    strides: int = 1,
+    dilation: int = 1,
+    previous_dilation: int | None = None,
+    shortcut: str = "B",
+    preact: bool = False,
+    plain: bool = False,
+    stride_in: str = "1x1",
+    return_activated_input: bool = False,
+) -> KerasTensor | tuple[KerasTensor, KerasTensor]:
     """One residual block, basic or bottleneck, post- or pre-activation.
 
     Args:
@@ -251,10 +252,10 @@ def residual_block(
     >>> tuple(y.shape)
     (None, 16, 16, 32)
     """
-    _check_choice("block", block, ("basic", "bottleneck"))
+    _check_choice("block", block, BLOCKS)
     _check_choice("stride_in", stride_in, STRIDE_IN)
     first_dilation = dilation if previous_dilation is None else previous_dilation
-    out_channels = filters * (4 if block == "bottleneck" else 1)
+    out_channels = filters * EXPANSION[block]
     kind = shortcut_kind(shortcut, x.shape[settings.channel_axis], out_channels, strides, plain)
 
     branch = x

@@ -39,7 +39,8 @@ import keras
 
 from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_model as _check_model
-from keras_resnet.models.builders import ResNetModel, get_model
+from keras_resnet.models.builders import get_model
+from keras_resnet.models.model import ResNetModel
 
 
 def feature_info(model):

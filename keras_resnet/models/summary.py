@@ -1,18 +1,20 @@
 """Model summaries: parameters and multiply-accumulates, counted as the paper counts FLOPs."""
 
+from __future__ import annotations
+
 import math
 
 import keras
 
 from keras_resnet._validation import check_model as _check_model
+from keras_resnet.models.layers import spatial_axes
 
 
-def count_macs(model):
+def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one forward pass, per image.
 
-    Counts convolutions and dense layers, as the paper's table does ("FLOPs"
-    there are multiply-adds); BN, ReLU, additions and pooling are not
-    counted. The model's input must have a fixed spatial size.
+    Counts convolutions and dense layers, as the paper's "FLOPs" (multiply-adds) do; BN, ReLU,
+    additions and pooling are not counted. The model's input must have a fixed spatial size.
 
     Args:
         model: a built Keras model.
@@ -31,7 +33,7 @@ def count_macs(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             out_shape = layer.output.shape
-            spatial = out_shape[1:3] if layer.data_format == "channels_last" else out_shape[2:4]
+            spatial = [out_shape[axis] for axis in spatial_axes(layer.data_format)]
             if any(d is None for d in spatial):
                 raise ValueError(
                     "model must have a fixed input size to count multiply-adds; "
@@ -44,29 +46,14 @@ def count_macs(model):
     return int(total)
 
 
-def count_params(model, trainable_only=True):
-    """Number of (trainable) parameters.
-
-    Example:
-
-    >>> import keras_resnet
-    >>> count_params(keras_resnet.ResNet20())
-    269722
-    """
-    _check_model("model", model)
-    weights = model.trainable_weights if trainable_only else model.weights
-    return int(sum(math.prod(w.shape) for w in weights))
-
-
-def model_summary(model):
-    """A dict of the figures of `model`: name, layers, params, multiply-adds.
+def model_summary(model: keras.Model) -> dict:
+    """The figures of `model`: name, input shape, layers, parameters, multiply-adds.
 
     Args:
         model: a built Keras model with a fixed input size.
 
     Returns:
-        dict with `name`, `input_shape`, `layers`, `params`,
-        `trainable_params`, `macs` and `gmacs`.
+        dict with `name`, `input_shape`, `layers`, `params`, `trainable_params`, `macs` and `gmacs`.
 
     Example:
 
@@ -80,8 +67,8 @@ def model_summary(model):
         "name": model.name,
         "input_shape": tuple(model.input_shape[1:]),
         "layers": len(model.layers),
-        "params": count_params(model, trainable_only=False),
-        "trainable_params": count_params(model),
+        "params": model.count_params(),
+        "trainable_params": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
         "macs": macs,
         "gmacs": round(macs / 1e9, 2),
     }

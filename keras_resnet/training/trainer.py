@@ -33,7 +33,8 @@ from keras_resnet import accelerate, data, export, imagenet, recipes
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
 from keras_resnet.data import AUGMENTATIONS, datasets  # noqa: F401 (re-exported: the CLI's choices, training.datasets)
-from keras_resnet.models.builders import MODELS, ResNetModel, get_model
+from keras_resnet.models.builders import MODELS, get_model
+from keras_resnet.models.model import ResNetModel
 from keras_resnet.training import distribute, evaluation, run_folder
 from keras_resnet.training.callbacks import resume_epoch
 from keras_resnet.training.evaluation import METHODS
