@@ -1,14 +1,17 @@
 """ImageNet input preprocessing and prediction decoding, as keras.applications does them."""
 
+from __future__ import annotations
+
 import json
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_resnet import _keras_compat
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive_int
+from keras_resnet.models.layers import data_format_or_default
 from keras_resnet.models.weights import cached_file
 
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
@@ -19,7 +22,7 @@ _KERAS_PREPROCESS = {
 }
 
 
-def preprocess_input(x, data_format=None, mode="caffe"):
+def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe") -> Any:
     """Preprocesses RGB images in [0, 255] for a ResNet.
 
     `mode="caffe"` (ResNet v1, the default) is
@@ -44,14 +47,14 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     [151.061, 138.221, 131.32]
     """
     _check_choice("mode", mode, MODES)
-    _check_choice("data_format", data_format or keras.config.image_data_format(), ("channels_last", "channels_first"))
+    data_format_or_default(data_format)
     preprocess = _KERAS_PREPROCESS[mode]
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         return preprocess(np.array(x, dtype="float32"), data_format=data_format)
     return preprocess(ops.cast(x, "float32"), data_format=data_format)
 
 
-def preprocess_input_v2(x, data_format=None):
+def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
     """`preprocess_input` for the pre-activation (v2) networks: scales to [-1, 1].
 
     Example:
@@ -63,36 +66,22 @@ def preprocess_input_v2(x, data_format=None):
     return preprocess_input(x, data_format=data_format, mode="tf")
 
 
-def _class_index_path():
-    # A cached index is used as it is (as Keras does), so a local copy may be edited.
-    return cached_file(
-        "imagenet_class_index.json",
-        CLASS_INDEX_URL,
-        "c2c37ea517e94d9795004a39431a14cb",
-        description="the ImageNet class index",
-        verify_cached=False,
-    )
+def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """Decodes ImageNet predictions as `keras.applications.resnet.decode_predictions` does.
 
-
-def decode_predictions(preds, top=5):
-    """Decodes ImageNet predictions with `keras.applications.resnet.decode_predictions`.
-
-    The class index comes from this library's cache: a cached
-    `imagenet_class_index.json` is used as it is, and offline, without one,
-    the error says where to put it.
+    The class index is Keras' `imagenet_class_index.json`, from Keras' cache (downloaded once);
+    a cached copy is used as it is, and offline, without one, the error says where to put it.
 
     Args:
         preds: array of shape `(batch, 1000)`.
         top: how many classes to return per sample.
 
     Returns:
-        One list per sample of `(class_id, class_name, score)` tuples, best
-        first.
+        One list per sample of `(class_id, class_name, score)` tuples, best first.
 
     Raises:
         ValueError: `preds` is not `(batch, 1000)` or `top` is not positive.
-        OSError: the class index is neither cached nor downloadable; the
-            message says where to put `imagenet_class_index.json`.
+        OSError: the class index is neither cached nor downloadable.
 
     Example:
 
@@ -107,6 +96,13 @@ def decode_predictions(preds, top=5):
             f"preds must be a batch of ImageNet predictions, shape (samples, 1000); received shape {preds.shape}"
         )
     _check_positive_int("top", top)
-    with open(_class_index_path()) as f:
+    path = cached_file(
+        "imagenet_class_index.json",
+        CLASS_INDEX_URL,
+        "c2c37ea517e94d9795004a39431a14cb",
+        description="the ImageNet class index",
+        verify_cached=False,
+    )
+    with open(path) as f:
         index = json.load(f)
-    return _keras_compat.with_imagenet_class_index(index, keras.applications.resnet.decode_predictions, preds, top=top)
+    return [[(*index[str(i)], row[i]) for i in np.argsort(row)[::-1][:top]] for row in preds]

@@ -7,14 +7,18 @@ is folded into the BN moving mean and the variance absorbs the epsilon
 difference, so the converted model computes the same function.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
+import re
+import warnings
+from collections.abc import Callable, Mapping
 
 import h5py
 import keras
 import numpy as np
 
-from keras_resnet import _keras_compat
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_model as _check_model
 from keras_resnet.models.architectures import ARCHITECTURES
@@ -239,23 +243,23 @@ def cached_file(file_name, url, file_hash, *, description, alternative="", verif
     return cached
 
 
-def load_weights(model, source):
+def load_weights(model: keras.Model, source: str | os.PathLike | WeightsSource) -> None:
     """Loads a weights file into a keras_resnet model, converting if needed.
 
-    Accepted files: this library's own `model.save_weights(...)` files, and
-    files of the matching keras.applications model (the published ImageNet
-    `.h5` files or `keras.applications.<Model>(weights=None).save_weights()`
-    files), converted exactly. Nothing is loaded unless every layer matches.
+    Accepted files: this library's own `model.save_weights(...)` files, and those of the
+    matching keras.applications model (the published ImageNet `.h5` files or
+    `keras.applications.<Model>(weights=None).save_weights()` files), which Keras loads into
+    that model and `transfer_weights` converts exactly. Nothing is loaded unless every layer
+    matches.
 
     Args:
         model: a model built by `keras_resnet`.
-        source: a `WeightsSource` or a file path.
+        source: a file path (or a `WeightsSource`).
 
     Raises:
-        ValueError: the file is not a readable weights file, holds NaN or
-            infinite values, or was saved from another architecture; the
-            message names the layers that did not match. The model is left
-            unchanged.
+        ValueError: the file is not a readable weights file, holds NaN or infinite values, or
+            was saved from another architecture (the message says where it differs). The
+            model is left unchanged.
 
     Example:
 
@@ -268,101 +272,50 @@ def load_weights(model, source):
     _check_model("model", model)
     if not isinstance(source, WeightsSource):
         source = WeightsSource(os.fspath(source), None)
-    groups = _read_weight_groups(source.path)
-    own_expected = _expected_groups(model, groups.legacy)
-    own = _mismatches(own_expected, groups)
-    if not own:
-        _assign(model, groups, own_expected)
+    path = source.path
+    try:
+        h5py.File(path, "r").close()
+    except OSError as error:
+        raise ValueError(f"weights must be a Keras weights file (HDF5); could not read {path!r}: {error}") from None
+    problem = _load_whole(model, path)
+    if problem is None:
         return
-    if source.counterpart_name is not None:
-        reference = _build_counterpart(source.counterpart_name, model)
-        expected = _expected_groups(reference, groups.legacy)
-        if not _mismatches(expected, groups):
-            _assign(reference, groups, expected)
+    twin = source.counterpart_name
+    if twin is not None:
+        reference = _build_counterpart(twin, model)
+        if _load_whole(reference, path) is None:
             transfer_weights(reference, model)
             return
-    listed = "\n  ".join(own[:12]) + ("\n  ..." if len(own) > 12 else "")
     raise ValueError(
-        f"The weights file {source.path} does not match model '{model.name}'"
-        + (f" nor keras.applications {KERAS_APPLICATIONS[source.counterpart_name]}" if source.counterpart_name else "")
-        + f"; nothing was loaded. The file has {len(groups)} layers with weights, the model "
-        f"{len(own_expected)}; {len(own)} layer(s) did not match:\n  {listed}"
+        f"The weights file {path} does not match model '{model.name}'"
+        + (f" nor keras.applications {KERAS_APPLICATIONS[twin]}" if twin else "")
+        + f"; nothing was loaded. {problem}"
     )
 
 
-class _Groups(dict):
-    """Arrays of a weights file by key; `legacy` files key by layer name."""
+def _load_whole(model, path):
+    """`model.load_weights(path)`, all or nothing: `None`, or why the file does not fit (the model unchanged).
 
-    legacy = False
-
-
-def _read_weight_groups(path):
+    Raises:
+        ValueError: the file holds NaN or infinite values (HDF5 keeps no checksum: the one sign
+            of damage left to see).
+    """
+    before = model.get_weights()
     try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(f"weights must be a Keras weights file (HDF5); could not read {path!r}: {error}") from None
-    groups = _Groups()
-    try:
-        with handle as f:
-            root = f.get("model_weights", f)
-            if "layer_names" in root.attrs:  # Keras 2 / keras.applications format.
-                groups.legacy = True
-                for raw in root.attrs["layer_names"]:
-                    name = raw.decode() if isinstance(raw, bytes) else raw
-                    group = root[name]
-                    names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
-                    if names:
-                        groups[name] = [np.asarray(group[n]) for n in names]
-            elif "layers" in root:  # Keras 3 `.weights.h5` format.
-                for key, group in root["layers"].items():
-                    if "vars" in group and len(group["vars"]):
-                        variables = group["vars"]
-                        groups[key] = [np.asarray(variables[str(i)]) for i in range(len(variables))]
-            else:
-                raise ValueError(f"weights file {path!r} holds no Keras layer weights")
-    except (KeyError, OSError) as error:
-        raise ValueError(f"weights file {path!r} is corrupt or truncated: {error}") from None
-    # HDF5 keeps no checksum of the values: NaN or infinity is the one sign of damage left to see.
-    for key, arrays in groups.items():
-        if not all(np.all(np.isfinite(array)) for array in arrays if np.issubdtype(array.dtype, np.floating)):
-            raise ValueError(f"weights file {path!r} is corrupt: layer {key!r} holds NaN or infinite values")
-    return groups
-
-
-def _expected_groups(model, legacy):
-    """{key: layer} as a file of `model` keys them (layer names, or Keras 3's class counters)."""
-    expected, seen = {}, {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns once per layer before its own error.
+            model.load_weights(path)
+    except Exception as error:  # Keras raises ValueError, KeyError or OSError by format.
+        model.set_weights(before)
+        # Keras' message prints the variable's values after "Target variable": its first lines say what.
+        lines = [line for line in str(error).splitlines() if line.strip()][:2]
+        return re.sub(r"\s*Target variable:.*", "", " ".join(lines)) or type(error).__name__
     for layer in model.layers:
-        if legacy:
-            key = layer.name
-        else:
-            base = _keras_compat.saving_class_key(type(layer).__name__)
-            count = seen.get(base, 0)
-            seen[base] = count + 1
-            key = base if count == 0 else f"{base}_{count}"
-        if layer.weights:
-            expected[key] = layer
-    return expected
-
-
-def _mismatches(expected, groups):
-    problems = []
-    for key, layer in expected.items():
-        if key not in groups:
-            problems.append(f"{layer.name}: missing from the file")
-            continue
-        want = [tuple(w.shape) for w in layer.weights]
-        have = [tuple(a.shape) for a in groups[key]]
-        if want != have:
-            problems.append(f"{layer.name}: the model has shapes {want}, the file {have}")
-    extra = sorted(set(groups) - set(expected))
-    problems.extend(f"{key}: in the file but not in the model" for key in extra)
-    return problems
-
-
-def _assign(model, groups, expected):
-    for key, layer in expected.items():
-        layer.set_weights(groups[key])
+        values = [np.asarray(w) for w in layer.get_weights()]
+        if not all(np.all(np.isfinite(v)) for v in values if np.issubdtype(v.dtype, np.floating)):
+            model.set_weights(before)
+            raise ValueError(f"weights file {path!r} is corrupt: layer {layer.name!r} holds NaN or infinite values")
+    return None
 
 
 def _build_counterpart(name, model):
@@ -378,13 +331,11 @@ def _build_counterpart(name, model):
     return builder(**kwargs)
 
 
-def transfer_weights(source, target):
-    """Copies weights from a keras.applications ResNet into a keras_resnet one.
+def transfer_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copies weights from a keras.applications ResNet (or a keras_resnet one) into a keras_resnet model.
 
-    Layers are matched by name. A convolution bias that the target does not
-    have (no bias before BN) is folded into the following BN's moving mean;
-    BN variances absorb the difference of epsilons. The result computes the
-    same function as `source`.
+    Layers are matched by name; the result computes the same function as `source` (see
+    `set_matching_weights`: biases folded into BN, epsilons absorbed).
 
     Args:
         source: a built keras.applications ResNet (or keras_resnet) model.
@@ -402,45 +353,88 @@ def transfer_weights(source, target):
     """
     _check_model("source", source)
     _check_model("target", target)
-    source_layers = {layer.name: layer for layer in source.layers if layer.weights}
-    problems, values, folded = [], {}, {}
-    for layer in target.layers:
+    weighted = [layer for layer in source.layers if layer.weights]
+    set_matching_weights(
+        target,
+        {layer.name: layer.get_weights() for layer in weighted},
+        description=f"of '{source.name}'",
+        source_epsilon={layer.name: layer.epsilon for layer in weighted if hasattr(layer, "epsilon")},
+    )
+
+
+def set_matching_weights(
+    model: keras.Model,
+    groups: Mapping[str, list],
+    *,
+    description: str,
+    source_name: Callable[[str], str | None] | None = None,
+    source_epsilon: float | Mapping[str, float] = 1e-5,
+    ignore: tuple[str, ...] = (),
+) -> None:
+    """Sets every weighted layer of `model` from `groups`, or nothing when anything does not match.
+
+    The values are converted so the model computes the source's function: a convolution bias
+    the model does not have is folded into the following BN's moving mean (v1 networks have
+    no bias before BN), a missing one is zero, and BN variances absorb the difference of
+    epsilons.
+
+    Args:
+        model: a keras_resnet model.
+        groups: `{source layer: [arrays in Keras order]}`.
+        description: what the source is, for the error message ("The weights {description} ...").
+        source_name: maps a model layer name to its source layer name (`None`: none); the
+            same name by default.
+        source_epsilon: the source's BN epsilon, or one per source layer name.
+        ignore: source layers that may stay unused (a classifier under `include_top=False`).
+
+    Raises:
+        ValueError: the layers that did not match; the model is unchanged.
+    """
+    source_name = source_name or (lambda name: name)
+    problems, values, used, folded = [], {}, set(), {}
+    for layer in model.layers:
         if not layer.weights:
             continue
-        src = source_layers.pop(layer.name, None)
-        if src is None:
-            problems.append(f"{layer.name}: missing from the source")
+        name = source_name(layer.name)
+        if name not in groups:
+            problems.append(f"{layer.name}: no tensor {name or ''} in the weights".replace("  ", " "))
             continue
-        arrays = [np.asarray(w) for w in src.get_weights()]
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = arrays
-            mean = mean - folded.pop(layer.name, 0.0)
-            variance = variance + (src.epsilon - layer.epsilon)
-            if np.any(variance < 0):
-                problems.append(f"{layer.name}: epsilon {layer.epsilon} exceeds the source's variance")
-            arrays = [gamma, beta, mean, variance]
+        used.add(name)
+        if any(array is None for array in groups[name]):
+            problems.append(f"{layer.name}: {name} in the weights lacks some of its tensors")
+            continue
+        arrays = [np.asarray(array, np.float32) for array in groups[name]]
+        if isinstance(layer, keras.layers.BatchNormalization) and len(arrays) == 4:
+            epsilon = source_epsilon if isinstance(source_epsilon, float) else source_epsilon[name]
+            arrays[2] = arrays[2] - folded.pop(layer.name, 0.0)
+            arrays[3] = arrays[3] + (epsilon - layer.epsilon)
+            if np.any(arrays[3] < 0):
+                problems.append(f"{layer.name}: bn_epsilon {layer.epsilon} exceeds a variance of {name}")
+                continue
         elif isinstance(layer, keras.layers.Conv2D) and len(arrays) == 2 and not layer.use_bias:
-            bn_name = layer.name[: -len("_conv")] + "_bn" if layer.name.endswith("_conv") else None
-            if bn_name is None or not isinstance(_find(target, bn_name), keras.layers.BatchNormalization):
-                problems.append(f"{layer.name}: source has a bias and no BN follows in the target")
+            bn_name = layer.name.removesuffix("_conv") + "_bn" if layer.name.endswith("_conv") else None
+            follows = isinstance(_find(model, bn_name), keras.layers.BatchNormalization)
+            if not follows:
+                problems.append(f"{layer.name}: {name} in the weights has a bias and no BN follows in the model")
                 continue
             folded[bn_name] = arrays.pop()
         elif isinstance(layer, keras.layers.Conv2D) and len(arrays) == 1 and layer.use_bias:
-            arrays.append(np.zeros(layer.filters, arrays[0].dtype))
+            arrays.append(np.zeros(layer.filters, np.float32))
         want = [tuple(w.shape) for w in layer.weights]
         have = [tuple(a.shape) for a in arrays]
         if want != have:
-            problems.append(f"{layer.name}: the target has shapes {want}, the source {have}")
+            problems.append(f"{layer.name}: the model has shapes {want}, {name} in the weights {have}")
             continue
         values[layer.name] = arrays
-    problems.extend(f"{name}: in the source but not in the target" for name in sorted(source_layers))
+    problems.extend(f"{name}: in the weights but not in the model" for name in sorted(set(groups) - used - set(ignore)))
     if problems:
+        listed = "\n  ".join(problems[:12]) + ("\n  ..." if len(problems) > 12 else "")
         raise ValueError(
-            f"Cannot transfer weights from '{source.name}' to '{target.name}'; nothing was loaded. "
-            f"{len(problems)} layer(s) did not match:\n  " + "\n  ".join(problems[:12])
+            f"The weights {description} do not match model '{model.name}'; nothing was loaded. "
+            f"{len(problems)} layer(s) did not match:\n  {listed}"
         )
     for name, arrays in values.items():
-        target.get_layer(name).set_weights(arrays)
+        model.get_layer(name).set_weights(arrays)
 
 
 def _find(model, name):

@@ -11,12 +11,23 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet import video
 from keras_resnet.models import features
 from keras_resnet.models.features import feature_extractor, feature_info, freeze, unfreeze
-from keras_resnet.video import DIRECTIONS, moving_shapes_clips, video_classifier
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+video = _example("video_convlstm")
+DIRECTIONS = video.DIRECTIONS
+moving_shapes_clips = video.moving_shapes_clips
+video_classifier = video.video_classifier
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (8, 16, 32), "stem": "cifar", "shortcut": "A"}
 # An ImageNet-stem network small enough for a test: four stages, strides 4..32.
 TINY = {"block": "basic", "depths": (1, 2, 1, 1), "widths": (8, 16, 16, 32)}
@@ -379,7 +390,7 @@ def test_unfreeze_everything_and_refreeze():
     assert not backbone.trainable_weights and not backbone.trainable
 
 
-# --- video -----------------------------------------------------------------------------------
+# --- video example (examples/video_convlstm.py) -------------------------------------------
 
 
 def test_moving_shapes_clips_move_in_the_labelled_direction():
@@ -478,10 +489,7 @@ def test_video_example_runs_on_the_jax_backend():
 
 
 def test_feature_pyramid_example_builds_p2_to_p5_and_trains():
-    spec = importlib.util.spec_from_file_location("feature_pyramid", EXAMPLES / "feature_pyramid.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    result = example.main(
+    result = _example("feature_pyramid").main(
         ["--model", "resnet18", "--output-stride", "16", "--images", "8", "--epochs", "1", "--batch-size", "8"]
     )
     assert result["pyramid"] == {

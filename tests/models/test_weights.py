@@ -114,8 +114,8 @@ def test_weights_of_another_architecture_are_refused_and_nothing_loads(tmp_path)
     before = [np.array(w) for w in target.get_weights()]
     with pytest.raises(ValueError, match=r"does not match model 'resnet32'; nothing was loaded") as info:
         kr.load_weights(target, path)
-    assert "The file has 39 layers with weights, the model 63" in str(info.value)
-    assert "conv2_block4_1_conv: the model has shapes [(3, 3, 16, 16)], the file [(3, 3, 16, 32)]" in str(info.value)
+    # Keras' own reading of the mismatch: the first layer that differs and its shapes.
+    assert re.search(r"conv2_block4_1_conv.*\(3, 3, 16, 16\).*\(3, 3, 16, 32\)", str(info.value))
     for old, new in zip(before, target.get_weights()):
         np.testing.assert_array_equal(old, new)
     with pytest.raises(ValueError, match="nor keras.applications ResNet101"):
@@ -181,7 +181,7 @@ def test_truncated_and_corrupted_files_leave_the_model_unchanged(tmp_path):
     before = [np.array(w) for w in model.get_weights()]
     for path, message in (
         (truncated, "corrupt or truncated|could not read"),
-        (corrupted, "corrupt: layer 'conv2d' holds NaN or infinite values"),
+        (corrupted, "corrupt: layer 'conv1_conv' holds NaN or infinite values"),
     ):
         with pytest.raises(ValueError, match=message):
             kr.load_weights(model, path)

@@ -234,10 +234,10 @@ def load(model, pretrained):
                 "download the preset folder elsewhere (keras_hub's `from_preset` or kaggle.com/models/keras) "
                 "and pass weights='/path/to/that/folder'."
             ) from error
-        convert.assign(
+        weights_lib.set_matching_weights(
             model,
             groups,
-            convert.keras_hub_name,
+            source_name=convert.keras_hub_name,
             description=pretrained.description,
             ignore=() if include_top else ("predictions",),
         )
@@ -251,10 +251,10 @@ def load(model, pretrained):
         widths = [model.get_layer("conv1_conv").filters]
         widths += [model.get_layer(f"conv{stage}_block1_2_conv").filters for stage in (3, 4)]
         groups = convert.permute_akamaster(groups, widths)
-    convert.assign(
+    weights_lib.set_matching_weights(
         model,
         groups,
-        lambda name: convert.torch_name(name, classifier),
+        source_name=lambda name: convert.torch_name(name, classifier),
         description=pretrained.description,
         ignore=() if include_top else (classifier,),
     )

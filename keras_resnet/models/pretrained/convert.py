@@ -2,8 +2,8 @@
 
 A checkpoint is read into `{source layer: [arrays in Keras order]}` (convolution kernels as
 `(height, width, in, out)`, BN as `[gamma, beta, mean, variance]`, dense kernels as `(in, out)`);
-`assign` then finds each model layer's source by name, checks every shape, and only when everything
-matches sets the weights. Torch is imported only to read a `.pth` file.
+`keras_resnet.models.weights.set_matching_weights` then sets them, all or nothing. Torch is imported
+only to read a `.pth` file.
 """
 
 import json
@@ -11,14 +11,11 @@ import os
 import re
 import sys
 
-import keras
 import numpy as np
 
 TORCH_SUFFIXES = (".pth", ".pt", ".th", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
 
-# BatchNormalization epsilon of every source here (torch's and keras-hub's default).
-SOURCE_EPSILON = 1e-5
 
 
 def read_torch_state(path):
@@ -204,53 +201,3 @@ def permute_akamaster(groups, widths):
         kernel, *bias = out["linear"]
         out["linear"] = [kernel[perms[-1], :], *bias]
     return out
-
-
-def assign(model, groups, source_name, *, description, ignore=()):
-    """Sets every weighted layer of `model` from `groups`, or nothing when anything does not match.
-
-    Args:
-        model: a keras_resnet model.
-        groups: `{source layer: [arrays in Keras order]}`.
-        source_name: maps a model layer name to its source layer name (`None`: none).
-        description: what the source is, for the error message.
-        ignore: source layers that may stay unused (a classifier under `include_top=False`).
-
-    Raises:
-        ValueError: the layers that did not match; the model is unchanged.
-    """
-    problems, values, used = [], {}, set()
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        name = source_name(layer.name)
-        if name not in groups:
-            problems.append(f"{layer.name}: no tensor {name or ''} in the weights".replace("  ", " "))
-            continue
-        used.add(name)
-        if any(array is None for array in groups[name]):
-            problems.append(f"{layer.name}: {name} in the weights lacks some of its tensors")
-            continue
-        arrays = [np.asarray(array, np.float32) for array in groups[name]]
-        if isinstance(layer, keras.layers.BatchNormalization) and len(arrays) == 4:
-            arrays[3] = arrays[3] + (SOURCE_EPSILON - layer.epsilon)  # exact under another bn_epsilon
-            if np.any(arrays[3] < 0):
-                problems.append(f"{layer.name}: bn_epsilon {layer.epsilon} exceeds a variance of {name}")
-                continue
-        elif isinstance(layer, keras.layers.Conv2D) and len(arrays) == 1 and layer.use_bias:
-            arrays.append(np.zeros(layer.filters, np.float32))
-        want = [tuple(w.shape) for w in layer.weights]
-        have = [tuple(a.shape) for a in arrays]
-        if want != have:
-            problems.append(f"{layer.name}: the model has shapes {want}, {name} in the weights {have}")
-            continue
-        values[layer.name] = arrays
-    problems.extend(f"{name}: in the weights but not in the model" for name in sorted(set(groups) - used - set(ignore)))
-    if problems:
-        listed = "\n  ".join(problems[:12]) + ("\n  ..." if len(problems) > 12 else "")
-        raise ValueError(
-            f"The weights {description} do not match model '{model.name}'; nothing was loaded. "
-            f"{len(problems)} layer(s) did not match:\n  {listed}"
-        )
-    for name, arrays in values.items():
-        model.get_layer(name).set_weights(arrays)
