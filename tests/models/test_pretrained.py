@@ -62,7 +62,7 @@ def torchvision_files(tmp_path_factory):
     torchvision = pytest.importorskip("torchvision", reason="torchvision is not installed")
     folder = tmp_path_factory.mktemp("torchvision")
     files = {}
-    for depth in (18, 34, 50, 101, 152):
+    for depth in (18, 50):
         torch.manual_seed(depth)
         module = _randomize_bn(getattr(torchvision.models, f"resnet{depth}")(), depth)
         path = str(folder / f"resnet{depth}.pth")
@@ -94,7 +94,8 @@ def _load_and_predict(model, path):
     return keras.ops.convert_to_numpy(model(_images()))
 
 
-@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+# One network per block kind: deeper ones only repeat blocks, whose names map by the same rule.
+@pytest.mark.parametrize("depth", [18, 50])
 def test_torchvision_state_dict_gives_torchvision_logits(torchvision_files, keras_models, depth):
     path, reference = torchvision_files[depth]
     assert _relative_error(_load_and_predict(keras_models(depth), path), reference) < 1e-4
@@ -130,7 +131,7 @@ def test_other_architecture_is_refused_with_the_list_and_nothing_loaded(torchvis
         )
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     with pytest.raises(ValueError, match="did not match"):
-        kr.ResNet50(weights=torchvision_files[101][0])
+        kr.ResNet18(weights=torchvision_files[50][0])
 
 
 def test_missing_tensor_is_refused(torchvision_files, tmp_path):
@@ -215,7 +216,7 @@ def test_in_model_preprocessing_of_loaded_weights(torchvision_files):
 # --- timm --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+@pytest.mark.parametrize("depth", [18, 50])
 def test_timm_safetensors_gives_timm_logits(keras_models, depth, tmp_path):
     timm = pytest.importorskip("timm", reason="timm is not installed")
     safetensors_torch = pytest.importorskip("safetensors.torch", reason="safetensors is not installed")
@@ -308,10 +309,9 @@ def _keras_hub_preset(folder, depth, preact, seed):
     return classifier.predict(_images(), verbose=0)
 
 
-# Every network of the catalog's keras-hub presets: resnet_{18,50,101,152}_imagenet, resnet_v2_{50,101}_imagenet.
-@pytest.mark.parametrize(
-    ("depth", "preact"), [(18, False), (50, False), (101, False), (152, False), (50, True), (101, True)]
-)
+# Each block kind of the catalog's keras-hub presets (resnet_{18,50,101,152}_imagenet, resnet_v2_{50,101}_imagenet);
+# deeper ones only repeat blocks.
+@pytest.mark.parametrize(("depth", "preact"), [(18, False), (50, False), (50, True)])
 def test_keras_hub_preset_gives_keras_hub_logits(depth, preact, tmp_path):
     reference = _keras_hub_preset(tmp_path, depth, preact, seed=depth)
     name = f"resnet{depth}{'v2' if preact else ''}"
@@ -370,7 +370,7 @@ class _AkamasterResNet(torch.nn.Module):
         return self.linear(out.mean(dim=(2, 3)))
 
 
-@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+@pytest.mark.parametrize("depth", [20, 32])
 def test_akamaster_checkpoint_gives_its_logits(depth, tmp_path):
     torch.manual_seed(depth)
     module = _randomize_bn(_AkamasterResNet((depth - 2) // 6), depth)
