@@ -163,4 +163,3 @@ def get_model(name: str, **kwargs: Any) -> ResNetModel:
     if key not in MODELS:
         raise ValueError(f"model must be one of {', '.join(sorted(MODELS))}; received {name!r}")
     return MODELS[key](**kwargs)
-

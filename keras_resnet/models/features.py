@@ -1,39 +1,19 @@
-"""Feature extraction: multi-level feature maps and freezing for fine-tuning.
+"""Feature extraction: multi-level feature maps, and freezing for fine-tuning.
 
-A detection or segmentation head wants the feature map of every stage
-("C2".."C5", with strides 4..32 on the ImageNet networks), as keras-hub's
-`pyramid_outputs` and timm's `features_only` give them. `feature_info`
-describes those levels, `feature_extractor` returns a `keras.Model` whose
-outputs are a dict of them, sharing the backbone's layers and weights.
-
-Which tensor is a level:
-
-- Level `C{k}` is the last feature map at stage `k`'s resolution; the
-  deepest level is the backbone's final feature map (what
-  `include_top=False, pooling=None` returns).
-- v1 (post-activation): the output of stage `k`'s last block,
-  `conv{k}_block{n}_out`, exactly the `keras.applications` layers.
-- v2 (pre-activation): a block output is an un-normalised residual sum
-  whose scale grows with depth, so a level is taken one BatchNormalization
-  + ReLU later, at the `*_preact_relu` of the block that consumes the map,
-  and the deepest level is `post_relu`. With `keras.applications`' layout
-  (a stage downsamples in its *last* block) C2 of ResNet50V2 is
-  `conv2_block3_preact_relu`: the stride-4 map, normalised by the layer the
-  pretrained network has for it. Every level of v1 and v2 is thus a
-  post-BN-ReLU activation, which FPN-style heads expect.
-
-The builder records each level (its layer, stride and channels) at the
-moment it builds the stage, as keras-hub's `pyramid_outputs` and timm's
-`feature_info` do, and the model keeps the record in its config
-(`ResNetModel.feature_levels`), so it survives `.keras` save and load and
-follows `output_stride` dilation, CIFAR stems, any input size and
-`input_tensor` without reading layer names back.
-
-`freeze` and `unfreeze` prepare a backbone for fine-tuning. In Keras 3 a
-`BatchNormalization` layer with `trainable = False` runs in inference mode
-(moving statistics, no updates) even when the model trains, so a frozen
-backbone is a fixed function.
+Level `C{k}` is the last feature map at stage `k`'s resolution (strides 4..32 on the ImageNet
+networks), as keras-hub's `pyramid_outputs` and timm's `features_only` give them; the deepest
+is the backbone's final map. For v1 it is the output of stage `k`'s last block
+(`conv{k}_block{n}_out`, as `keras.applications`); for v2, whose block outputs are
+un-normalised sums, one BN + ReLU later: the `*_preact_relu` of the block that consumes the
+map, and `post_relu`. Every level is thus a post-BN-ReLU activation, as FPN-style heads expect.
+The builder records the levels while building (`ResNetModel.feature_levels`), so they follow
+`output_stride`, CIFAR stems, any input size and `.keras` save and load.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 
@@ -43,18 +23,15 @@ from keras_resnet.models.builders import get_model
 from keras_resnet.models.model import ResNetModel
 
 
-def feature_info(model):
+def feature_info(model: keras.Model) -> list[dict]:
     """Describes the feature levels of a `keras_resnet` backbone.
 
     Args:
-        model: a model built by `keras_resnet` (any `include_top`,
-            `pooling`, `output_stride`, data format or input size).
+        model: a model built by `keras_resnet`.
 
     Returns:
-        A list with one dict per level, shallowest first, with keys
-        `"level"` (`"C2"`, ...), `"layer"` (the name of the layer whose
-        output the level is), `"stride"` (input pixels per feature pixel)
-        and `"channels"`.
+        One dict per level, shallowest first: `"level"` (`"C2"`, ...), `"layer"` (whose output
+        it is), `"stride"` (input pixels per feature pixel) and `"channels"`.
 
     Example:
 
@@ -73,25 +50,19 @@ def feature_info(model):
     return model.feature_levels
 
 
-def feature_extractor(model_or_name, levels=None, **builder_kwargs):
-    """A model returning the backbone's feature levels as a dict.
-
-    The extractor shares the backbone's layers: training one trains the
-    other, and no weights are copied.
+def feature_extractor(
+    model_or_name: keras.Model | str, levels: Sequence[str] | None = None, **builder_kwargs: Any
+) -> keras.Model:
+    """A model returning the backbone's feature levels as a dict; it shares the backbone's layers.
 
     Args:
-        model_or_name: a model built by `keras_resnet`, or a name of
-            `keras_resnet.MODELS` (e.g. `"resnet50"`) to build with
-            `include_top=False`.
-        levels: the level names to return, e.g. `("C3", "C4", "C5")`;
-            `None` returns every level (C2..C5, or C2..C4 for the CIFAR
-            networks). See `feature_info` for their strides and channels.
-        **builder_kwargs: with a name, arguments of its constructor
-            (`input_shape`, `weights`, `output_stride`, ...).
+        model_or_name: a model built by `keras_resnet`, or a name of `keras_resnet.MODELS`
+            to build with `include_top=False`.
+        levels: the level names to return, e.g. `("C3", "C4", "C5")`; `None`: every level.
+        **builder_kwargs: with a name, arguments of its constructor.
 
     Returns:
-        A `keras.Model` with the backbone's inputs whose output is a dict
-        `{level: feature map}`.
+        A `keras.Model` with the backbone's inputs and a dict `{level: feature map}` as output.
 
     Example:
 
@@ -121,19 +92,18 @@ def feature_extractor(model_or_name, levels=None, **builder_kwargs):
     return keras.Model(model.input, outputs, name=f"{model.name}_features")
 
 
-def freeze(model):
+def freeze(model: keras.Model) -> keras.Model:
     """Freezes a whole model, BatchNormalization included, for fine-tuning.
 
-    Every layer becomes non-trainable; in Keras 3 that also makes each
-    `BatchNormalization` layer use its moving statistics and stop updating
-    them, even inside `fit`. Compile (or recompile) the model that trains
-    after calling this: `compile` reads which weights are trainable.
+    In Keras 3 a non-trainable BatchNormalization also runs in inference mode inside `fit`, so
+    a frozen backbone is a fixed function. Compile the model that trains afterwards: `compile`
+    reads which weights train.
 
     Args:
         model: a `keras.Model` (or any layer).
 
     Returns:
-        The same model, for chaining.
+        The same model.
 
     Example:
 
@@ -146,35 +116,21 @@ def freeze(model):
     return model
 
 
-def unfreeze(model, stages=None, *, keep_bn_frozen=True):
-    """Makes the top stages of a backbone trainable, the rest frozen.
+def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: bool = True) -> keras.Model:
+    """Makes the last `stages` stages of a backbone (and what follows them) trainable, the rest frozen.
 
-    `unfreeze(model, stages=2)` on a ResNet-50 trains `conv4_*`, `conv5_*`
-    and what follows them (`post_bn` of v2 networks, a classifier) and
-    freezes the stem, `conv2_*` and `conv3_*`.
-
-    BatchNormalization layers of the unfrozen part stay frozen by default
-    (`keep_bn_frozen=True`), as the Keras transfer-learning guide and
-    detection backbones (torchvision's and Detectron2's `FrozenBatchNorm2d`)
-    do: fine-tuning batches are small and come from another data set, so
-    their batch statistics are noisy and updating the moving statistics
-    with them undoes what the pretrained network learned, while a frozen BN
-    is a fixed affine map the convolutions can adapt to.
-
-    Compile (or recompile) the model that trains after calling this:
-    `compile` reads which weights are trainable.
+    BatchNormalization stays frozen by default, as the Keras transfer-learning guide and
+    detection backbones (`FrozenBatchNorm2d`) do: small batches from another data set would
+    undo the pretrained statistics. Compile the model that trains afterwards.
 
     Args:
         model: a model built by `keras_resnet`.
-        stages: how many of the last stages to unfreeze, from 1 to the
-            number of stages; `None` unfreezes the whole network, stem
-            included.
-        keep_bn_frozen: keep every BatchNormalization layer frozen (in
-            inference mode); `False` trains them (and their statistics)
-            with the rest of the unfrozen part.
+        stages: how many of the last stages to unfreeze, from 1 to the number of stages;
+            `None`: the whole network, stem included.
+        keep_bn_frozen: keep every BatchNormalization layer frozen (in inference mode).
 
     Returns:
-        The same model, for chaining.
+        The same model.
 
     Example:
 

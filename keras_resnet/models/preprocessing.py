@@ -1,22 +1,15 @@
-"""In-model preprocessing: raw images in, the network's normalised input out.
+"""In-model preprocessing: raw RGB images (0-255, any size) in, the network's normalised input out.
 
-`include_preprocessing=True` on a builder puts these layers between the
-model's input and its stem, as keras.applications' EfficientNet and
-ConvNeXt do, so the model takes raw RGB images (uint8 or float, 0-255, any
-height and width) and needs no `preprocess_input`:
-
-1. `keras.layers.Resizing` to the network's image size, centre-cropping to
-   its aspect ratio first (`crop_to_aspect_ratio=True`). Pretrained weights
-   whose pipeline resizes larger and centre-crops (torchvision: 256 then 224)
-   resize to that size with their interpolation, then `keras.layers.CenterCrop`.
-2. `keras.layers.Rescaling` with fixed statistics: `(x - mean) / std`.
-3. For the keras.applications v1 ("caffe") statistics, `ReverseChannels`
-   (RGB to BGR).
-
-The statistics are constants, not weights: a model's weights are the same
-with preprocessing on or off, so weight files load either way. Every layer
-is a standard, serializable Keras layer that the export formats convert.
+`include_preprocessing=True` puts these standard Keras layers before the stem, as
+keras.applications' EfficientNet does: `Resizing` to the network's size (centre-cropped to its
+aspect ratio; pretrained pipelines that resize larger first, e.g. torchvision's 256 then 224,
+add a `CenterCrop`), `Rescaling` by fixed statistics, and `ReverseChannels` for "caffe". The
+statistics are constants, not weights, so weight files load with preprocessing on or off.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import keras
 import numpy as np
@@ -25,19 +18,15 @@ from keras_resnet.models.layers import ReverseChannels
 from keras_resnet.normalization import preprocessing_constants
 
 
-def preprocessing_statistics(preprocessing, image_size):
+def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Resolves the `preprocessing` argument of a builder into its statistics.
 
     Args:
-        preprocessing: `"caffe"` (keras.applications ResNet v1: BGR, minus
-            the ImageNet mean), `"tf"` (ResNet v2: scaled to [-1, 1]), a
-            dict `{"mean": ..., "std": ...}` on the 0-255 scale, per channel
-            `(3,)` or per pixel `(height, width, 3)` (what
-            `keras_resnet.export.cifar_preprocessing` returns), or training
-            images to adapt from: an array `(count, height, width, 3)` or an
-            iterable of such batches (a `tf.data.Dataset` of images or of
-            `(images, labels)`); their per-pixel mean is subtracted and the
-            result divided by 255, the paper's CIFAR preprocessing.
+        preprocessing: a value `keras_resnet.normalization` reads (`"caffe"`, `"tf"`, a dict
+            `{"mean": ..., "std": ...}` on the 0-255 scale, per channel or per pixel), or
+            training images to adapt from (an array `(count, height, width, 3)` or batches,
+            e.g. a `tf.data.Dataset` of images or `(images, labels)`): their per-pixel mean is
+            subtracted and the result divided by 255, the paper's CIFAR preprocessing.
         image_size: `(height, width)` of the network's input.
 
     Returns:
@@ -84,18 +73,12 @@ def _pixel_mean(images, image_size):
 PIPELINE_KEYS = ("resize_size", "crop_size", "interpolation")
 
 
-def resize_plan(preprocessing, image_size):
-    """The resize before the centre crop a `preprocessing` dict asks for, at the model's image size.
-
-    Args:
-        preprocessing: a `preprocessing` value; only a dict with `resize_size` and `crop_size`
-            (what pretrained weights record) asks for a resize before a crop.
-        image_size: `(height, width)` the model takes.
+def resize_plan(preprocessing: Any, image_size: tuple[int, int]) -> dict:
+    """The resize before a centre crop that a `preprocessing` dict with `resize_size` asks for.
 
     Returns:
-        `{}` (resize straight to `image_size`) or `{"resize_size": (h, w), "interpolation": ...}`:
-        the size to resize to, scaled as `resize_size / crop_size` of `image_size`, before a
-        centre crop to `image_size`.
+        `{}` (resize straight to `image_size`) or `{"resize_size": (h, w), "interpolation": ...}`,
+        `image_size` scaled by `resize_size / crop_size`.
 
     Example:
 
@@ -110,16 +93,16 @@ def resize_plan(preprocessing, image_size):
 
 
 def add_preprocessing(
-    x,
-    mean,
-    std,
-    reverse_channels,
+    x: keras.KerasTensor,
+    mean: np.ndarray,
+    std: np.ndarray,
+    reverse_channels: bool,
     *,
-    image_size,
-    data_format,
-    resize_size=None,
-    interpolation="bilinear",
-):
+    image_size: tuple[int, int],
+    data_format: str,
+    resize_size: tuple[int, int] | None = None,
+    interpolation: str = "bilinear",
+) -> keras.KerasTensor:
     """Applies resize and normalisation layers to a tensor of raw images.
 
     Args:
@@ -129,9 +112,9 @@ def add_preprocessing(
         reverse_channels: reverse the channels after normalising (RGB to BGR).
         image_size: `(height, width)` the images are resized to.
         data_format: `"channels_last"` or `"channels_first"`.
-        resize_size: `None`, or `(height, width)` to resize to (with antialiasing, as PIL and
-            torchvision do) before centre-cropping `image_size`.
-        interpolation: the resize's interpolation, `"bilinear"` or `"bicubic"`.
+        resize_size: `None`, or a size to resize to (antialiased, as PIL and torchvision)
+            before centre-cropping `image_size`.
+        interpolation: `"bilinear"` or `"bicubic"`.
 
     Returns:
         The preprocessed tensor.

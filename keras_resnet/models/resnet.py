@@ -470,5 +470,3 @@ def _inputs(input_tensor, input_shape):
         return tensor, tensor
     sources = keras.utils.get_source_inputs(input_tensor)
     return (sources[0] if len(sources) == 1 else sources), input_tensor
-
-

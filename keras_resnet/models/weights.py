@@ -1,14 +1,13 @@
-"""Weights: ImageNet files of keras.applications, user files, exact conversion.
+"""Weights: keras.applications' ImageNet files, user files, and exact conversion between layouts.
 
-keras.applications' ResNet50/101/152 put a bias on every convolution and use
-BatchNormalization epsilon 1.001e-5; this library's v1 networks have no bias
-before BN (as in the paper) and epsilon 1e-5. Conversion is exact: the bias
-is folded into the BN moving mean and the variance absorbs the epsilon
-difference, so the converted model computes the same function.
+keras.applications' v1 networks put a bias on every convolution and use BN epsilon 1.001e-5;
+ours have no bias before BN (the paper) and epsilon 1e-5. `set_matching_weights` folds the
+bias into the BN mean and the epsilon into the variance: the same function.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -21,7 +20,7 @@ import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_model as _check_model
-from keras_resnet.models.architectures import ARCHITECTURES
+from keras_resnet.models.architectures import ARCHITECTURES, Architecture
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 
@@ -50,12 +49,11 @@ _V1_LAYOUT = dict(preact=False, plain=False, shortcut="B", stride_in="1x1", down
 _V2_LAYOUT = dict(preact=True, plain=False, shortcut="B", downsample_at="last")
 
 
-def has_imagenet_weights(architecture, preact=False):
+def has_imagenet_weights(architecture: str, preact: bool = False) -> bool:
     """Whether keras.applications publishes ImageNet weights for a network.
 
     Args:
-        architecture: a name of `ARCHITECTURES`, e.g. `"resnet50"`; other
-            names (`"plain20"`) have no published weights.
+        architecture: a name of `ARCHITECTURES`, e.g. `"resnet50"`.
         preact: the pre-activation (v2) variant.
 
     Returns:
@@ -72,15 +70,12 @@ def has_imagenet_weights(architecture, preact=False):
 
 
 def _weights_name(architecture, preact):
+    # The one place of the "v2" naming rule: keras.applications' and this library's names.
     return f"{architecture}{'v2' if preact else ''}"
 
 
-def counterpart(arch, layout):
-    """The keras.applications model name matching an architecture and layout.
-
-    Returns `None` when keras.applications has no model with the same
-    weights (ResNet18/34, CIFAR networks, plain nets, options A or C, ...).
-    """
+def counterpart(arch: Architecture, layout: dict) -> str | None:
+    """The key of `KERAS_APPLICATIONS` whose model has the weights of this architecture and layout, or `None`."""
     names = [name for name, candidate in ARCHITECTURES.items() if candidate == arch]
     if not names:
         return None
@@ -91,15 +86,17 @@ def counterpart(arch, layout):
     return name if name in KERAS_APPLICATIONS else None
 
 
+@dataclasses.dataclass(frozen=True)
 class WeightsSource:
-    """A resolved `weights` argument: a file and, if any, its keras.applications twin."""
+    """A resolved `weights` argument: a file and, if any, the keras.applications twin it may come from."""
 
-    def __init__(self, path, counterpart_name):
-        self.path = path
-        self.counterpart_name = counterpart_name
+    path: str
+    counterpart_name: str | None = None
 
 
-def resolve(weights, *, arch, include_top, classes, layout):
+def resolve(
+    weights: str | os.PathLike | None, *, arch: Architecture, include_top: bool, classes: int, layout: dict
+) -> WeightsSource | None:
     """Validates the `weights` argument of a builder before the model is built.
 
     Args:
@@ -145,7 +142,7 @@ def _keras_home():
     return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
 
 
-def file_digest(path, algorithm="md5"):
+def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:
     """The hex digest of a file, read in 1 MiB chunks (`algorithm`: a `hashlib` name, e.g. "md5", "sha256")."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
@@ -154,25 +151,19 @@ def file_digest(path, algorithm="md5"):
     return digest.hexdigest()
 
 
-def imagenet_weights_path(name, include_top=True):
-    """Path of a keras.applications ImageNet weights file, downloaded if needed.
-
-    The file, URL and md5 are those keras.applications uses, and Keras's cache
-    (`$KERAS_HOME/models`, default `~/.keras/models`) is honoured, so a file
-    keras.applications already downloaded is reused.
+def imagenet_weights_path(name: str, include_top: bool = True) -> str:
+    """Path of a keras.applications ImageNet weights file (its file, URL and md5), downloaded if needed.
 
     Args:
-        name: `"resnet50"`, `"resnet101"`, `"resnet152"` or their `"...v2"`.
+        name: a key of `KERAS_APPLICATIONS`, e.g. `"resnet50"` or `"resnet50v2"`.
         include_top: the file with the classifier, or the `_notop` one.
 
     Returns:
-        Local path of the verified file.
+        Local path of the verified file, in Keras' cache (reused from keras.applications).
 
     Raises:
-        ValueError: a cached file whose hash does not match (corrupt or
-            truncated).
-        OSError: the file is not cached and cannot be downloaded (offline);
-            the message says which file to put where.
+        ValueError: a cached file whose hash does not match.
+        OSError: not cached and offline; the message says which file to put where.
 
     Example:
 
@@ -192,7 +183,16 @@ def imagenet_weights_path(name, include_top=True):
     )
 
 
-def cached_file(file_name, url, file_hash, *, description, alternative="", verify_cached=True, algorithm="md5"):
+def cached_file(
+    file_name: str,
+    url: str,
+    file_hash: str | None,
+    *,
+    description: str,
+    alternative: str = "",
+    verify_cached: bool = True,
+    algorithm: str = "md5",
+) -> str:
     """A file from Keras's cache (`$KERAS_HOME/models`), downloaded if absent, checked against its hash.
 
     Args:

@@ -17,7 +17,6 @@ TORCH_SUFFIXES = (".pth", ".pt", ".th", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
 
 
-
 def read_torch_state(path):
     """The tensors of a torch state dict (`.pth`) or a `.safetensors` file, as numpy arrays.
 
