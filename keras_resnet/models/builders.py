@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +48,18 @@ _CONSTRUCTOR_DOC = """Instantiates {title}.
     """
 
 
+_RESNET_ARGUMENTS = inspect.signature(ResNet).parameters
+_CONSTRUCTOR_ARGUMENTS = (
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "name",
+)
+
 MODELS: dict[str, Callable[..., ResNetModel]] = {}
 """Every public constructor by its lower-case name, filled by `_register`."""
 
@@ -61,32 +73,24 @@ def _register(function_name: str, architecture: str, *, preact: bool = False, pl
     arch = ARCHITECTURES[architecture]
     model_name = function_name.lower()
 
-    def constructor(
-        include_top: bool = True,
-        weights: str | os.PathLike | None = None,
-        input_tensor: Any = None,
-        input_shape: tuple[int | None, int | None, int | None] | None = None,
-        pooling: str | None = None,
-        classes: int | None = None,
-        classifier_activation: Any = "softmax",
-        name: str = model_name,
-        **kwargs: Any,
-    ) -> ResNetModel:
-        return ResNet(
-            arch,
-            preact=preact,
-            plain=plain,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-            **kwargs,
-        )
+    def constructor(*args: Any, **kwargs: Any) -> ResNetModel:
+        arguments = dict(signature.bind(*args, **kwargs).arguments)
+        switches = arguments.pop("kwargs", {})
+        return ResNet(arch, preact=preact, plain=plain, **{"name": model_name, **arguments, **switches})
 
+    # The signature is `ResNet`'s own arguments (annotations, defaults) with the name as default.
+    signature = inspect.Signature(
+        [
+            _RESNET_ARGUMENTS[key].replace(
+                kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=model_name if key == "name" else _RESNET_ARGUMENTS[key].default,
+            )
+            for key in _CONSTRUCTOR_ARGUMENTS
+        ]
+        + [inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any")],
+        return_annotation="ResNetModel",
+    )
+    constructor.__signature__ = signature
     imagenet = not plain and weights_lib.has_imagenet_weights(architecture, preact=preact)
     kind = "plain network (no shortcuts)" if plain else ("pre-activation ResNet" if preact else "ResNet")
     side = arch.default_size
