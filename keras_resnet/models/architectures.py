@@ -5,7 +5,11 @@ residual block, how many blocks each stage stacks, the stage widths and the
 stem. Adding a ResNet-8 or a ResNet-200 is one line in `ARCHITECTURES`.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive_int
@@ -51,10 +55,10 @@ class Architecture:
     """
 
     block: str
-    depths: tuple
-    widths: tuple = (64, 128, 256, 512)
+    depths: tuple[int, ...]
+    widths: tuple[int, ...] = (64, 128, 256, 512)
     stem: str = "imagenet"
-    strides: tuple = None
+    strides: tuple[int, ...] | None = None
     shortcut: str = "B"
     default_size: int = 224
     default_classes: int = 1000
@@ -76,28 +80,28 @@ class Architecture:
             _check_positive_int(field, getattr(self, field))
 
     @property
-    def expansion(self):
+    def expansion(self) -> int:
         """Output channels of a block divided by its width."""
         return EXPANSION[self.block]
 
     @property
-    def depth(self):
+    def depth(self) -> int:
         """Weighted layers, counted as in the paper (convs + the classifier)."""
         per_block = 2 if self.block == "basic" else 3
         return per_block * sum(self.depths) + 2
 
     @property
-    def stem_stride(self):
+    def stem_stride(self) -> int:
         """Spatial reduction done by the stem."""
         return STEM_STRIDE[self.stem]
 
     @property
-    def stem_width(self):
+    def stem_width(self) -> int:
         """Filters of the stem convolution."""
         return 64 if self.stem == "imagenet" else self.widths[0]
 
     @property
-    def total_stride(self):
+    def total_stride(self) -> int:
         """Spatial reduction from the input to the last stage's output."""
         total = self.stem_stride
         for stride in self.strides:
@@ -105,14 +109,8 @@ class Architecture:
         return total
 
 
-def cifar(n):
-    """The paper's CIFAR-10 network with 6n+2 layers (basic blocks, option A).
-
-    Args:
-        n: blocks per stage; depth is `6 * n + 2`.
-
-    Returns:
-        An `Architecture`.
+def cifar(n: int) -> Architecture:
+    """The paper's CIFAR-10 network with `6 * n + 2` layers (basic blocks, option A, `n` per stage).
 
     Example:
 
@@ -146,15 +144,8 @@ ARCHITECTURES = {
 }
 
 
-def get_architecture(architecture):
-    """Resolves a model name, a dict of fields or an `Architecture`.
-
-    Args:
-        architecture: a key of `ARCHITECTURES` (e.g. `"resnet50"`), a dict
-            of `Architecture` fields, or an `Architecture`.
-
-    Returns:
-        An `Architecture`.
+def get_architecture(architecture: str | Mapping[str, Any] | Architecture) -> Architecture:
+    """The `Architecture` of a key of `ARCHITECTURES` (e.g. `"resnet50"`), a dict of its fields, or itself.
 
     Example:
 
@@ -163,7 +154,7 @@ def get_architecture(architecture):
     """
     if isinstance(architecture, Architecture):
         return architecture
-    if isinstance(architecture, dict):
+    if isinstance(architecture, Mapping):
         try:
             return Architecture(**architecture)
         except TypeError as error:
