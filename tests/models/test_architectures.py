@@ -3,7 +3,7 @@ import re
 import pytest
 
 from keras_resnet.models.architectures import ARCHITECTURES, Architecture, cifar, get_architecture
-from keras_resnet.models.builders import block_plan
+from keras_resnet.models.resnet import block_plan
 
 
 @pytest.mark.parametrize(
