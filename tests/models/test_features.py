@@ -25,9 +25,6 @@ def _example(name):
 
 
 video = _example("video_convlstm")
-DIRECTIONS = video.DIRECTIONS
-moving_shapes_clips = video.moving_shapes_clips
-video_classifier = video.video_classifier
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (8, 16, 32), "stem": "cifar", "shortcut": "A"}
 # An ImageNet-stem network small enough for a test: four stages, strides 4..32.
 TINY = {"block": "basic", "depths": (1, 2, 1, 1), "widths": (8, 16, 16, 32)}
@@ -394,14 +391,14 @@ def test_unfreeze_everything_and_refreeze():
 
 
 def test_moving_shapes_clips_move_in_the_labelled_direction():
-    clips, labels = moving_shapes_clips(40, frames=6, seed=3)
+    clips, labels = video.moving_shapes_clips(40, frames=6, seed=3)
     assert clips.shape == (40, 6, 32, 32, 3) and clips.dtype == np.float32
     assert clips.min() >= 0 and clips.max() <= 1
     assert np.bincount(labels).tolist() == [10, 10, 10, 10]
-    again, same = moving_shapes_clips(40, frames=6, seed=3)
+    again, same = video.moving_shapes_clips(40, frames=6, seed=3)
     np.testing.assert_array_equal(again, clips)
     np.testing.assert_array_equal(same, labels)
-    assert not np.array_equal(moving_shapes_clips(40, frames=6, seed=4)[0], clips)
+    assert not np.array_equal(video.moving_shapes_clips(40, frames=6, seed=4)[0], clips)
     # The square differs from the background by at least 0.3 per channel,
     # the noise has a standard deviation of 0.05.
     background = np.median(clips, axis=(2, 3), keepdims=True)
@@ -414,7 +411,7 @@ def test_moving_shapes_clips_move_in_the_labelled_direction():
     travel = centre[:, -1] - centre[:, 0]
     motion = np.where(np.abs(travel) >= 10, np.sign(travel), np.where(np.abs(travel) < 0.5, 0, np.nan))
     expected = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
-    np.testing.assert_array_equal(motion, [expected[DIRECTIONS[label]] for label in labels])
+    np.testing.assert_array_equal(motion, [expected[video.DIRECTIONS[label]] for label in labels])
 
 
 @pytest.mark.parametrize(
@@ -427,21 +424,21 @@ def test_moving_shapes_clips_move_in_the_labelled_direction():
 )
 def test_moving_shapes_clips_validates_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        moving_shapes_clips(**kwargs)
+        video.moving_shapes_clips(**kwargs)
 
 
 def test_video_classifier_validates_arguments():
     with pytest.raises(ValueError, match=r"backbone must return a 4D feature map .* \(None, 32\)"):
-        video_classifier(_resnet8(pooling="avg"), 4, frames=4)
+        video.video_classifier(_resnet8(pooling="avg"), 4, frames=4)
     with pytest.raises(ValueError, match=r"frames must be a positive integer; received 0"):
-        video_classifier(_resnet8(), 4, frames=0)
+        video.video_classifier(_resnet8(), 4, frames=0)
 
 
 def test_video_model_trains_the_head_on_a_frozen_backbone_then_the_backbone():
     keras.utils.set_random_seed(0)
-    clips, labels = moving_shapes_clips(16, frames=4, seed=0)
+    clips, labels = video.moving_shapes_clips(16, frames=4, seed=0)
     backbone = _resnet8()
-    model = video_classifier(backbone, len(DIRECTIONS), frames=4)
+    model = video.video_classifier(backbone, len(video.DIRECTIONS), frames=4)
     assert model.output_shape == (None, 4)
     head = model.get_layer("convlstm")
     for prepare, backbone_trains in ((freeze, False), (unfreeze, True)):
