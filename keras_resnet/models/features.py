@@ -22,6 +22,8 @@ from keras_resnet._validation import check_model as _check_model
 from keras_resnet.models.builders import get_model
 from keras_resnet.models.model import ResNetModel
 
+__all__ = ["feature_extractor", "feature_info", "freeze", "unfreeze"]
+
 
 def feature_info(model: keras.Model) -> list[dict]:
     """Describes the feature levels of a `keras_resnet` backbone.
