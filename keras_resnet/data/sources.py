@@ -153,7 +153,7 @@ def _class_files(class_dir):
     for folder, subfolders, names in os.walk(class_dir):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         files += [os.path.join(folder, name) for name in names if not name.startswith(".")]
-    return sorted(files, key=lambda path: Path(path).parts)
+    return sorted(files, key=lambda path: path.split(os.sep))  # as pathlib sorts: part by part
 
 
 def folder_source(

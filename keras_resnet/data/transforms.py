@@ -116,7 +116,8 @@ def check_scales(size_name: str, size: int, scale_range: Any = None, resize_size
         raise ValueError(
             f"scale_range must be (min, max) integers with {size_name} ({size}) <= min <= max; received {scale_range!r}"
         )
-    _check_int("resize_size", resize_size, size, optional=True, context=f" ({size_name})")
+    if resize_size is not None:
+        _check_int("resize_size", resize_size, size, context=f" ({size_name})")
 
 
 def _lighting(image, std, seed):

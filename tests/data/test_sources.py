@@ -208,16 +208,20 @@ def test_unprepared_tfds_names_fail_fast_without_downloading(tmp_path, monkeypat
 
 @pytest.mark.skipif(not REAL_CIFAR_TRAIN.is_dir(), reason=f"real CIFAR-10 JPEGs absent ({REAL_CIFAR_TRAIN})")
 def test_real_cifar10_jpeg_folder_index_split():
-    validation = data.folder_source(REAL_CIFAR_TRAIN, indices=range(4500, 5000), check=None)
-    train = data.folder_source(REAL_CIFAR_TRAIN, indices=range(0, 4500), check=None)
+    validation = data.folder_source(REAL_CIFAR_TRAIN, indices=range(4500, 5000), check=False)
+    train = data.folder_source(REAL_CIFAR_TRAIN, indices=range(0, 4500), check=False)
     assert len(train) == 45_000 and len(validation) == 5_000
     assert train.class_names == validation.class_names == CIFAR10_CLASSES
+
+    def listed(source):  # the listing's (path, label) pairs, read from its in-memory keys
+        paths, labels = (tensor.numpy() for tensor in source.tensors)
+        return [(Path(path.decode()), int(label)) for path, label in zip(paths, labels)]
+
     validation_paths = set()
-    for path, label in validation.elements.as_numpy_iterator():
-        path = Path(path.decode())
+    for path, label in listed(validation):
         assert validation.class_names[label] == path.parent.name and 4500 <= int(path.stem) <= 4999
         validation_paths.add(path)
-    assert not validation_paths & {Path(path.decode()) for path, _ in train.elements.as_numpy_iterator()}
+    assert not validation_paths & {path for path, _ in listed(train)}
 
     splits = data.folder(
         REAL_CIFAR_TRAIN, train_indices=range(0, 8), validation_indices=range(4500, 4504), batch_size=20, seed=0
@@ -268,7 +272,7 @@ CIFAR_JPEG = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "c
 
 @pytest.mark.skipif(not CIFAR_JPEG.is_dir(), reason="the CIFAR-10 JPEG folder ../shared/data is absent")
 def test_holdout_of_the_cifar10_jpeg_folder_is_its_4500_to_4999_protocol():
-    _, validation = data.holdout_split(data.folder_source(CIFAR_JPEG, check=None))
-    paths = [Path(path.decode()) for path, _ in validation.elements.as_numpy_iterator()]
+    _, validation = data.holdout_split(data.folder_source(CIFAR_JPEG, check=False))
+    paths = [Path(path.decode()) for path in validation.tensors[0].numpy()]
     assert len(paths) == 5000
     assert sorted({int(path.stem) for path in paths}) == list(range(4500, 5000))
