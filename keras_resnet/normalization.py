@@ -28,15 +28,9 @@ def normalization_constants(
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Checks a normalisation and returns it as `(mean, std, reverse_channels)`: float32 arrays and a bool.
 
-    Args:
-        mean: per-channel mean `(3,)` or per-pixel mean `(height, width, 3)`, RGB order.
-        std: optional positive standard deviation broadcastable to `mean`; `None` means 1.
-        channel_order: `"rgb"`, or `"bgr"` to reverse the channels after standardising.
-        image_size: optional `(height, width)` a per-pixel mean must have.
-        names: the three arguments' names in error messages.
-
-    Returns:
-        A tuple `(mean, std, reverse_channels)`; `std` has `mean`'s shape.
+    `mean` is per channel `(3,)` or per pixel `(height, width, 3)` (of `image_size` if given), RGB; `std`
+    (`None`: 1) must be positive and broadcast to it (it is returned at `mean`'s shape); `"bgr"` reverses
+    the channels after standardising. `names` name the three arguments in error messages.
 
     Example:
 
@@ -70,16 +64,11 @@ def normalization_constants(
 def preprocessing_constants(
     preprocessing: str | dict | None, image_size: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The `(mean, std, reverse_channels)` of a `preprocessing` value (of the models and of export).
+    """The `normalization_constants` of a `preprocessing` value, as the models and export read it.
 
-    Args:
-        preprocessing: `"caffe"` (ImageNet mean subtracted, then RGB to BGR: keras.applications ResNet),
-            `"tf"` (scaled to [-1, 1]: ResNet v2), `None` (unchanged) or a dict `{"mean": ..., "std": ...,
-            "channel_order": ...}` (and the pipeline keys `resize_size`, `crop_size`, `interpolation`).
-        image_size: optional `(height, width)` a per-pixel mean must have.
-
-    Returns:
-        As `normalization_constants`.
+    `"caffe"`: ImageNet mean subtracted, then RGB to BGR (keras.applications ResNet); `"tf"`: scaled to [-1, 1]
+    (ResNet v2); `None`: unchanged; or a dict `{"mean", "std", "channel_order"}` (with the pipeline keys
+    `resize_size`, `crop_size`, `interpolation` that pretrained weights record).
 
     Example:
 
@@ -115,10 +104,8 @@ def preprocessing_constants(
 
 
 def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False) -> Any:
-    """Returns `(images - mean) / std`, channels reversed afterwards if `reverse_channels`.
-
-    Plain arithmetic and slicing, so that one code runs in tf.data, on symbolic Keras tensors and on any
-    backend's arrays.
+    """Returns `(images - mean) / std`, channels reversed afterwards if `reverse_channels`: plain arithmetic, so
+    it runs in tf.data, on symbolic Keras tensors and on any backend's arrays.
 
     Example:
 
@@ -131,15 +118,7 @@ def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False
 
 
 def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Callable[[Any], Any]:
-    """Returns a function that standardises batches of RGB images: `(images - mean) / std`, channels reordered.
-
-    Args:
-        mean: per-channel `(3,)` or per-pixel `(height, width, 3)` mean, RGB, on the images' scale (0-255).
-        std: optional positive standard deviation broadcastable to `mean`; `None` divides by 1.
-        channel_order: `"rgb"`, or `"bgr"` to reverse the channels after standardising.
-
-    Returns:
-        A function mapping float32 images `(batch, height, width, 3)` to standardised images.
+    """Returns a function that `standardize`s batches of RGB images (arguments as `normalization_constants`).
 
     Example:
 
@@ -160,15 +139,12 @@ def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = 
     """The per-pixel mean and the per-channel mean and standard deviation of images, in one pass.
 
     Args:
-        batches: iterable of image batches `(count, height, width, 3)`, or of `(images, labels)` pairs.
-        image_size: optional `(height, width)` every batch must have.
+        batches: iterable of batches `(count, height, width, 3)` (of `image_size` if given), or of
+            `(images, labels)` pairs.
 
     Returns:
-        A dict of float32 arrays on the images' scale: `"pixel_mean"` `(height, width, 3)`, `"channel_mean"`
-        and `"channel_std"` `(3,)`; `None` when the batches hold no image.
-
-    Raises:
-        ValueError: a batch is not `(count, height, width, 3)` (of `image_size`).
+        float32 arrays on the images' scale: `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and
+        `"channel_std"` `(3,)`; `None` for no image.
 
     Example:
 
@@ -198,18 +174,13 @@ def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = 
 
 
 def cifar_preprocessing(statistics: dict | None, normalization: str | None = "pixel") -> dict[str, Any]:
-    """Turns training-set statistics into the `{"mean", "std"}` normalisation of a CIFAR pipeline.
-
-    `cifar_pipeline` normalises with it and `keras_resnet.export` takes it as `preprocessing`, so that served
-    images are normalised as the training batches were.
+    """The JSON-ready `{"mean", "std"}` of a CIFAR normalisation: what `cifar_pipeline` normalises with and
+    export takes as `preprocessing`, so that served images are normalised as the training batches were.
 
     Args:
-        statistics: the training set's `pixel_statistics` (or `data.image_statistics`); unused for `None`.
+        statistics: the training set's `pixel_statistics`; unused for `normalization=None`.
         normalization: `"pixel"` (per-pixel mean subtracted, divided by 255: the paper), `"channel"`
             (per-channel mean and standard deviation) or `None` (divided by 255).
-
-    Returns:
-        A dict `{"mean": ..., "std": ...}` of plain lists and floats, ready for JSON.
 
     Example:
 

@@ -28,7 +28,7 @@ __all__ = ["Augmentation", "center_crop", "random_crop_flip", "random_scale_crop
 
 
 def _interpolation(coordinates, length, clamp):
-    """Bilinear weights `(batch, out, length)` that read source positions `coordinates` `(batch, out)`.
+    """Bilinear weights `(batch, out, length)` reading source positions `coordinates` `(batch, out)`.
 
     A weight is the triangle `max(0, 1 - |position - coordinate|)`: integer coordinates pick one pixel
     exactly, and those outside `[0, length)` read zeros (padding) unless `clamp` holds them at the border
@@ -100,7 +100,7 @@ def random_crop_flip(images: Any, seed: Any = None, *, size: int | None = None, 
 
     >>> import numpy as np
     >>> batch = np.zeros((2, 32, 32, 3), "uint8")
-    >>> random_crop_flip(batch, seed=0).shape
+    >>> tuple(random_crop_flip(batch, seed=0).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
@@ -130,20 +130,14 @@ def random_scale_crop_flip(
     `scale_range`, then a random `size` crop is taken (only the crop is computed) and flipped with
     probability 1/2. All images of a batch share one height and width.
 
-    Args:
-        images: tensor `(batch, height, width, channels)`, any real dtype.
-        seed: as in `random_crop_flip`.
-        size: int, side of the output crops.
-        scale_range: `(min, max)` integers, the range of the shorter side; `size <= min <= max`.
-
-    Returns:
-        A float32 tensor `(batch, size, size, channels)`.
+    `images` `(batch, height, width, channels)`, any real dtype; `seed` as in `random_crop_flip`;
+    `size <= min <= max` of `scale_range`. Returns float32 `(batch, size, size, channels)`.
 
     Example:
 
     >>> import numpy as np
     >>> batch = np.zeros((2, 40, 48, 3), "uint8")
-    >>> random_scale_crop_flip(batch, seed=0, size=32, scale_range=(40, 64)).shape
+    >>> tuple(random_scale_crop_flip(batch, seed=0, size=32, scale_range=(40, 64)).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
@@ -165,18 +159,12 @@ def center_crop(images: Any, *, size: int, resize_size: int | None = None) -> An
     """The evaluation view of a batch: `data.imagenet_pipeline`'s with `resize_size` (shorter side resized,
     then centre crop), else `data.cifar_pipeline`'s (centre crop, or zero padding of a smaller image).
 
-    Args:
-        images: tensor `(batch, height, width, channels)`, any real dtype.
-        size: int, side of the output.
-        resize_size: optional int >= `size`, the shorter side after resizing.
-
-    Returns:
-        A float32 tensor `(batch, size, size, channels)`.
+    Returns float32 `(batch, size, size, channels)`; `resize_size` is at least `size`.
 
     Example:
 
     >>> import numpy as np
-    >>> center_crop(np.zeros((2, 40, 48, 3), "uint8"), size=32, resize_size=36).shape
+    >>> tuple(center_crop(np.zeros((2, 40, 48, 3), "uint8"), size=32, resize_size=36).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
@@ -211,11 +199,9 @@ class Augmentation(keras.layers.Layer):
     Args:
         kind: `"cifar"` or `"imagenet"`.
         image_size: int, side of the output images.
-        padding: int, `"cifar"`: zero pixels added on each side before cropping.
-        scale_range: `(min, max)`, `"imagenet"`: range of the resized shorter side.
-        resize_size: int, `"imagenet"`: the shorter side before the inference centre crop.
-        mean: number, RGB triple or array broadcastable to an image (e.g. a per-pixel mean), 0-255 scale.
-        std: number, RGB triple or array, divided by after subtracting `mean`.
+        padding: `"cifar"`: zero pixels added on each side before cropping.
+        scale_range, resize_size: `"imagenet"`: the training and inference shorter sides.
+        mean, std: numbers, RGB triples or arrays broadcastable to an image (e.g. a per-pixel mean), 0-255.
         seed: optional int seed of the layer's random draws.
         **kwargs: arguments of `keras.layers.Layer` (e.g. `name`).
 
@@ -223,7 +209,7 @@ class Augmentation(keras.layers.Layer):
 
     >>> import numpy as np
     >>> layer = Augmentation("cifar", image_size=32, mean=128.0, std=64.0, seed=0)
-    >>> layer(np.zeros((2, 32, 32, 3), "uint8"), training=True).shape
+    >>> tuple(layer(np.zeros((2, 32, 32, 3), "uint8"), training=True).shape)
     (2, 32, 32, 3)
     """
 

@@ -47,15 +47,8 @@ _NAMES = "'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-dataset
 
 @dataclasses.dataclass(frozen=True)
 class Sources:
-    """The splits of a data set as `ImageSource`s, and what each one is.
-
-    Attributes:
-        train: the training `ImageSource`.
-        validation: the validation `ImageSource`, or `None` (e.g. CIFAR with `full_train=True`).
-        test: the test `ImageSource` (CIFAR's test set), or `None`.
-        described: dict from split name to a sentence saying what the split is, for run records.
-
-    """
+    """The splits of a data set as `ImageSource`s (`validation` and `test` may be `None`), and `described`: a
+    sentence per split saying what it is, for run records."""
 
     train: ImageSource
     validation: ImageSource | None
@@ -70,15 +63,9 @@ class Sources:
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """The training and evaluation pipelines of a data set, with its class names and sources.
-
-    Attributes:
-        train: batched training `tf.data.Dataset` of `(float32 images, int32 labels)`, shuffled and augmented.
-        validation: batched validation `tf.data.Dataset`, or `None` when the data set has no validation split.
-        test: batched test `tf.data.Dataset` (CIFAR's test set), or `None`.
-        class_names: tuple of class names; a label id is the index into it.
-        sources: the `Sources` the pipelines read.
-        statistics: the training set's `image_statistics` the CIFAR augmentation normalises with, else `None`.
+    """The batched `tf.data` pipelines of a data set's splits (`validation`, `test` may be `None`), its class
+    names, the `Sources` they read and the training set's `image_statistics` the CIFAR augmentation normalises
+    with (else `None`).
 
     Example:
 
@@ -99,17 +86,11 @@ class Splits:
 def input_defaults(
     name: str, augmentation: str | None = None, image_size: int | None = None, sources: Sources | None = None
 ) -> tuple[str, int]:
-    """The augmentation and image size a named data set uses unless given.
+    """The `(augmentation, image_size)` a named data set uses unless given.
 
-    Args:
-        name: a data set name (see the module docstring).
-        augmentation: `None`: `"cifar"` for shapes, CIFAR and `sources` whose first training image has at most
-            `SMALL_IMAGE_SIDE` pixels a side, else `"imagenet"`.
-        image_size: `None` (32 with CIFAR augmentation, 224 with ImageNet augmentation) or an int of at least 8.
-        sources: optional `Sources` of the data set.
-
-    Returns:
-        A tuple `(augmentation, image_size)`.
+    `augmentation=None` is `"cifar"` for shapes, CIFAR and `sources` whose first training image has at most
+    `SMALL_IMAGE_SIDE` pixels a side, else `"imagenet"`; `image_size=None` is 32 with CIFAR augmentation and
+    224 with ImageNet augmentation.
 
     Example:
 
@@ -185,19 +166,13 @@ def dataset_sources(
     seed: int = 0,
     full_train: bool = False,
 ) -> Sources:
-    """Lists the splits of a named data set as sources: the one place that finds a data set's files.
+    """Lists the splits of a named data set as `Sources`: the one place that finds a data set's files.
 
     Args:
         name: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"` or a tensorflow-datasets name.
-        data_dir: folder of the CIFAR batch files (or of their archive folder) or of prepared
-            tensorflow-datasets data.
-        train_size, validation_size: `"shapes"` only: numbers of images (6000, 1000).
-        image_size: `"shapes"` only: side of the generated images.
-        seed: integer seed of the shapes images.
+        data_dir: folder of the CIFAR batch files or of prepared tensorflow-datasets data.
+        train_size, validation_size, image_size, seed: `"shapes"` only (6000 and 1000 images by default).
         full_train: CIFAR only: train on the whole training set, with no validation split.
-
-    Returns:
-        A `Sources`.
 
     Example:
 
@@ -252,14 +227,7 @@ def dataset_sources(
 def sources_and_inputs(
     name: str, augmentation: str | None = None, image_size: int | None = None, **options: Any
 ) -> tuple[Sources, str, int]:
-    """A named data set's sources with the augmentation and image size it trains with (`input_defaults`).
-
-    Args:
-        name, augmentation, image_size: as in `input_defaults`.
-        **options: further arguments of `dataset_sources`.
-
-    Returns:
-        A tuple `(sources, augmentation, image_size)`.
+    """`(sources, augmentation, image_size)`: `dataset_sources(name, **options)` and its `input_defaults`.
 
     Example:
 
@@ -289,16 +257,10 @@ def pipelines_for(
         sources: a `Sources` (e.g. from `dataset_sources`).
         augmentation: `"cifar"` (`cifar_pipeline`) or `"imagenet"` (`imagenet_pipeline`, the paper's sizes
             scaled by `image_size / 224`).
-        image_size: int, side of the model's input.
-        batch_size: int, images per batch.
-        seed: optional int seed of shuffling and augmentation.
-        epochs: `None` or a `range(first, stop)` of epochs the training pipeline holds (see `cifar_pipeline`).
+        image_size, batch_size, seed, epochs: as in the pipelines (`epochs` for training only).
         statistics: CIFAR augmentation: the training set's `image_statistics`; computed from `sources.train`
             when `None` (pass a run's own to evaluate exactly as it trained).
         **options: further arguments of the pipeline (e.g. `normalization="channel"`, `lighting_std=0.1`).
-
-    Returns:
-        A `Splits`.
 
     Example:
 
@@ -346,17 +308,8 @@ def datasets(
 ) -> Splits:
     """Builds the training and evaluation pipelines of a named data set: `dataset_sources`, then `pipelines_for`.
 
-    Args:
-        dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"` or a tensorflow-datasets name.
-        batch_size: images per batch.
-        image_size, augmentation: as in `input_defaults`.
-        data_dir, train_size, validation_size, full_train: as in `dataset_sources`.
-        seed: integer seed of the shapes images and of shuffling and augmentation.
-        epochs: as in `cifar_pipeline`.
-        **options: further arguments of the pipeline (e.g. `normalization="channel"`).
-
-    Returns:
-        A `Splits` of `tf.data.Dataset`s of `(float32 images, int32 labels)` and the class names.
+    `seed` seeds the shapes images and the shuffling and augmentation; `image_size`, `augmentation` default
+    as in `input_defaults`; the other arguments are `dataset_sources`' and the pipeline's.
 
     Example:
 
@@ -391,15 +344,6 @@ def cifar10(
     """The CIFAR-10 pipelines of all 50,000 training images and of the test set: `datasets("cifar10",
     full_train=True)`.
 
-    Args:
-        batch_size: int, images per batch.
-        data_dir: optional folder of the batch files or of prepared tensorflow-datasets data.
-        seed: optional int for reproducible shuffling and augmentation.
-        **options: further arguments of `datasets` and `cifar_pipeline`.
-
-    Returns:
-        A `Splits` with `train` and `test` pipelines (`validation` is `None`).
-
     Example:
 
     ```python
@@ -427,16 +371,6 @@ def imagenet(
 ) -> Splits:
     """The ImageNet-style training and validation pipelines of a prepared tensorflow-datasets copy.
 
-    Args:
-        batch_size: int, images per batch.
-        data_dir: optional folder of prepared tensorflow-datasets data.
-        name: the tensorflow-datasets name (`"imagenet2012"`, `"imagenette/320px"`, ...).
-        seed: optional int for reproducible shuffling and augmentation.
-        **options: further arguments of `datasets` and `imagenet_pipeline` (e.g. `lighting_std=0.1`).
-
-    Returns:
-        A `Splits` with `train` and `validation` pipelines.
-
     Example:
 
     ```python
@@ -462,19 +396,6 @@ def folder(
 
     The files at `train_indices` of each class folder's sorted list train and those at `validation_indices`
     validate (see `folder_source`): the CIFAR-10 JPEG folder's protocol is `range(0, 4500)`, `range(4500, 5000)`.
-
-    Args:
-        directory: path of the folder (`directory/<class name>/<image files>`).
-        train_indices, validation_indices: ints, positions of each split's files in each class.
-        batch_size: int, images per batch.
-        augmentation: `"cifar"` (statistics from the training files) or `"imagenet"`.
-        check: as in `folder_source`.
-        seed: optional int for reproducible shuffling and augmentation.
-        image_size: side of the output images; defaults as in `input_defaults`.
-        **options: further arguments of the pipeline.
-
-    Returns:
-        A `Splits` with `train` and `validation` pipelines.
 
     Example:
 

@@ -81,20 +81,12 @@ class ImageSource:
         shuffle_buffer: int | None = None,
         parallel: bool = True,
     ) -> Any:
-        """Returns the decoded examples as an unbatched `tf.data.Dataset` of `(uint8 image, int32 label)`.
+        """The decoded examples as an unbatched `tf.data.Dataset` of full-size `(uint8 image, int32 label)`.
 
         Every pass yields `len(self)` examples, so Keras knows the number of steps: an image that fails to
         decode is left out and recorded in `decode_failures`, and the pass ends with as many from its start.
-
-        Args:
-            shuffle: bool, whether to shuffle the keys anew in every epoch before decoding.
-            seed: optional int making every epoch's order reproducible.
-            shuffle_buffer: optional int, the window of keys shuffled together; defaults to
-                `self.shuffle_buffer`.
-            parallel: bool, whether to decode on all cores or on one thread.
-
-        Returns:
-            A `tf.data.Dataset` of full-size images and their labels.
+        `shuffle` shuffles the keys anew in every epoch (reproducibly with `seed`, in windows of
+        `shuffle_buffer`); `parallel` decodes on all cores.
         """
         if not shuffle:
             return epoch_images(self, None, shuffle_buffer=shuffle_buffer, parallel=parallel)
@@ -159,30 +151,19 @@ def _class_files(class_dir):
 def folder_source(
     directory: str | os.PathLike, *, indices: Iterable[int] | None = None, check: bool = True
 ) -> ImageSource:
-    """Lists a folder of images in class sub-folders: `directory/<class name>/<image files>`.
+    """Lists a folder of images in class sub-folders, `directory/<class name>/<image files>`, as file paths.
 
     Class names are the sorted sub-folder names; every non-hidden file below a class folder is an example
     of that class (JPEG, PNG, GIF, BMP or WebP). Images load as `(height, width, 3)` uint8 RGB: grey in all
     three channels, alpha dropped (not composited), palette colours, CMYK JPEG converted, 16-bit PNG's high
     byte, an animated GIF's first frame.
 
-    Files that are not complete images by their first and last bytes (empty, truncated, not an image) are
-    skipped, kept in `skipped` and named in one warning. A file that passes and still fails to decode is
+    With `check`, files that are not complete images by their first and last bytes (empty, truncated, not an
+    image) are skipped, kept in `skipped` and named in one warning; a file that still fails to decode is
     recorded when a pipeline reads it (`ImageSource.decode_failures`). A class folder with no readable image
-    keeps its label id, with a warning: dropping it would shift the labels of every later class.
-
-    Args:
-        directory: path of the folder.
-        indices: optional ints (e.g. `range(4500, 5000)`): keep only the files at these positions of each
-            class folder's sorted list, counted before any file is skipped; positions past its end are ignored.
-        check: bool, whether to check the files' first and last bytes while listing.
-
-    Returns:
-        An `ImageSource` of file paths.
-
-    Raises:
-        FileNotFoundError: `directory` is not a folder.
-        ValueError: `directory` holds no class sub-folder, or no readable image.
+    keeps its label id, with a warning: dropping it would shift the labels of every later class. `indices`
+    (e.g. `range(4500, 5000)`) keeps the files at these positions of each class folder's sorted list, counted
+    before any file is skipped.
 
     Example:
 
@@ -234,15 +215,8 @@ def folder_source(
 
 
 def array_source(images: Any, labels: Any, class_names: Iterable[str] | None = None) -> ImageSource:
-    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels `(count,)` as an `ImageSource`.
-
-    Args:
-        images: uint8 array of shape `(count, height, width, 3)`.
-        labels: int array of shape `(count,)`.
-        class_names: optional names; defaults to `"0"`, `"1"`, ... up to the largest label.
-
-    Returns:
-        An `ImageSource` whose keys are the images themselves.
+    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels `(count,)` as an `ImageSource`;
+    `class_names` default to `"0"`, `"1"`, ... up to the largest label.
 
     Example:
 
@@ -275,20 +249,11 @@ def tfds_source(
     shuffle_files: bool = False,
     seed: int | None = None,
 ) -> ImageSource:
-    """Reads a prepared tensorflow-datasets image classification data set, never downloading anything.
+    """Reads a prepared tensorflow-datasets image classification data set as encoded images.
 
-    An unprepared data set fails at once with a `FileNotFoundError` that says how to provide the files.
-    Images stay encoded in the source; the pipelines decode them.
-
-    Args:
-        name: the tensorflow-datasets name, e.g. `"cifar10"`, `"imagenet2012"`, `"imagenette/160px"`.
-        split: the split, in tensorflow-datasets syntax (`"train"`, `"validation"`, `"train[:90%]"`, ...).
-        data_dir: optional folder of prepared data sets; defaults to tensorflow-datasets' own.
-        shuffle_files: bool, whether to read the record files in a new random order in every epoch.
-        seed: optional int seed of the file order.
-
-    Returns:
-        An `ImageSource` of encoded images.
+    Nothing is downloaded: an unprepared data set fails at once with a `FileNotFoundError` that says how to
+    provide the files. `split` is in tensorflow-datasets syntax (`"train[:90%]"`); `shuffle_files` reads the
+    record files in a new order (of `seed`) in every epoch.
 
     Example:
 
@@ -334,18 +299,10 @@ def tfds_source(
 
 
 def holdout_split(source: ImageSource, fraction: float = 0.1) -> tuple[ImageSource, ImageSource]:
-    """Splits a source into training and validation sources: the last `fraction` of each class validates.
+    """Splits a source into `(train, validation)`: the last `fraction` of each class, in stored order, validates.
 
-    In the source's stored order, class by class (at least one example of a class of two or more validates,
-    and at least one trains): on CIFAR's 50,000 training images, the paper's 45,000 / 5,000 for choosing
-    checkpoints without the test set. A streamed source has its keys read into memory first.
-
-    Args:
-        source: an `ImageSource`.
-        fraction: float in (0, 1), the share of each class that validates.
-
-    Returns:
-        A tuple `(train, validation)` of `ImageSource`s with the source's class names.
+    At least one example of a class of two or more validates, and one trains: on CIFAR's training set, the
+    paper's 45,000 / 5,000 for choosing checkpoints without the test set. Streamed keys are read into memory.
 
     Example:
 
@@ -367,13 +324,6 @@ def holdout_split(source: ImageSource, fraction: float = 0.1) -> tuple[ImageSour
 
 def take_per_class(source: ImageSource, count: int) -> ImageSource:
     """Keeps the first `count` examples of each class in stored order: a class-balanced subset for short runs.
-
-    Args:
-        source: an `ImageSource` (a streamed one has its keys read into memory first).
-        count: positive int, examples kept per class (a smaller class keeps all of them).
-
-    Returns:
-        An `ImageSource` with the source's class names.
 
     Example:
 
@@ -416,17 +366,9 @@ def _subset(source, keys, labels, mask):
 
 
 def image_statistics(source: ImageSource, *, batch_size: int = 500) -> dict[str, np.ndarray]:
-    """The per-pixel mean and per-channel mean and standard deviation of a source, in one pass.
+    """`normalization.pixel_statistics` of a source whose images have one size, decoding `batch_size` at a time.
 
     Compute them on the training set only; `cifar_pipeline` normalises training and evaluation with them.
-
-    Args:
-        source: an `ImageSource` whose images all have one size (e.g. CIFAR).
-        batch_size: int, images decoded and summed at a time.
-
-    Returns:
-        As `keras_resnet.normalization.pixel_statistics`: float32 `"pixel_mean"` `(height, width, 3)`,
-        `"channel_mean"` and `"channel_std"` `(3,)`, on the 0-255 scale.
 
     Example:
 
