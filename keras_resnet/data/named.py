@@ -48,7 +48,15 @@ _NAMES = "'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-dataset
 @dataclasses.dataclass(frozen=True)
 class Sources:
     """The splits of a data set as `ImageSource`s (`validation` and `test` may be `None`), and `described`: a
-    sentence per split saying what it is, for run records."""
+    sentence per split saying what it is, for run records.
+
+    Example:
+
+    ```python
+    sources = keras_resnet.data.dataset_sources("shapes", train_size=60, validation_size=20)
+    print(sources.class_names, sources.described["validation"])
+    ```
+    """
 
     train: ImageSource
     validation: ImageSource | None
@@ -357,7 +365,14 @@ def cifar10(
 def cifar100(
     batch_size: int = 128, data_dir: str | os.PathLike | None = None, *, seed: int | None = None, **options: Any
 ) -> Splits:
-    """`cifar10` for CIFAR-100 (100 fine labels), from the `cifar-100-python` files or a prepared `cifar100`."""
+    """`cifar10` for CIFAR-100 (100 fine labels), from the `cifar-100-python` files or a prepared `cifar100`.
+
+    Example:
+
+    ```python
+    splits = keras_resnet.data.cifar100(data_dir="~/data/cifar-100-python", seed=0)
+    ```
+    """
     return datasets("cifar100", batch_size=batch_size, data_dir=data_dir, seed=seed, full_train=True, **options)
 
 
