@@ -94,14 +94,10 @@ def cifar_pipeline(
     probability 1/2. Evaluation: the image centre-cropped or padded to `image_size`. Both then normalise.
 
     Args:
-        source: an `ImageSource` (e.g. `cifar_source`, `folder_source`).
-        training: bool, whether to shuffle and augment.
-        batch_size: int, images per batch (the last may be smaller).
+        source: an `ImageSource`; `training` shuffles and augments it; the last batch may be smaller.
         normalization: `"pixel"` (the training set's per-pixel mean subtracted, divided by 255: the paper),
             `"channel"` (per-channel mean and standard deviation) or `None` (divided by 255).
         statistics: the training set's `image_statistics`; required unless `normalization` is `None`.
-        image_size: int, side of the output images.
-        padding: int, zero pixels added on each side before the random crop.
         seed: optional int: the same batches on every run, new crops, flips and order in every epoch.
         shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
         parallel: bool; `False` runs on one thread without prefetching (debugging, benchmarks).
@@ -190,14 +186,10 @@ def imagenet_pipeline(
     (at 224x224 the paper's per-pixel ImageNet mean is nearly constant).
 
     Args:
-        source: an `ImageSource` of images of any size.
-        training: bool, whether to shuffle and augment.
-        batch_size: int, images per batch (the last may be smaller).
-        image_size: int, side of the output crops.
+        source, training, batch_size: as in `cifar_pipeline`; images of any size.
         scale_range: `(min, max)` ints with `image_size <= min <= max`.
         resize_size: int >= `image_size`, the shorter side before the evaluation centre crop.
-        mean: RGB mean subtracted, 0-255 scale.
-        std: optional RGB standard deviation divided by.
+        mean, std: RGB mean subtracted and optional standard deviation divided by, 0-255 scale.
         channel_order: `"rgb"`, or `"bgr"` for Caffe-converted weights (keras.applications').
         lighting_std: float, standard deviation of the PCA lighting noise (AlexNet: 0.1); 0 turns it off.
         seed, shuffle_buffer, parallel, epochs: as in `cifar_pipeline`.

@@ -42,9 +42,8 @@ class ImageSource:
 
     Attributes:
         elements: `tf.data.Dataset` of `(key, int32 label)` pairs in a fixed order.
-        load: function, run inside tf.data, mapping a key to a uint8 image of shape `(height, width, 3)`.
-        class_names: tuple of class names; a label id is the index into it.
-        size: number of examples.
+        load: function, run inside tf.data, mapping a key to a uint8 image `(height, width, 3)`.
+        class_names, size: a label id indexes `class_names`; `size` examples.
         shuffle_buffer: the shuffle window that mixes these keys well (all of them when in memory).
         skipped: paths of files left out at listing because they are not readable images.
         tensors: `(keys, labels)` when the keys are in memory: an epoch is then an exact permutation;
