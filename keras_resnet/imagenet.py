@@ -1,5 +1,7 @@
 """ImageNet constants of the paper and of keras.applications, shared by the models, data and export."""
 
+from __future__ import annotations
+
 from keras_resnet._validation import check_positive_int as _check_positive_int
 
 IMAGENET_MEAN = (123.68, 116.779, 103.939)
@@ -27,14 +29,9 @@ LIGHTING_EIGENVECTORS = (
 )
 
 
-def scaled_sizes(image_size):
-    """The paper's ImageNet `(scale_range, resize_size)` for crops of side `image_size`, scaled from 224.
-
-    Args:
-        image_size: int, side of the crops.
-
-    Returns:
-        A tuple `((min, max), resize_size)` of ints: `SCALE_RANGE` and `RESIZE_SIZE` times `image_size / 224`.
+def scaled_sizes(image_size: int) -> tuple[tuple[int, int], int]:
+    """The paper's ImageNet `((min, max), resize_size)` for crops of side `image_size`: `SCALE_RANGE` and
+    `RESIZE_SIZE` times `image_size / 224`.
 
     Example:
 

@@ -1,5 +1,10 @@
-"""The one reading of a `preprocessing` value: the mean, standard deviation and channel order that turn RGB
-0-255 pixels into a model's input, shared by in-model preprocessing, the pipelines and export."""
+"""The one reading of a `preprocessing` value and of training-set statistics: the mean, standard deviation and
+channel order that turn RGB 0-255 pixels into a model's input, shared by the models, the pipelines and export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -8,22 +13,24 @@ from keras_resnet.imagenet import IMAGENET_MEAN
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
+PREPROCESSING_MODES = ("caffe", "tf", None)
+# Keys of a `preprocessing` dict: the statistics, then what pretrained weights record of their pipeline.
+_PREPROCESSING_KEYS = ("mean", "std", "channel_order", "resize_size", "crop_size", "interpolation")
 
 
 def normalization_constants(
-    mean, std=None, channel_order="rgb", *, image_size=None, names=("mean", "std", "channel_order")
-):
+    mean: Any,
+    std: Any = None,
+    channel_order: str = "rgb",
+    *,
+    image_size: Sequence[int] | None = None,
+    names: tuple[str, str, str] = ("mean", "std", "channel_order"),
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Checks a normalisation and returns it as `(mean, std, reverse_channels)`: float32 arrays and a bool.
 
-    Args:
-        mean: per-channel mean of shape `(3,)` or per-pixel mean of shape `(height, width, 3)`, RGB order.
-        std: optional standard deviation broadcastable to `mean`'s shape, all positive; `None` means 1.
-        channel_order: `"rgb"` keeps the channel order; `"bgr"` reverses it after standardising.
-        image_size: optional `(height, width)`: a per-pixel mean must have this size.
-        names: the names of the three arguments in error messages.
-
-    Returns:
-        A tuple `(mean, std, reverse_channels)`; `std` has `mean`'s shape.
+    `mean` is per channel `(3,)` or per pixel `(height, width, 3)` (of `image_size` if given), RGB; `std`
+    (`None`: 1) must be positive and broadcast to it (it is returned at `mean`'s shape); `"bgr"` reverses
+    the channels after standardising. `names` name the three arguments in error messages.
 
     Example:
 
@@ -54,24 +61,14 @@ def normalization_constants(
     return mean, std_array, channel_order == "bgr"
 
 
-PREPROCESSING_MODES = ("caffe", "tf", None)
+def preprocessing_constants(
+    preprocessing: str | dict | None, image_size: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The `normalization_constants` of a `preprocessing` value, as the models and export read it.
 
-
-def preprocessing_constants(preprocessing, image_size=None):
-    """The `(mean, std, reverse_channels)` of a `preprocessing` value: RGB 0-255 in, model input out.
-
-    The one reading of the `preprocessing` argument of the export functions and of
-    `keras_resnet.ResNet(include_preprocessing=True)`.
-
-    Args:
-        preprocessing: `"caffe"` (ImageNet mean subtracted, then RGB to BGR, as
-            `keras.applications.resnet`), `"tf"` (scaled to [-1, 1], as
-            `keras.applications.resnet_v2`), `None` (unchanged) or a dict
-            `{"mean": ..., "std": ..., "channel_order": "rgb" | "bgr"}`.
-        image_size: optional `(height, width)` that a per-pixel mean must have.
-
-    Returns:
-        As `normalization_constants`.
+    `"caffe"`: ImageNet mean subtracted, then RGB to BGR (keras.applications ResNet); `"tf"`: scaled to [-1, 1]
+    (ResNet v2); `None`: unchanged; or a dict `{"mean", "std", "channel_order"}` (with the pipeline keys
+    `resize_size`, `crop_size`, `interpolation` that pretrained weights record).
 
     Example:
 
@@ -80,10 +77,7 @@ def preprocessing_constants(preprocessing, image_size=None):
     ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
     """
     if isinstance(preprocessing, dict):
-        # resize_size, crop_size and interpolation describe the pipeline before normalisation (pretrained
-        # weights record them); the statistics are mean, std and channel_order.
-        unknown = set(preprocessing) - {"mean", "std", "channel_order", "resize_size", "crop_size", "interpolation"}
-        if "mean" not in preprocessing or unknown:
+        if "mean" not in preprocessing or set(preprocessing) - set(_PREPROCESSING_KEYS):
             raise ValueError(
                 "preprocessing as a dict must have the key 'mean' and may have 'std', 'channel_order', "
                 "'resize_size', 'crop_size' and 'interpolation'; "
@@ -94,7 +88,7 @@ def preprocessing_constants(preprocessing, image_size=None):
             preprocessing.get("std"),
             preprocessing.get("channel_order", "rgb"),
             image_size=image_size,
-            names=tuple(f"preprocessing[{key!r}]" for key in ("mean", "std", "channel_order")),
+            names=tuple(f"preprocessing[{key!r}]" for key in _PREPROCESSING_KEYS[:3]),
         )
     if preprocessing not in PREPROCESSING_MODES:
         raise ValueError(
@@ -109,20 +103,9 @@ def preprocessing_constants(preprocessing, image_size=None):
     return normalization_constants(mean, std, channel_order)
 
 
-def standardize(images, mean, std, reverse_channels=False):
-    """Returns `(images - mean) / std`, the channel order reversed afterwards if `reverse_channels`.
-
-    Plain arithmetic and slicing, so the same code runs on TensorFlow tensors inside tf.data (whatever the
-    Keras backend), on symbolic Keras tensors in a model (export) and on any backend's arrays.
-
-    Args:
-        images: float tensor of shape `(..., height, width, 3)`.
-        mean: array broadcastable to `images` (e.g. from `normalization_constants`).
-        std: array broadcastable to `images`.
-        reverse_channels: bool, whether to reverse the last axis (RGB to BGR).
-
-    Returns:
-        A tensor of the type and shape of `images`.
+def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False) -> Any:
+    """Returns `(images - mean) / std`, channels reversed afterwards if `reverse_channels`: plain arithmetic, so
+    it runs in tf.data, on symbolic Keras tensors and on any backend's arrays.
 
     Example:
 
@@ -134,28 +117,14 @@ def standardize(images, mean, std, reverse_channels=False):
     return images[..., ::-1] if reverse_channels else images
 
 
-def normalizer(mean, std=None, *, channel_order="rgb"):
-    """Returns a function that standardises batches of RGB images: `(images - mean) / std`, channels reordered.
-
-    It runs inside tf.data on any Keras backend (see `standardize`). The presets of common pretrained
-    weights: keras.applications ResNet ("caffe"): `normalizer(IMAGENET_MEAN, channel_order="bgr")`;
-    torchvision: `normalizer((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))`.
-
-    Args:
-        mean: per-channel mean of shape `(3,)` or per-pixel mean of shape `(height, width, 3)`, RGB order, on
-            the scale of the images (0-255 for the pipelines here).
-        std: optional positive standard deviation broadcastable to `mean`'s shape (a scalar, per channel or
-            per pixel); `None` divides by 1.
-        channel_order: `"rgb"` keeps the channel order; `"bgr"` reverses it after standardising.
-
-    Returns:
-        A function mapping float32 images of shape `(batch, height, width, 3)` to standardised float32 images.
+def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Callable[[Any], Any]:
+    """Returns a function that `standardize`s batches of RGB images (arguments as `normalization_constants`).
 
     Example:
 
     ```python
-    normalize = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)
-    normalize(np.full((1, 224, 224, 3), 128.0, np.float32))[0, 0, 0]  # [4.32, 11.221, 24.061]
+    caffe = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN, channel_order="bgr")
+    torchvision = keras_resnet.data.normalizer((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
     ```
     """
     mean, std, reverse_channels = normalization_constants(mean, std, channel_order)
@@ -166,23 +135,52 @@ def normalizer(mean, std=None, *, channel_order="rgb"):
     return normalize
 
 
-def cifar_preprocessing(statistics, normalization="pixel"):
-    """Turns training-set statistics into the `{"mean", "std"}` normalisation of a CIFAR pipeline.
-
-    `cifar_pipeline` normalises with it, and `keras_resnet.export` takes it as `preprocessing`, so served
-    images are normalised as training and evaluation batches were.
+def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = None) -> dict[str, np.ndarray] | None:
+    """The per-pixel mean and the per-channel mean and standard deviation of images, in one pass.
 
     Args:
-        statistics: the training set's `keras_resnet.data.image_statistics(...)`
-            (a dict with `"pixel_mean"`, `"channel_mean"`, `"channel_std"`);
-            not needed for `normalization=None`.
-        normalization: `"pixel"` (subtract the per-pixel mean, divide by 255;
-            the paper), `"channel"` (per-channel mean and standard deviation)
-            or `None` (divide by 255).
+        batches: iterable of batches `(count, height, width, 3)` (of `image_size` if given), or of
+            `(images, labels)` pairs.
 
     Returns:
-        A dict `{"mean": ..., "std": ...}` of plain lists and floats (JSON
-        ready, e.g. for `keras-resnet export --preprocessing FILE.json`).
+        float32 arrays on the images' scale: `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and
+        `"channel_std"` `(3,)`; `None` for no image.
+
+    Example:
+
+    >>> import numpy as np
+    >>> pixel_statistics([np.full((2, 4, 4, 3), 10.0)])["channel_std"].tolist()
+    [0.0, 0.0, 0.0]
+    """
+    count, total, squares = 0, 0.0, 0.0
+    for batch in batches:
+        batch = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch, np.float64)
+        size = batch.shape[1:3] if image_size is None else tuple(image_size)
+        if batch.ndim != 4 or batch.shape[1:] != (*size, 3):
+            raise ValueError(f"images must be batches of shape (count, height, width, 3); received {batch.shape}")
+        count += len(batch)
+        total = total + batch.sum(axis=0)
+        squares = squares + (batch**2).sum(axis=0)
+    if not count:
+        return None
+    pixel_mean = total / count
+    channel_mean = pixel_mean.mean(axis=(0, 1))
+    channel_variance = (squares / count).mean(axis=(0, 1)) - channel_mean**2
+    return {
+        "pixel_mean": pixel_mean.astype(np.float32),
+        "channel_mean": channel_mean.astype(np.float32),
+        "channel_std": np.sqrt(channel_variance).astype(np.float32),
+    }
+
+
+def cifar_preprocessing(statistics: dict | None, normalization: str | None = "pixel") -> dict[str, Any]:
+    """The JSON-ready `{"mean", "std"}` of a CIFAR normalisation: what `cifar_pipeline` normalises with and
+    export takes as `preprocessing`, so that served images are normalised as the training batches were.
+
+    Args:
+        statistics: the training set's `pixel_statistics`; unused for `normalization=None`.
+        normalization: `"pixel"` (per-pixel mean subtracted, divided by 255: the paper), `"channel"`
+            (per-channel mean and standard deviation) or `None` (divided by 255).
 
     Example:
 

@@ -1,52 +1,34 @@
-"""On-device augmentation in `keras.ops`: the tf.data pipelines' crops and flips inside the jitted step.
+"""On-device augmentation in `keras.ops`: the tf.data pipelines' crops and flips inside the compiled step.
 
-`keras_resnet.data` augments on the CPU, one image at a time. A GPU trains ResNet-20 on tens of thousands of
-CIFAR images a second, faster than a few CPU cores decode and crop them; keeping the decoded uint8 images in
-memory and augmenting whole batches on the accelerator, inside the compiled train step, removes that limit
-(and moves 4x fewer bytes to the device than float32 images).
-
-The random draws follow the tf.data pipelines' semantics:
-
-- `random_crop_flip` (`data.cifar_pipeline`): pad `padding` zero pixels on each side, take a random
-  `size` x `size` crop (each offset uniform over every position), flip left-right with probability 1/2.
-- `random_scale_crop_flip` (`data.imagenet_pipeline`): resize so the shorter side is a random integer in
-  `scale_range` (uniform), take a random `size` crop of the resized image, flip with probability 1/2.
-  Resizing is bilinear with half-pixel centres, as `tf.image.resize`; it is not antialiased, so it matches
-  tf.data exactly when enlarging (the paper's 256-480 range on ImageNet-sized images) and is sharper when
-  shrinking.
-
-Every crop, resize and flip of a batch is one bilinear resampling written as two batched matrix products
-(rows, then columns), so one code path serves all of them and runs on any backend. `Augmentation` wraps the
-functions in a layer that augments in training, centre-crops in inference and normalises: put it first in
-a model that takes uint8 images.
-
-```python
-import keras, keras_resnet
-inputs = keras.Input((32, 32, 3), dtype="uint8")
-augmentation = keras_resnet.data.augment.Augmentation(
-    "cifar", image_size=32, mean=(125.3, 123.0, 113.9), std=(63.0, 62.1, 66.7)
-)
-x = augmentation(inputs)
-model = keras.Model(inputs, keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)(x))
-```
+A GPU trains a small ResNet faster than a few CPU cores decode and crop CIFAR images; keeping the decoded uint8
+images in memory and augmenting whole batches on the accelerator removes that limit. The random draws follow
+the pipelines': `random_crop_flip` is `cifar_pipeline`'s, `random_scale_crop_flip` `imagenet_pipeline`'s (its
+bilinear resize is not antialiased: exact when enlarging, sharper when shrinking). Every crop, resize and flip is
+one bilinear resampling written as two batched matrix products, so one code path runs on any backend.
+`Augmentation` is the layer to put first in a model that takes uint8 images.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_resnet._validation import check_choice as _check_choice
+from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_positive_int as _check_positive
+from keras_resnet.data.pipelines import AUGMENTATIONS
+from keras_resnet.data.transforms import check_scales
 from keras_resnet.imagenet import CROP_SIZE, RESIZE_SIZE, SCALE_RANGE
 from keras_resnet.normalization import standardize
 
-__all__ = ["KINDS", "Augmentation", "center_crop", "random_crop_flip", "random_scale_crop_flip"]
-
-KINDS = ("cifar", "imagenet")
+__all__ = ["Augmentation", "center_crop", "random_crop_flip", "random_scale_crop_flip"]
 
 
 def _interpolation(coordinates, length, clamp):
-    """Bilinear weights `(batch, out, length)` that read source positions `coordinates` `(batch, out)`.
+    """Bilinear weights `(batch, out, length)` reading source positions `coordinates` `(batch, out)`.
 
     A weight is the triangle `max(0, 1 - |position - coordinate|)`: integer coordinates pick one pixel
     exactly, and those outside `[0, length)` read zeros (padding) unless `clamp` holds them at the border
@@ -101,16 +83,15 @@ def _uniform_integers(uniform, low, high):
     return low + ops.minimum(ops.floor(uniform * span), span - 1.0)
 
 
-def random_crop_flip(images, seed=None, *, size=None, padding=4):
-    """Pads, randomly crops and flips a batch of images: the CIFAR augmentation of `data.cifar_pipeline`.
+def random_crop_flip(images: Any, seed: Any = None, *, size: int | None = None, padding: int = 4) -> Any:
+    """Pads, randomly crops and flips a batch of images: `data.cifar_pipeline`'s augmentation.
 
     Args:
-        images: tensor `(batch, height, width, channels)`, any real dtype (uint8 images stay on the
-            0-255 scale).
+        images: tensor `(batch, height, width, channels)`, any real dtype, 0-255 scale.
         seed: `None`, an int, a `keras.random.SeedGenerator` (inside a layer or a jitted step) or a seed
             tensor, as `keras.random.uniform` takes it.
         size: int, side of the crop; defaults to the image height.
-        padding: int >= 0, zero pixels added on each side before cropping.
+        padding: int >= 0, zero pixels added on each side before cropping; each offset is uniform.
 
     Returns:
         A float32 tensor `(batch, size, size, channels)`.
@@ -119,14 +100,13 @@ def random_crop_flip(images, seed=None, *, size=None, padding=4):
 
     >>> import numpy as np
     >>> batch = np.zeros((2, 32, 32, 3), "uint8")
-    >>> random_crop_flip(batch, seed=0).shape
+    >>> tuple(random_crop_flip(batch, seed=0).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
     size = height if size is None else size
     _check_positive("size", size)
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer; received {padding!r}")
+    _check_int("padding", padding, 0)
     if size > min(height, width) + 2 * padding:
         raise ValueError(
             f"size must be at most the padded image's shorter side ({min(height, width) + 2 * padding}); "
@@ -141,45 +121,27 @@ def random_crop_flip(images, seed=None, *, size=None, padding=4):
     return _resample(images, rows, columns, clamp=False)
 
 
-def _check_scales(size, scale_range):
-    _check_positive("size", size)
-    if (
-        not isinstance(scale_range, (tuple, list))
-        or len(scale_range) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in scale_range)
-        or not size <= scale_range[0] <= scale_range[1]
-    ):
-        raise ValueError(
-            f"scale_range must be (min, max) integers with size ({size}) <= min <= max; received {scale_range!r}"
-        )
-
-
-def random_scale_crop_flip(images, seed=None, *, size=CROP_SIZE, scale_range=SCALE_RANGE):
-    """Scale augmentation, random crop and flip of a batch: the training augmentation of `data.imagenet_pipeline`.
+def random_scale_crop_flip(
+    images: Any, seed: Any = None, *, size: int = CROP_SIZE, scale_range: tuple[int, int] = SCALE_RANGE
+) -> Any:
+    """Scale augmentation, random crop and flip of a batch: `data.imagenet_pipeline`'s training augmentation.
 
     Each image is resized (bilinear, half-pixel centres) so that its shorter side is a random integer in
-    `scale_range`, keeping its aspect ratio as `data.resize_shorter_side` does; then a random `size` x
-    `size` crop of the resized image is taken and flipped left-right with probability 1/2. Only the crop is
-    computed. All images of a batch share one height and width (e.g. decoded data cached at one size).
+    `scale_range`, then a random `size` crop is taken (only the crop is computed) and flipped with
+    probability 1/2. All images of a batch share one height and width.
 
-    Args:
-        images: tensor `(batch, height, width, channels)`, any real dtype.
-        seed: as in `random_crop_flip`.
-        size: int, side of the output crops.
-        scale_range: `(min, max)` integers, the range of the shorter side; `size <= min <= max`.
-
-    Returns:
-        A float32 tensor `(batch, size, size, channels)`.
+    `images` `(batch, height, width, channels)`, any real dtype; `seed` as in `random_crop_flip`;
+    `size <= min <= max` of `scale_range`. Returns float32 `(batch, size, size, channels)`.
 
     Example:
 
     >>> import numpy as np
     >>> batch = np.zeros((2, 40, 48, 3), "uint8")
-    >>> random_scale_crop_flip(batch, seed=0, size=32, scale_range=(40, 64)).shape
+    >>> tuple(random_scale_crop_flip(batch, seed=0, size=32, scale_range=(40, 64)).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
-    _check_scales(size, scale_range)
+    check_scales("size", size, scale_range)
     draws = _uniforms(images, 4, seed)
     shorter = _uniform_integers(draws[:, 0], scale_range[0], scale_range[1])
     scale = shorter / min(height, width)
@@ -193,25 +155,16 @@ def random_scale_crop_flip(images, seed=None, *, size=CROP_SIZE, scale_range=SCA
     return _resample(images, rows, columns, clamp=True)
 
 
-def center_crop(images, *, size, resize_size=None):
-    """The evaluation view of a batch: optionally resize the shorter side, then take the centre crop.
+def center_crop(images: Any, *, size: int, resize_size: int | None = None) -> Any:
+    """The evaluation view of a batch: `data.imagenet_pipeline`'s with `resize_size` (shorter side resized,
+    then centre crop), else `data.cifar_pipeline`'s (centre crop, or zero padding of a smaller image).
 
-    With `resize_size` this is `data.imagenet_pipeline`'s evaluation (`resize_shorter_side`, then
-    `center_crop`); without it, `data.cifar_pipeline`'s (`tf.image.resize_with_crop_or_pad`: a centre crop,
-    or zero padding when the image is smaller).
-
-    Args:
-        images: tensor `(batch, height, width, channels)`, any real dtype.
-        size: int, side of the output.
-        resize_size: optional int >= `size`, the shorter side after resizing.
-
-    Returns:
-        A float32 tensor `(batch, size, size, channels)`.
+    Returns float32 `(batch, size, size, channels)`; `resize_size` is at least `size`.
 
     Example:
 
     >>> import numpy as np
-    >>> center_crop(np.zeros((2, 40, 48, 3), "uint8"), size=32, resize_size=36).shape
+    >>> tuple(center_crop(np.zeros((2, 40, 48, 3), "uint8"), size=32, resize_size=36).shape)
     (2, 32, 32, 3)
     """
     height, width = _static_spatial(images, "images")
@@ -225,9 +178,7 @@ def center_crop(images, *, size, resize_size=None):
             ops.broadcast_to(_crop_coordinates(ops.full((1,), float(o)), size), (batch, size)) for o in offsets
         )
         return _resample(images, rows, columns, clamp=False)
-    _check_positive("resize_size", resize_size)
-    if resize_size < size:
-        raise ValueError(f"resize_size must be at least size ({size}); received {resize_size!r}")
+    check_scales("size", size, resize_size=resize_size)
     coordinates = []
     for side in (height, width):
         new_side = round(side * resize_size / min(height, width))
@@ -239,21 +190,18 @@ def center_crop(images, *, size, resize_size=None):
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class Augmentation(keras.layers.Layer):
-    """Augments (in training) or centre-crops (in inference) and normalises a batch, on the device.
+    """Augments (in training) or centre-crops (in inference), then normalises a batch, on the device.
 
-    Put it first in a model that takes uint8 images: the decoded data set then stays in (host or device)
-    memory as uint8, and Keras compiles the augmentation into the train step. In training it applies
-    `random_crop_flip` (`kind="cifar"`) or `random_scale_crop_flip` (`kind="imagenet"`); in inference
-    `center_crop`. Then it returns `(images - mean) / std` in float32.
+    Put it first in a model that takes uint8 images: the decoded data stays in memory as uint8 and Keras
+    compiles the augmentation into the train step. Training applies `random_crop_flip` (`kind="cifar"`) or
+    `random_scale_crop_flip` (`"imagenet"`), inference `center_crop`; then `(images - mean) / std`.
 
     Args:
         kind: `"cifar"` or `"imagenet"`.
         image_size: int, side of the output images.
-        padding: int, `"cifar"`: zero pixels added on each side before cropping.
-        scale_range: `(min, max)`, `"imagenet"`: range of the resized shorter side.
-        resize_size: int, `"imagenet"`: the shorter side before the inference centre crop.
-        mean: number, RGB triple or array broadcastable to an image (e.g. a per-pixel mean), 0-255 scale.
-        std: number, RGB triple or array, divided by after subtracting `mean`.
+        padding: `"cifar"`: zero pixels added on each side before cropping.
+        scale_range, resize_size: `"imagenet"`: the training and inference shorter sides.
+        mean, std: numbers, RGB triples or arrays broadcastable to an image (e.g. a per-pixel mean), 0-255.
         seed: optional int seed of the layer's random draws.
         **kwargs: arguments of `keras.layers.Layer` (e.g. `name`).
 
@@ -261,32 +209,28 @@ class Augmentation(keras.layers.Layer):
 
     >>> import numpy as np
     >>> layer = Augmentation("cifar", image_size=32, mean=128.0, std=64.0, seed=0)
-    >>> layer(np.zeros((2, 32, 32, 3), "uint8"), training=True).shape
+    >>> tuple(layer(np.zeros((2, 32, 32, 3), "uint8"), training=True).shape)
     (2, 32, 32, 3)
     """
 
     def __init__(
         self,
-        kind="cifar",
+        kind: str = "cifar",
         *,
-        image_size=32,
-        padding=4,
-        scale_range=SCALE_RANGE,
-        resize_size=RESIZE_SIZE,
-        mean=0.0,
-        std=1.0,
-        seed=None,
-        **kwargs,
-    ):
+        image_size: int = 32,
+        padding: int = 4,
+        scale_range: tuple[int, int] = SCALE_RANGE,
+        resize_size: int = RESIZE_SIZE,
+        mean: Any = 0.0,
+        std: Any = 1.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        _check_choice("kind", kind, KINDS)
+        _check_choice("kind", kind, AUGMENTATIONS)
         _check_positive("image_size", image_size)
         if kind == "imagenet":
-            _check_scales(image_size, tuple(scale_range))
-            if not isinstance(resize_size, int) or resize_size < image_size:
-                raise ValueError(
-                    f"resize_size must be an integer of at least image_size ({image_size}); received {resize_size!r}"
-                )
+            check_scales("image_size", image_size, tuple(scale_range), resize_size)
         self.kind, self.image_size, self.padding = kind, image_size, padding
         self.scale_range, self.resize_size, self.seed = tuple(scale_range), resize_size, seed
         self.mean, self.std = _as_list(mean), _as_list(std)

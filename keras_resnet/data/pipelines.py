@@ -1,23 +1,25 @@
-"""The paper's tf.data training and evaluation pipelines, from a source to batches for `model.fit`.
+"""The paper's tf.data training and evaluation pipelines (He et al. 2015, sections 4.2 and 3.4): from a source
+to batches of `(float32 images, int32 labels)` for `model.fit` on any Keras backend.
 
-- `cifar_pipeline`: 4-pixel zero padding, random 32x32 crop and horizontal flip for training (He et al. 2015,
-  section 4.2), then per-pixel mean subtraction (the paper) or per-channel standardisation.
-- `imagenet_pipeline`: scale augmentation (shorter side sampled in [256, 480]), random 224x224 crop, flip and
-  optional AlexNet PCA lighting noise for training (section 3.4); resize-256 centre crop for evaluation.
-
-TensorFlow is imported inside the functions.
+Keys are shuffled, then decoded, augmented and batched in parallel; each epoch's order and augmentation are a
+pure function of `(seed, epoch)` (see `epochs`). TensorFlow is imported inside the functions.
 """
+
+from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_int as _check_int
 from keras_resnet._validation import check_positive_int as _check_positive
-from keras_resnet.data.sources import _check_epochs, _epoch_images, _epoch_keys, _epoch_seed, _seed_or_random
-from keras_resnet.data.transforms import _lighting, center_crop, resize_shorter_side
+from keras_resnet.data.epochs import check_epochs, epoch_images, epoch_numbers, epoch_seed, seed_or_random
+from keras_resnet.data.sources import ImageSource
+from keras_resnet.data.transforms import _lighting, center_crop, check_scales, resize_shorter_side
 from keras_resnet.imagenet import CROP_SIZE, IMAGENET_MEAN, RESIZE_SIZE, SCALE_RANGE
 from keras_resnet.normalization import CIFAR_NORMALIZATIONS, cifar_preprocessing, normalizer
 
@@ -25,19 +27,17 @@ from keras_resnet.normalization import CIFAR_NORMALIZATIONS, cifar_preprocessing
 def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle_buffer, parallel, epochs=None):
     """Shuffles (when training), decodes, augments, batches, normalises and prefetches a source.
 
-    `augment(image, seed)` maps one uint8 image and its stateless seed (shape `(2,)`) to a float32 image.
-    Training epochs are built one by one from `(seed, epoch)`: the epochs of `epochs` in turn, or, with
-    `epochs=None`, one epoch of a new random number on every pass over the dataset.
-    With `parallel=False` every step runs on one thread without prefetching: the naive baseline.
+    `augment(image, seed)` maps one uint8 image and its stateless seed `(2,)` to a float32 image. Training
+    holds the epochs of `epochs` in turn, or (`None`) one epoch of a new random number on every pass.
     """
     import tensorflow as tf
 
     _check_positive("batch_size", batch_size)
-    _check_epochs(epochs)
+    check_epochs(epochs)
     if epochs is not None and not training:
         raise ValueError(f"epochs applies to training pipelines only; received epochs={epochs!r} with training=False")
     calls = tf.data.AUTOTUNE if parallel else None
-    seed = _seed_or_random(seed)
+    seed = seed_or_random(seed)
 
     def augment_example(element_seed, example):
         image, label = example
@@ -47,19 +47,17 @@ def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle
         return normalize(images), labels
 
     def one_epoch(epoch):
-        epoch_seed = _epoch_seed(seed, epoch)
-        images = _epoch_images(
-            source, epoch_seed if training else None, shuffle_buffer=shuffle_buffer, parallel=parallel
-        )
+        pass_seed = epoch_seed(seed, epoch)
+        images = epoch_images(source, pass_seed if training else None, shuffle_buffer=shuffle_buffer, parallel=parallel)
         element_seeds = tf.data.Dataset.range(source.size).map(
-            lambda index: tf.random.experimental.stateless_fold_in(epoch_seed, index)
+            lambda index: tf.random.experimental.stateless_fold_in(pass_seed, index)
         )
         examples = tf.data.Dataset.zip(element_seeds, images).map(augment_example, num_parallel_calls=calls)
         return examples.batch(batch_size, num_parallel_calls=calls)
 
     if training:
         batches = math.ceil(source.size / batch_size) * (1 if epochs is None else len(epochs))
-        dataset = _epoch_keys(seed, epochs).flat_map(one_epoch)
+        dataset = epoch_numbers(seed, epochs).flat_map(one_epoch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     else:
         dataset = one_epoch(0)
@@ -76,58 +74,46 @@ def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle
 
 
 def cifar_pipeline(
-    source,
+    source: ImageSource,
     *,
-    training,
-    batch_size=128,
-    normalization="pixel",
-    statistics=None,
-    image_size=32,
-    padding=4,
-    seed=None,
-    shuffle_buffer=None,
-    parallel=True,
-    epochs=None,
-    normalize=True,
-):
+    training: bool,
+    batch_size: int = 128,
+    normalization: str | None = "pixel",
+    statistics: dict | None = None,
+    image_size: int = 32,
+    padding: int = 4,
+    seed: int | None = None,
+    shuffle_buffer: int | None = None,
+    parallel: bool = True,
+    epochs: range | None = None,
+    normalize: bool = True,
+) -> Any:
     """Builds the CIFAR training or evaluation pipeline of the paper (section 4.2).
 
-    Training: shuffle, pad `padding` zero (black) pixels on each side, take a random `image_size` square crop,
-    flip horizontally with probability 1/2. Evaluation: the image as it is (centre-cropped or padded to
-    `image_size` if it has another size). Both then scale to [0, 1] and normalise.
+    Training: shuffle, pad `padding` zero pixels on each side, take a random `image_size` crop, flip with
+    probability 1/2. Evaluation: the image centre-cropped or padded to `image_size`. Both then normalise.
 
     Args:
-        source: an `ImageSource` (e.g. `cifar_source`, `folder_source` or `tfds_source("cifar10")`).
-        training: bool, whether to shuffle and augment.
-        batch_size: int, images per batch (the last batch may be smaller).
-        normalization: `"pixel"`: subtract the per-pixel mean of the training set (the paper), then divide by
-            255; `"channel"`: subtract the per-channel mean and divide by the per-channel standard deviation;
-            `None`: divide by 255 only.
-        statistics: the training set's `image_statistics(...)`; required unless `normalization` is `None`.
-        image_size: int, side of the output images.
-        padding: int, zero pixels added on each side before the random crop.
-        seed: optional int; a seeded pipeline gives the same batches on every run (and different crops, flips
-            and order in each epoch). `None` draws fresh randomness.
-        shuffle_buffer: optional int; defaults to the source's `shuffle_buffer` (all of it for paths and arrays).
-        parallel: bool; `False` runs on one thread without prefetching (for debugging and benchmarks).
-        epochs: training only: `None` (each pass over the dataset is a new epoch), or a `range(first, stop)`:
-            the dataset then holds epochs `first` to `stop - 1` one after another, each exactly as an
-            uninterrupted run sees it. Resume a run at epoch `first` with it: `model.fit(dataset,
-            epochs=stop, initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`.
-        normalize: bool; `False` leaves the augmented images at 0-255, for a model that normalises them
-            itself (built with `include_preprocessing=True` and `preprocessing=cifar_preprocessing(...)`).
+        source: an `ImageSource`; `training` shuffles and augments it; the last batch may be smaller.
+        normalization: `"pixel"` (the training set's per-pixel mean subtracted, divided by 255: the paper),
+            `"channel"` (per-channel mean and standard deviation) or `None` (divided by 255).
+        statistics: the training set's `image_statistics`; required unless `normalization` is `None`.
+        seed: optional int: the same batches on every run, new crops, flips and order in every epoch.
+        shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
+        parallel: bool; `False` runs on one thread without prefetching (debugging, benchmarks).
+        epochs: training only: `None` (each pass is a new epoch) or `range(first, stop)`: those epochs in
+            turn, each as an uninterrupted run sees it; resume with `model.fit(dataset, epochs=stop,
+            initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`.
+        normalize: bool; `False` leaves the images at 0-255 for a model that normalises them itself.
 
     Returns:
-        A `tf.data.Dataset` of `(images, labels)`: float32 `(batch, image_size, image_size, 3)` and int32
-        `(batch,)`; the class names are the source's `class_names`.
+        A `tf.data.Dataset` of float32 images `(batch, image_size, image_size, 3)` and int32 labels `(batch,)`.
 
     Example:
 
     ```python
-    train_source = keras_resnet.data.cifar_source("cifar-10-batches-py")
     statistics = keras_resnet.data.image_statistics(train_source)
     train = keras_resnet.data.cifar_pipeline(train_source, training=True, statistics=statistics, seed=0)
-    model.fit(train, epochs=2)
     ```
     """
     import tensorflow as tf
@@ -175,49 +161,39 @@ def _unchanged(images):
 
 
 def imagenet_pipeline(
-    source,
+    source: ImageSource,
     *,
-    training,
-    batch_size=256,
-    image_size=CROP_SIZE,
-    scale_range=SCALE_RANGE,
-    resize_size=RESIZE_SIZE,
-    mean=IMAGENET_MEAN,
-    std=None,
-    channel_order="rgb",
-    lighting_std=0.0,
-    seed=None,
-    shuffle_buffer=None,
-    parallel=True,
-    epochs=None,
-    normalize=True,
-):
+    training: bool,
+    batch_size: int = 256,
+    image_size: int = CROP_SIZE,
+    scale_range: tuple[int, int] = SCALE_RANGE,
+    resize_size: int = RESIZE_SIZE,
+    mean: Any = IMAGENET_MEAN,
+    std: Any = None,
+    channel_order: str = "rgb",
+    lighting_std: float = 0.0,
+    seed: int | None = None,
+    shuffle_buffer: int | None = None,
+    parallel: bool = True,
+    epochs: range | None = None,
+    normalize: bool = True,
+) -> Any:
     """Builds the ImageNet training or evaluation pipeline of the paper (section 3.4).
 
-    Training: shuffle, resize so the shorter side is a random integer in `scale_range` (scale augmentation),
-    take a random `image_size` square crop, flip horizontally with probability 1/2, optionally add AlexNet's
-    PCA lighting noise. Evaluation: resize the shorter side to `resize_size` and take the centre
-    `image_size` crop (see `keras_resnet.training.evaluation` for 10-crop and multi-scale testing). Both then subtract
-    the mean colour on the 0-255 scale (the paper subtracts the mean; at 224x224 the per-pixel ImageNet mean is
-    nearly constant, so the per-channel mean stands for it).
+    Training: shuffle, resize the shorter side to a random integer in `scale_range`, take a random
+    `image_size` crop, flip with probability 1/2, optionally add AlexNet's PCA lighting noise. Evaluation:
+    resize the shorter side to `resize_size` and take the centre crop. Both then subtract the mean colour
+    (at 224x224 the paper's per-pixel ImageNet mean is nearly constant).
 
     Args:
-        source: an `ImageSource` of images of any size (e.g. `tfds_source("imagenet2012")`, `folder_source`).
-        training: bool, whether to shuffle and augment.
-        batch_size: int, images per batch (the last batch may be smaller).
-        image_size: int, side of the output crops.
-        scale_range: `(min, max)` ints, the range of the sampled shorter side; `image_size <= min <= max`.
-        resize_size: int, the shorter side before the evaluation centre crop; at least `image_size`.
-        mean: RGB mean subtracted, 0-255 scale (see `normalizer` for the presets of pretrained weights).
-        std: optional RGB standard deviation divided by; `None` divides by 1.
-        channel_order: `"rgb"` or `"bgr"` (for Caffe-converted weights such as keras.applications').
-        lighting_std: float, standard deviation of the PCA lighting noise (AlexNet uses 0.1); 0 turns it off.
-        seed: optional int, as in `cifar_pipeline`.
-        shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
-        parallel: bool, as in `cifar_pipeline`.
-        epochs: as in `cifar_pipeline`.
-        normalize: bool; `False` leaves the images at 0-255 (`mean`, `std` and `channel_order` unused), for a
-            model that normalises them itself (`include_preprocessing=True`).
+        source, training, batch_size: as in `cifar_pipeline`; images of any size.
+        scale_range: `(min, max)` ints with `image_size <= min <= max`.
+        resize_size: int >= `image_size`, the shorter side before the evaluation centre crop.
+        mean, std: RGB mean subtracted and optional standard deviation divided by, 0-255 scale.
+        channel_order: `"rgb"`, or `"bgr"` for Caffe-converted weights (keras.applications').
+        lighting_std: float, standard deviation of the PCA lighting noise (AlexNet: 0.1); 0 turns it off.
+        seed, shuffle_buffer, parallel, epochs: as in `cifar_pipeline`.
+        normalize: bool; `False` leaves the images at 0-255 (`mean`, `std`, `channel_order` unused).
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` as `cifar_pipeline` returns them.
@@ -231,15 +207,8 @@ def imagenet_pipeline(
     """
     import tensorflow as tf
 
-    _check_positive("image_size", image_size)
-    _check_positive("resize_size", resize_size)
+    check_scales("image_size", image_size, scale_range, resize_size)
     low, high = scale_range
-    if not image_size <= low <= high:
-        raise ValueError(
-            f"scale_range must be (min, max) with image_size ({image_size}) <= min <= max; received {scale_range!r}"
-        )
-    if resize_size < image_size:
-        raise ValueError(f"resize_size must be at least image_size ({image_size}); received {resize_size!r}")
     if lighting_std < 0:
         raise ValueError(f"lighting_std must be non-negative; received {lighting_std!r}")
     standardize = normalizer(mean, std, channel_order=channel_order) if normalize else _unchanged
@@ -264,3 +233,9 @@ def imagenet_pipeline(
         parallel=parallel,
         epochs=epochs,
     )
+
+
+PIPELINES: dict[str, Callable[..., Any]] = {"cifar": cifar_pipeline, "imagenet": imagenet_pipeline}
+"""The pipeline of each augmentation; the on-device `augment.Augmentation` takes the same kinds."""
+
+AUGMENTATIONS = tuple(PIPELINES)

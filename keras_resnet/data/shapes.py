@@ -1,14 +1,11 @@
-"""An embedded image data set: coloured geometric shapes on noisy backgrounds.
+"""An embedded image data set: one coloured shape (the class) of random size, position and rotation on a noisy
+background, drawn in numpy from a seed (the same pixels on every machine, nothing to download). A small ResNet
+learns it in minutes on a laptop CPU: the default data set of `keras-resnet train` and of the tests."""
 
-Nothing to download: the images are drawn in numpy from a seed, so the same
-seed gives the same pixels on every machine. Each image shows one shape
-(its class) with a random colour, size, position and rotation on a random
-background colour with Gaussian noise. A small ResNet learns it in a couple
-of minutes on a laptop CPU, which makes it the default data set of
-`keras-resnet train` and of the tests.
-"""
+from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -20,8 +17,7 @@ CLASS_NAMES = ("circle", "square", "triangle", "cross", "ring")
 _RADIUS = (0.2, 0.4)
 _NOISE = 0.12
 
-# Each shape is a region of the plane in coordinates scaled so that the
-# shape's circumscribed circle is the unit circle (u to the right, v up).
+# Each shape is a region of the plane scaled so that its circumscribed circle is the unit circle (u right, v up).
 _REGIONS = {
     "circle": lambda u, v: u * u + v * v <= 0.85,
     "square": lambda u, v: np.maximum(np.abs(u), np.abs(v)) <= 0.7,
@@ -31,23 +27,14 @@ _REGIONS = {
 }
 
 
-def generate(count, *, classes=CLASS_NAMES, image_size=32, seed=0):
-    """Draws `count` labelled shape images.
-
-    Labels are balanced: every class gets `count // len(classes)` images,
-    plus one for the first `count % len(classes)` classes, in shuffled order.
-
-    Args:
-        count: number of images, a non-negative integer.
-        classes: the shapes to draw, a sequence of names of `CLASS_NAMES`;
-            label `i` is `classes[i]`.
-        image_size: side of the square images in pixels (at least 16).
-        seed: integer seed; the same seed gives the same images.
+def generate(
+    count: int, *, classes: Sequence[str] = CLASS_NAMES, image_size: int = 32, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draws `count` labelled shape images, balanced between `classes` (names of `CLASS_NAMES`) in shuffled order.
 
     Returns:
-        A tuple `(images, labels)`: `uint8` array of shape
-        `(count, image_size, image_size, 3)` and `int64` array of shape
-        `(count,)` with values in `[0, len(classes))`.
+        A tuple `(images, labels)`: uint8 `(count, image_size, image_size, 3)` (`image_size` at least 16) and
+        int64 `(count,)`; label `i` is `classes[i]`.
 
     Example:
 
@@ -61,12 +48,10 @@ def generate(count, *, classes=CLASS_NAMES, image_size=32, seed=0):
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % len(classes))
 
-    # Per-image geometry, in pixels: radius, centre (kept inside), rotation.
     radius = rng.uniform(*_RADIUS, size=count) * image_size
     centre = rng.uniform(radius[:, None], image_size - radius[:, None], size=(count, 2))
     angle = rng.uniform(0, 2 * np.pi, size=count)
-    # Background colour, and a shape colour that differs from it by at
-    # least 0.3 in every channel.
+    # A shape colour that differs from the background by at least 0.3 in every channel.
     background = rng.uniform(0, 1, size=(count, 3))
     foreground = (background + rng.uniform(0.3, 0.7, size=(count, 3))) % 1
 
@@ -86,23 +71,17 @@ def generate(count, *, classes=CLASS_NAMES, image_size=32, seed=0):
     return images, labels.astype(np.int64)
 
 
-def load_data(train_size=6000, validation_size=1000, *, classes=CLASS_NAMES, image_size=32, seed=0):
-    """The shapes data set, split into training and validation images.
+def load_data(
+    train_size: int = 6000,
+    validation_size: int = 1000,
+    *,
+    classes: Sequence[str] = CLASS_NAMES,
+    image_size: int = 32,
+    seed: int = 0,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[str, ...]]:
+    """The shapes data set as `((x_train, y_train), (x_val, y_val), class_names)`, arrays as `generate`'s.
 
-    The two splits are drawn from independent streams of `seed`, so changing
-    the size of one leaves the other's images unchanged.
-
-    Args:
-        train_size: number of training images.
-        validation_size: number of validation images.
-        classes: the shapes to draw, names of `CLASS_NAMES`.
-        image_size: side of the square images in pixels.
-        seed: integer seed.
-
-    Returns:
-        A tuple `((x_train, y_train), (x_val, y_val), class_names)`, with
-        `uint8` images of shape `(n, image_size, image_size, 3)`, `int64`
-        labels and the tuple of class names (label `i` is `class_names[i]`).
+    The splits are drawn from independent streams of `seed`: changing one's size leaves the other unchanged.
 
     Example:
 
@@ -121,25 +100,17 @@ def load_data(train_size=6000, validation_size=1000, *, classes=CLASS_NAMES, ima
     return train, validation, classes
 
 
-def save_folder(directory, train_size=6000, validation_size=1000, *, classes=CLASS_NAMES, image_size=32, seed=0):
-    """Writes the shapes data set as PNG files in class sub-folders.
-
-    The layout is the one `keras_resnet.data.folder_source` and the
-    `"folder:PATH"` data sets read: `directory/train/<class>/00000.png` and
-    `directory/validation/<class>/00000.png`, numbered within each split.
-    Useful to try a folder-of-images workflow (ImageNet style) without data.
-    Encoding the files needs TensorFlow.
-
-    Args:
-        directory: the folder to write into (created if needed).
-        train_size: number of training images.
-        validation_size: number of validation images.
-        classes: the shapes to draw, names of `CLASS_NAMES`.
-        image_size: side of the square images in pixels.
-        seed: integer seed; the images are those of `load_data`.
-
-    Returns:
-        `directory`.
+def save_folder(
+    directory: str | os.PathLike,
+    train_size: int = 6000,
+    validation_size: int = 1000,
+    *,
+    classes: Sequence[str] = CLASS_NAMES,
+    image_size: int = 32,
+    seed: int = 0,
+) -> str | os.PathLike:
+    """Writes `load_data`'s images as PNG files `directory/{train,validation}/<class>/00000.png` and returns
+    `directory`: the layout of `"folder:PATH"` data sets, to try a folder workflow without data.
 
     Example:
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from keras_resnet.models.layers import ReverseChannels
-from keras_resnet.normalization import preprocessing_constants
+from keras_resnet.normalization import pixel_statistics, preprocessing_constants
 
 
 def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -47,26 +47,17 @@ def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) ->
 
 def _pixel_mean(images, image_size):
     """Per-pixel mean of training images: one array, or an iterable of batches."""
-    batches = [images] if hasattr(images, "shape") else images
-    total, count = 0.0, 0
     try:
-        for batch in batches:
-            if isinstance(batch, (tuple, list)):
-                batch = batch[0]
-            batch = np.asarray(batch, np.float64)
-            if batch.ndim != 4 or batch.shape[1:] != (*image_size, 3):
-                raise ValueError(f"shape {batch.shape}")
-            total = total + batch.sum(axis=0)
-            count += len(batch)
+        statistics = pixel_statistics([images] if hasattr(images, "shape") else images, image_size)
     except (TypeError, ValueError) as error:
         raise ValueError(
             "preprocessing must be 'caffe', 'tf', a dict {'mean': ..., 'std': ...} or training images of "
             f"shape (count, {image_size[0]}, {image_size[1]}, 3) to adapt from (an array or batches); "
             f"received {type(images).__name__} ({error})"
         ) from None
-    if not count:
+    if statistics is None:
         raise ValueError("preprocessing images to adapt from must hold at least one image; received none")
-    return (total / count).astype(np.float32)
+    return statistics["pixel_mean"]
 
 
 # Keys of a `preprocessing` dict that describe resizing rather than statistics.

@@ -154,7 +154,7 @@ def test_bad_arguments_name_the_argument_and_the_value():
         augment.random_crop_flip(np.zeros((32, 32, 3)))
 
 
-@pytest.mark.parametrize("kind", augment.KINDS)
+@pytest.mark.parametrize("kind", data.AUGMENTATIONS)
 def test_layer_trains_inside_a_compiled_fit(kind):
     options = {"scale_range": (40, 48), "resize_size": 40} if kind == "imagenet" else {}
     inputs = keras.Input((40, 40, 3), dtype="uint8")

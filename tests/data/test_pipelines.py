@@ -213,11 +213,11 @@ def test_pipeline_output_trains_a_model(cifar_like):
         ),
         (
             lambda source: data.imagenet_pipeline(source, training=True, image_size=32, scale_range=(16, 48)),
-            r"scale_range must be \(min, max\) with image_size \(32\) <= min <= max; received \(16, 48\)",
+            r"scale_range must be \(min, max\) integers with image_size \(32\) <= min <= max; received \(16, 48\)",
         ),
         (
             lambda source: data.imagenet_pipeline(source, training=False, image_size=32, resize_size=24),
-            "resize_size must be at least image_size",
+            r"resize_size must be an integer of at least 32 \(image_size\); received 24",
         ),
         (
             lambda source: data.imagenet_pipeline(source, training=True, channel_order="grb"),
@@ -231,7 +231,7 @@ def test_pipeline_output_trains_a_model(cifar_like):
             lambda source: data.resize_shorter_side(np.zeros((8, 8, 3)), -3),
             "size must be a positive integer; received -3",
         ),
-        (lambda source: data.folder_source(".", check="full"), "check must be one of 'header', 'decode', None"),
+        (lambda source: data.folder_source(".", check="full"), "check must be one of True, False; received 'full'"),
         (lambda source: data.array_source(np.zeros((2, 4, 4, 3)), [0, 1]), "images must be a uint8 array"),
         (lambda source: data.array_source(random_images(2), [0]), "labels must hold one label per image"),
     ],
