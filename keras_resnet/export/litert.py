@@ -136,7 +136,7 @@ def export_litert(
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    keras_resnet.export(model, "resnet20.tflite", format="litert", quantization="int8",
+    keras_resnet.export.export(model, "resnet20.tflite", format="litert", quantization="int8",
                         representative_data=images, preprocessing="tf")
     interpreter = ai_edge_litert.interpreter.Interpreter("resnet20.tflite")
     ```

@@ -41,7 +41,7 @@ def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logi
 
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    keras_resnet.export(model, "resnet20.onnx", format="onnx", preprocessing="tf")
+    keras_resnet.export.export(model, "resnet20.onnx", format="onnx", preprocessing="tf")
     session = onnxruntime.InferenceSession("resnet20.onnx")
     probabilities = session.run(None, {"images": np.zeros((1, 32, 32, 3), np.uint8)})[0]
     ```
