@@ -8,7 +8,7 @@ import tempfile
 import keras
 
 from keras_resnet import _keras_compat
-from keras_resnet._validation import check_choice, check_model
+from keras_resnet._validation import check_choice, check_model, is_positive_int
 from keras_resnet.normalization import preprocessing_constants, standardize
 
 PREPROCESSING_AUTO = "auto"
@@ -129,7 +129,7 @@ def served_size(model, image_size):
             f"image_size must be given as (height, width) for a model with a free input size {fixed}; received None"
         )
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    valid = len(size) == 2 and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)
+    valid = len(size) == 2 and all(map(is_positive_int, size))
     if not valid or any(side not in (None, want) for side, want in zip(fixed, size)):
         raise ValueError(
             f"image_size must be two positive integers (height, width) agreeing with the model's input size "

@@ -16,10 +16,10 @@ which need the Flex delegate most LiteRT builds lack), and for int8 the
 post-training full-integer settings with a representative data set.
 """
 
+import keras
 import numpy as np
 
 from keras_resnet._validation import check_choice
-from keras_resnet.data.transforms import resize
 from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 QUANTIZATIONS = (None, "int8")
@@ -56,7 +56,8 @@ def _representative_images(representative_data, image_size):
                 f"[{batch.min():.3g}, {batch.max():.3g}]"
             )
         if batch.shape[1:3] != tuple(image_size):
-            batch = np.clip(resize(batch.astype(np.float32), image_size).numpy(), 0, 255)
+            resized = keras.ops.image.resize(batch.astype(np.float32), image_size, antialias=True)
+            batch = np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
         images.extend(batch.astype(np.float32))
         if len(images) >= REPRESENTATIVE_IMAGES:
             break

@@ -331,8 +331,8 @@ def tiny_model(**kwargs):
             {"preprocessing": {"mean": [0.0] * 3, "channel_order": "gbr"}},
             "preprocessing['channel_order'] must be one of 'rgb', 'bgr'; received 'gbr'",
         ),
-        ({}, {"top_k": 0}, "top_k must be an integer from 1 to classes (3); received 0"),
-        ({}, {"top_k": 4}, "top_k must be an integer from 1 to classes (3); received 4"),
+        ({}, {"top_k": 0}, "top_k must be an integer from 1 to 3 (the number of classes); received 0"),
+        ({}, {"top_k": 4}, "top_k must be an integer from 1 to 3 (the number of classes); received 4"),
         (
             {},
             {"class_names": ["a", "b"]},
@@ -584,7 +584,7 @@ def test_the_keras_resnet_command_reports_export_errors_in_one_line(tmp_path, ca
     status = cli.main(["export", "--model", "resnet20", "--output", str(tmp_path / "export"), "--top-k", "11"])
     assert status == 2
     assert capsys.readouterr().err.strip() == (
-        "keras-resnet export: error: top_k must be an integer from 1 to classes (10); received 11"
+        "keras-resnet export: error: top_k must be an integer from 1 to 10 (the number of classes); received 11"
     )
 
 
