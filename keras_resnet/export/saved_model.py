@@ -138,7 +138,8 @@ def _serving_module(model, metadata):
     import tensorflow as tf
 
     image_size, top_k = tuple(metadata["image_size"]), metadata["top_k"]
-    resize = _resizer(image_size, metadata["crop_to_aspect_ratio"])
+    crop_to_aspect_ratio = metadata["crop_to_aspect_ratio"]
+    resize = _resizer(image_size, crop_to_aspect_ratio)
     preprocessing = json.dumps(metadata["preprocessing"])
     pixels = pixels_model(
         model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"], dtype="float32"
@@ -197,7 +198,7 @@ def _serving_module(model, metadata):
             "class_names": names,
             "top_k": tf.constant(top_k, tf.int32),
             "preprocessing": tf.constant(preprocessing),
-            "crop_to_aspect_ratio": tf.constant(metadata["crop_to_aspect_ratio"]),
+            "crop_to_aspect_ratio": tf.constant(crop_to_aspect_ratio),
         }
 
     module = tf.Module()
