@@ -5,9 +5,10 @@ type of the dtype policy the library's contenders run under, channels_last, on a
 `benchmarks/gpu.py` adds it to its throughput sections; figures are in `benchmarks/RESULTS.md`.
 
     python benchmarks/torchvision_speed.py --model resnet18 resnet50 --batch-size 128 --output bench.json
+
+takes the flags of `keras-resnet benchmark`.
 """
 
-import argparse
 import os
 import sys
 
@@ -86,29 +87,13 @@ def contenders(found, image_size, log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", default=["resnet50"], choices=TORCHVISION)
-    parser.add_argument("--mode", nargs="+", default=["train"], choices=("train", "inference"))
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--output", default="torchvision_speed.json")
-    args = parser.parse_args(argv)
+    """`keras-resnet benchmark ARGS` with torchvision's models timed beside (the same flags)."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from keras_resnet import benchmark
+    from keras_resnet import cli
 
-    results = benchmark.benchmark(
-        args.model,
-        modes=args.mode,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        rounds=args.rounds,
-        steps=args.steps,
-        output=args.output,
-        extra=contenders,
-    )
-    print(benchmark.table(results))
+    args = cli.build_parser().parse_args(["benchmark", *(sys.argv[1:] if argv is None else argv)])
+    args.extra = contenders
+    args.run(args)
     return 0
 
 

@@ -306,6 +306,7 @@ def _benchmark(args):
         peers=not args.no_peers,
         ceiling=not args.no_ceiling,
         output=args.output,
+        extra=getattr(args, "extra", None),  # benchmarks/torchvision_speed.py sets it
     )
     print(benchmark.table(results))
     print(f"wrote {args.output}")

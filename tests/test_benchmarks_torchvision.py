@@ -40,3 +40,16 @@ def test_a_model_torchvision_lacks_or_a_missing_torch_is_reported(monkeypatch):
         "torchvision: skipped, it has no resnet20",
         "torchvision: skipped, torch or torchvision is not importable",
     ]
+
+
+def test_the_script_is_keras_resnet_benchmark_with_torchvision_added(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(
+        benchmark, "benchmark", lambda models, **options: calls.append((models, options)) or {"rows": []}
+    )
+    assert (
+        torchvision_speed.main(["--model", "resnet18", "--batch-size", "8", "--output", str(tmp_path / "b.json")]) == 0
+    )
+    ((models, options),) = calls
+    assert models == ["resnet18"] and options["batch_size"] == 8 and options["extra"] is torchvision_speed.contenders
+    assert "| model | mode | contender |" in capsys.readouterr().out
