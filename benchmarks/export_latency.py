@@ -68,9 +68,9 @@ def runtimes(model, preprocessing, work, representative):
 
     mean = np.asarray(preprocessing["mean"], np.float32)
     std = np.asarray(preprocessing["std"], np.float32)
-    kr.export(model, work / "saved_model", preprocessing=preprocessing)
-    kr.export(model, work / "float.tflite", format="litert", preprocessing=preprocessing)
-    kr.export(
+    kr.export.export(model, work / "saved_model", preprocessing=preprocessing)
+    kr.export.export(model, work / "float.tflite", format="litert", preprocessing=preprocessing)
+    kr.export.export(
         model,
         work / "int8.tflite",
         format="litert",
@@ -78,7 +78,7 @@ def runtimes(model, preprocessing, work, representative):
         quantization="int8",
         representative_data=representative,
     )
-    kr.export(model, work / "model.onnx", format="onnx", preprocessing=preprocessing)
+    kr.export.export(model, work / "model.onnx", format="onnx", preprocessing=preprocessing)
     serving = tf.saved_model.load(str(work / "saved_model")).signatures["serving_default"]
     return {
         "Keras predict": lambda images: model.predict(

@@ -6,9 +6,9 @@ epoch, so a killed run keeps what finished:
 
 1. ResNet-50 training throughput, batch 256, 224x224 synthetic images, the compute type of
    `keras_resnet.accelerate` (bfloat16 on the H200): the library's input path (uint8 in memory, augmented
-   on the device inside the jitted step) vs `keras.applications.ResNet50` `fit` vs torchvision eager,
-   and the jitted device-resident step as the ceiling; interleaved rounds, medians, MFU against a
-   measured matmul peak (`keras_resnet.benchmark`).
+   on the device inside the jitted step) vs `keras.applications.ResNet50` `fit` vs torchvision eager
+   (`torchvision_speed.py`), and the jitted device-resident step as the ceiling; interleaved rounds,
+   medians, MFU against a measured matmul peak (`keras_resnet.benchmark`).
 2. CIFAR-10 ResNet-20 time-to-accuracy on the packed JPEGs (`pack_cifar.py`): the paper's 45k/5k split,
    on-device pad-crop-flip, the schedule of `cifar_recipe`; validation accuracy after every epoch and the
    time at which it first reaches 88%.
@@ -98,34 +98,24 @@ class Report:
 
 
 def throughput(report, name, models, *, sizes, deadline, ceiling):
+    """Section 1 or 3: `keras_resnet.benchmark` with torchvision's models beside (`torchvision_speed.py`)."""
+    import torchvision_speed
+
     from keras_resnet import benchmark
 
-    section = {"environment": report.sections["machine"]["environment"], "rows": []}
-    for model in models:
-        if time.monotonic() > deadline:
-            print(f"{model}: skipped, out of time")
-            continue
-        done = list(section["rows"])
-
-        def save(rows, done=done):
-            section["rows"] = done + rows
-            report.update(name, section)
-
-        found = benchmark.contenders(model, batch_size=sizes[0], image_size=sizes[1], steps=sizes[3], ceiling=ceiling)
-        save(
-            benchmark.run(
-                found,
-                rounds=sizes[2],
-                steps=sizes[3],
-                peak_flops=section["environment"]["peak_flops"],
-                deadline=deadline,
-                on_round=save,
-            )
-        )
-        import keras
-
-        keras.backend.clear_session()
-    print(benchmark.table(section["rows"]))
+    batch_size, image_size, rounds, steps = sizes
+    results = benchmark.benchmark(
+        models,
+        batch_size=batch_size,
+        image_size=image_size,
+        rounds=rounds,
+        steps=steps,
+        ceiling=ceiling,
+        deadline=deadline,
+        extra=torchvision_speed.contenders,
+        on_round=lambda results: report.update(name, results),
+    )
+    print(benchmark.table(results))
 
 
 def cifar_recipe(epochs, batch_size, train_size):
@@ -238,15 +228,8 @@ def main(argv=None):
     found = versions()
     print("versions: " + json.dumps(found), flush=True)
 
-    from keras_resnet import benchmark
-
     report = Report(args.output)
-    report.update("machine", {"versions": found, "environment": benchmark.environment(), "smoke": args.smoke})
-    print(
-        f"matmul peak: {report.sections['machine']['environment']['peak_flops'] / 1e12:.1f} TFLOP/s "
-        f"({report.sections['machine']['environment']['peak_dtype']})",
-        flush=True,
-    )
+    report.update("machine", {"versions": found, "smoke": args.smoke})
     deadlines = {name: begin + (10**6 if args.smoke else seconds) for name, seconds in FULL_DEADLINES.items()}
     sections = args.sections.split(",")
     if "resnet50" in sections:

@@ -1,22 +1,17 @@
-"""Training and inference throughput of the library's models against keras.applications and torchvision.
+"""Training and inference throughput of the library's models on this machine: `keras-resnet benchmark`.
 
-`benchmark` is the engine of `keras-resnet benchmark`. It times, in one process:
+Contenders, each compiled and warmed up first, then timed in interleaved rounds (a slow moment of the machine
+hits all alike; the table reports medians):
 
-- `library` — a `keras_resnet` model trained with `model.fit` the library's fast way: uint8 images in
-  memory, augmented on the device by `keras_resnet.data.augment.Augmentation` inside the compiled step, with
-  the settings of `keras_resnet.accelerate` (precision, jit, steps per execution);
-- `keras.applications` — `keras.applications.ResNet50` (or 101/152) trained with `model.fit` on float32
-  images in memory, as its documentation does it, under the same dtype policy;
-- `jitted step` (JAX only) — the library's model trained by one `jax.jit` step on a batch already on the
-  device: the ceiling that no input pipeline can beat;
-- `torchvision` (when torch is importable) — the same architecture in PyTorch, eager, autocast to the
-  same 16-bit type, channels_last, on a batch already on the device.
+- `library`: a keras_resnet model in `model.fit` the library's way: uint8 images in memory, augmented on the
+  device inside the compiled step (`keras_resnet.data.augment`), with `keras_resnet.accelerate`'s settings;
+- `keras.applications`: its ResNet of the same name in `model.fit` on float32 images, same dtype policy;
+- `jitted step` (JAX only): the library's model in one `jax.jit` step on a device-resident batch, the ceiling
+  no input pipeline beats.
 
-Every contender is compiled and warmed up first; then the rounds are interleaved (each round times every
-contender once), so a slow moment of the machine hits all of them alike, and the table reports medians.
-Model-FLOP utilisation (MFU) is `images/s x FLOPs per image / peak`, with FLOPs = 2 x the multiply-adds of
-`keras_resnet.count_macs` (x 3 when training: forward and backward) and the peak a measured matrix product
-in the compute type (`matmul_peak`).
+MFU is `images/s x FLOPs per image / peak`: FLOPs are 2 x `count_macs` (x 3 when training), the peak a
+measured matrix product in the compute type (`matmul_peak`). `benchmarks/torchvision_speed.py` adds
+torchvision's ResNets.
 
 ```python
 from keras_resnet import benchmark
@@ -25,12 +20,17 @@ print(benchmark.table(results))
 ```
 """
 
+from __future__ import annotations
+
+import dataclasses
 import json
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -41,20 +41,29 @@ from keras_resnet._validation import check_positive_int as _check_positive
 from keras_resnet.data import augment
 from keras_resnet.models.builders import get_model
 from keras_resnet.models.summary import count_macs
+from keras_resnet.models.weights import KERAS_APPLICATIONS
 
-__all__ = ["MODES", "Contender", "benchmark", "contenders", "environment", "matmul_peak", "run", "table", "write_json"]
+__all__ = [
+    "MODES",
+    "Contender",
+    "benchmark",
+    "classes_for",
+    "contenders",
+    "environment",
+    "matmul_peak",
+    "run",
+    "table",
+    "write_json",
+]
 
 MODES = ("train", "inference")
-# keras.applications and torchvision models of the same architecture as a keras_resnet model.
-_PEERS = {
-    "resnet50": "ResNet50",
-    "resnet101": "ResNet101",
-    "resnet152": "ResNet152",
-    "resnet18": None,
-    "resnet34": None,
-}
-_TORCHVISION = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-_CLASSES = 1000
+# keras.applications models train as their documentation does: Keras' own compile settings.
+_FIT_DEFAULTS = {"jit_compile": "auto", "steps_per_execution": 1}
+
+
+def classes_for(image_size: int) -> int:
+    """The classes of a benchmarked model: ImageNet's 1000 above 64 pixels, CIFAR-10's 10 at and below."""
+    return 1000 if image_size > 64 else 10
 
 
 def _sync(value):
@@ -62,16 +71,13 @@ def _sync(value):
     keras.ops.convert_to_numpy(keras.ops.reshape(value, (-1,))[:1])
 
 
-def matmul_peak(dtype="bfloat16", *, size=None, repeats=None):
-    """The measured matrix-product throughput of the default device, in FLOP/s.
+def matmul_peak(dtype: str = "bfloat16", *, size: int | None = None, repeats: int | None = None) -> float:
+    """The measured matrix-product throughput of the default device, in FLOP/s (2 x size^3 per product).
 
     Args:
         dtype: the compute type, e.g. `"bfloat16"` or `"float32"`.
         size: side of the square matrices; defaults to 8192 on accelerators and 1024 on CPUs.
-        repeats: products timed (after one warm-up); defaults to 50 on accelerators, 5 on CPUs.
-
-    Returns:
-        float, FLOP/s (2 x size^3 per product).
+        repeats: products timed after one warm-up; defaults to 50 on accelerators, 5 on CPUs.
 
     Example:
 
@@ -93,6 +99,7 @@ def matmul_peak(dtype="bfloat16", *, size=None, repeats=None):
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+@dataclasses.dataclass
 class Contender:
     """One thing to time: `prepare()` compiles and warms it up, `time(steps)` returns the seconds of `steps` steps.
 
@@ -103,7 +110,7 @@ class Contender:
         batch_size: images per step.
         macs: multiply-adds per image of one forward pass.
         prepare: function of no arguments, run once before the rounds.
-        step: function of `steps`, runs them and waits for the device.
+        step: function of `steps` that runs them and waits for the device.
 
     Example:
 
@@ -112,21 +119,22 @@ class Contender:
     ```
     """
 
-    def __init__(self, name, model, mode, batch_size, macs, *, prepare, step):
-        self.name, self.model, self.mode, self.batch_size, self.macs = name, model, mode, batch_size, macs
-        self._prepare, self._step = prepare, step
+    name: str
+    model: str
+    mode: str
+    batch_size: int
+    macs: float
+    prepare: Callable[[], None] = dataclasses.field(kw_only=True)
+    step: Callable[[int], None] = dataclasses.field(kw_only=True)
 
-    def prepare(self):
-        self._prepare()
-
-    def time(self, steps):
+    def time(self, steps: int) -> float:
         start = time.perf_counter()
-        self._step(steps)
+        self.step(steps)
         return time.perf_counter() - start
 
 
 def _library_model(name, image_size, kind, uint8_input):
-    net = get_model(name, input_shape=(image_size, image_size, 3), classes=_CLASSES if image_size > 64 else 10)
+    net = get_model(name, input_shape=(image_size, image_size, 3), classes=classes_for(image_size))
     if not uint8_input:
         return net, net
     inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
@@ -146,34 +154,31 @@ def _in_memory(count, image_size, dtype, classes, seed=0):
     return images, rng.integers(0, classes, count).astype("int32")
 
 
-def _fit_contender(name, model_name, model, macs, mode, setup, batch_size, steps, images):
-    """Times `model.fit` (or `model.predict`) over `steps` batches of in-memory `images`."""
+def _fit_contender(name, net, setup, images, *, model, mode, batch_size, macs):
+    """Times `net.fit` (or `net.predict`) over batches of in-memory `images`."""
     x, y = images
-
-    def compile_model():
-        keras.utils.set_random_seed(0)
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            **setup,
-        )
 
     def run_steps(count):
         n = count * batch_size
         if mode == "train":
-            model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
-            _sync(model.trainable_variables[0].value)
+            net.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            _sync(net.trainable_variables[0].value)
         else:
-            _sync(model.predict(x[:n], batch_size=batch_size, verbose=0))
+            _sync(net.predict(x[:n], batch_size=batch_size, verbose=0))
 
     def prepare():
-        compile_model()
+        keras.utils.set_random_seed(0)
+        net.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            **setup,
+        )
         run_steps(max(2, setup["steps_per_execution"]))
 
-    return Contender(name, model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
+    return Contender(name, model, mode, batch_size, macs, prepare=prepare, step=run_steps)
 
 
-def _jitted_contender(model_name, net, macs, mode, batch_size, image_size):
+def _jitted_contender(net, image_size, *, model, mode, batch_size, macs):
     import jax
 
     x = jax.device_put(np.asarray(_in_memory(batch_size, image_size, "float32", 10)[0]))
@@ -193,16 +198,12 @@ def _jitted_contender(model_name, net, macs, mode, batch_size, image_size):
         return loss, (trainable, non_trainable, optimizer_variables)
 
     def infer_step(variables):
-        outputs, _ = net.stateless_call(variables[0], variables[1], x, training=False)
-        return outputs, variables
+        return net.stateless_call(variables[0], variables[1], x, training=False)[0], variables
 
     def prepare():
         optimizer.build(net.trainable_variables)
-        state["variables"] = (
-            [v.value for v in net.trainable_variables],
-            [v.value for v in net.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-        )
+        groups = (net.trainable_variables, net.non_trainable_variables, optimizer.variables)
+        state["variables"] = tuple([v.value for v in group] for group in groups)
         state["step"] = jax.jit(train_step if mode == "train" else infer_step, donate_argnums=0)
         run_steps(2)
 
@@ -213,74 +214,22 @@ def _jitted_contender(model_name, net, macs, mode, batch_size, image_size):
         state["variables"] = variables
         jax.block_until_ready(out)
 
-    return Contender("jitted step", model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
-
-
-def _torch_contender(model_name, macs, mode, batch_size, image_size, precision):
-    import torch
-    import torchvision
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    half = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
-    state = {}
-
-    def prepare():
-        torch.manual_seed(0)
-        model = getattr(torchvision.models, model_name)(num_classes=_CLASSES if image_size > 64 else 10)
-        model = model.to(device, memory_format=torch.channels_last)
-        x = torch.randn(batch_size, 3, image_size, image_size, device=device).to(memory_format=torch.channels_last)
-        y = torch.randint(0, 10, (batch_size,), device=device)
-        state.update(
-            model=model.train(mode == "train"),
-            x=x,
-            y=y,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
-        )
-        run_steps(2)
-
-    def run_steps(count):
-        model, x, y, optimizer = state["model"], state["x"], state["y"], state["optimizer"]
-        for _ in range(count):
-            with torch.autocast(device, dtype=half or torch.float32, enabled=half is not None):
-                if mode == "train":
-                    loss = torch.nn.functional.cross_entropy(model(x), y)
-                else:
-                    with torch.inference_mode():
-                        model(x)
-            if mode == "train":
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return Contender("torchvision", model_name, mode, batch_size, macs, prepare=prepare, step=run_steps)
-
-
-def _torch_available():
-    try:
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return Contender("jitted step", model, mode, batch_size, macs, prepare=prepare, step=run_steps)
 
 
 def contenders(
-    model,
+    model: str,
     *,
-    mode="train",
-    batch_size=256,
-    image_size=224,
-    steps=10,
-    precision="auto",
-    peers=True,
-    ceiling=True,
-    log=print,
-):
-    """The contenders `benchmark` times for one model and mode (see the module docstring).
-
-    Sets the global dtype policy to the chosen precision (the models are built under it).
+    mode: str = "train",
+    batch_size: int = 256,
+    image_size: int = 224,
+    steps: int = 10,
+    precision: str = "auto",
+    peers: bool = True,
+    ceiling: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[Contender]:
+    """The contenders `benchmark` times for one model and mode, the library's first; sets the dtype policy.
 
     Args:
         model: a keras_resnet model name, e.g. `"resnet50"`.
@@ -289,96 +238,52 @@ def contenders(
         image_size: side of the square inputs.
         steps: steps per timed round (the in-memory data holds this many batches).
         precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
-        peers: bool, whether to add keras.applications and torchvision where they have the model.
-        ceiling: bool, whether to add the jitted device-resident step (JAX only).
-        log: function printing one line, for the peers that are left out.
-
-    Returns:
-        A list of `Contender`s, the library's first.
+        peers: whether to add keras.applications' model of the same name, where it has one.
+        ceiling: whether to add the jitted device-resident step (JAX only).
+        log: prints one line, for each contender left out.
 
     Example:
 
     ```python
-    [c.name for c in contenders("resnet50")]  # ['library', 'keras.applications', 'jitted step', 'torchvision']
+    [c.name for c in contenders("resnet50")]  # ['library', 'keras.applications', 'jitted step']
     ```
     """
     _check_choice("mode", mode, MODES)
     for argument, value in (("batch_size", batch_size), ("image_size", image_size), ("steps", steps)):
         _check_positive(argument, value)
-    setup = accelerate.acceleration(precision=precision).apply(verbose=False)
-    options = setup.compile_options()
+    options = accelerate.acceleration(precision=precision).apply(verbose=False).compile_options()
     kind = "cifar" if image_size <= 64 else "imagenet"
     model_name = model.lower()
     wrapped, net = _library_model(model_name, image_size, kind, uint8_input=True)
-    macs = count_macs(net)
+    common = {"model": model_name, "mode": mode, "batch_size": batch_size, "macs": count_macs(net)}
     count = steps * batch_size
-    found = [
-        _fit_contender(
-            "library",
-            model_name,
-            wrapped,
-            macs,
-            mode,
-            options,
-            batch_size,
-            steps,
-            _in_memory(count, image_size, "uint8", 10),
-        )
-    ]
-    peer = _PEERS.get(model_name)
+    found = [_fit_contender("library", wrapped, options, _in_memory(count, image_size, "uint8", 10), **common)]
+    peer = KERAS_APPLICATIONS.get(model_name)
     if peers and peer:
-        application = getattr(keras.applications, peer)(
-            weights=None, input_shape=(image_size, image_size, 3), classes=_CLASSES if image_size > 64 else 10
-        )
-        defaults = {"jit_compile": "auto", "steps_per_execution": 1}
-        found.append(
-            _fit_contender(
-                "keras.applications",
-                model_name,
-                application,
-                macs,
-                mode,
-                defaults,
-                batch_size,
-                steps,
-                _in_memory(count, image_size, "float32", 10),
-            )
-        )
+        shape = (image_size, image_size, 3)
+        other = getattr(keras.applications, peer)(weights=None, input_shape=shape, classes=classes_for(image_size))
+        images = _in_memory(count, image_size, "float32", 10)
+        found.append(_fit_contender("keras.applications", other, _FIT_DEFAULTS, images, **common))
     elif peers:
         log(f"keras.applications: skipped, it has no {model_name}")
     if ceiling and keras.backend.backend() == "jax":
-        found.append(
-            _jitted_contender(
-                model_name, _library_model(model_name, image_size, kind, False)[0], macs, mode, batch_size, image_size
-            )
-        )
+        found.append(_jitted_contender(_library_model(model_name, image_size, kind, False)[0], image_size, **common))
     elif ceiling:
         log(f"jitted step: skipped, it needs the jax backend (running {keras.backend.backend()})")
-    if peers and model_name in _TORCHVISION and _torch_available():
-        found.append(_torch_contender(model_name, macs, mode, batch_size, image_size, setup.precision))
-    elif peers:
-        log(
-            "torchvision: skipped, "
-            + ("torch or torchvision is not importable" if model_name in _TORCHVISION else f"it has no {model_name}")
-        )
     return found
 
 
-def environment(precision="auto"):
+def environment(precision: str = "auto") -> dict[str, Any]:
     """Versions, device and measured matrix peak of this machine, as `benchmark` records them.
 
     Args:
         precision: the precision whose compute type the peak is measured in.
 
     Returns:
-        A dict: `python`, `keras`, `backend`, backend and torch versions, `device`, `cpu_count`,
-        `load_average`, `precision`, `peak_flops`.
+        A dict: `python`, `keras`, `backend`, the versions of the backend and of torch when imported, `device`,
+        `cpu_count`, `load_average`, `precision`, `peak_flops`, `peak_dtype`.
 
-    Example:
-
-    ```python
-    environment()["device"]  # 'cuda:0 NVIDIA H200' or 'cpu'
-    ```
+    Example: `environment()["device"]`, e.g. `'cuda x1: NVIDIA H200'`.
     """
     setup = accelerate.acceleration(precision=precision)
     found = {
@@ -403,7 +308,16 @@ def environment(precision="auto"):
     return found
 
 
-def run(found, *, rounds=5, steps=10, peak_flops=None, deadline=None, on_round=None, log=print):
+def run(
+    found: list[Contender],
+    *,
+    rounds: int = 5,
+    steps: int = 10,
+    peak_flops: float | None = None,
+    deadline: float | None = None,
+    on_round: Callable[[list[dict]], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Prepares every contender, then times interleaved rounds and summarises them.
 
     Args:
@@ -414,7 +328,7 @@ def run(found, *, rounds=5, steps=10, peak_flops=None, deadline=None, on_round=N
         deadline: optional `time.monotonic()` value; no contender is prepared and no round started after
             it (a round already running finishes).
         on_round: optional function called with the rows after each round (to save partial results).
-        log: function printing one line of progress.
+        log: prints one line of progress.
 
     Returns:
         A list of dicts, one per contender that was prepared: `name`, `model`, `mode`, `batch_size`,
@@ -460,11 +374,7 @@ def _row(contender, seconds, steps, peak_flops):
     median = statistics.median(per_second)
     flops = 2 * contender.macs * (3 if contender.mode == "train" else 1)
     return {
-        "name": contender.name,
-        "model": contender.model,
-        "mode": contender.mode,
-        "batch_size": contender.batch_size,
-        "macs": contender.macs,
+        **{field: getattr(contender, field) for field in ("name", "model", "mode", "batch_size", "macs")},
         "seconds": seconds,
         "images_per_s": per_second,
         "median_images_per_s": median,
@@ -472,14 +382,8 @@ def _row(contender, seconds, steps, peak_flops):
     }
 
 
-def table(results):
-    """A Markdown table of `benchmark` results: medians, spread, MFU and speed relative to the library.
-
-    Args:
-        results: the dict `benchmark` returns (or its `rows`).
-
-    Returns:
-        str.
+def table(results: dict | list[dict]) -> str:
+    """A Markdown table of `benchmark` results (the dict or its `rows`): medians, spread, MFU, library vs each.
 
     Example:
 
@@ -506,21 +410,23 @@ def table(results):
 
 
 def benchmark(
-    models=("resnet50",),
+    models: Sequence[str] = ("resnet50",),
     *,
-    modes=("train",),
-    batch_size=256,
-    image_size=224,
-    precision="auto",
-    rounds=5,
-    steps=10,
-    peers=True,
-    ceiling=True,
-    output=None,
-    deadline=None,
-    log=print,
-):
-    """Times the library's models against their peers (see the module docstring); the `keras-resnet benchmark` engine.
+    modes: Sequence[str] = ("train",),
+    batch_size: int = 256,
+    image_size: int = 224,
+    precision: str = "auto",
+    rounds: int = 5,
+    steps: int = 10,
+    peers: bool = True,
+    ceiling: bool = True,
+    output: str | os.PathLike | None = None,
+    deadline: float | None = None,
+    extra: Callable[[list[Contender], int], list[Contender]] | None = None,
+    on_round: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Times each model and mode's `contenders` in interleaved rounds; the `keras-resnet benchmark` engine.
 
     Args:
         models: keras_resnet model names.
@@ -530,11 +436,14 @@ def benchmark(
         precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
         rounds: interleaved timed rounds per model and mode.
         steps: steps per contender and round.
-        peers: bool, whether to time keras.applications and torchvision too.
-        ceiling: bool, whether to time the jitted device-resident step (JAX).
+        peers: whether to time keras.applications' model too.
+        ceiling: whether to time the jitted device-resident step (JAX).
         output: optional path of a JSON file, rewritten after every round.
         deadline: optional `time.monotonic()` value after which nothing new starts.
-        log: function printing one line of progress.
+        extra: optional function `(contenders, image_size) -> more contenders`, peers from outside the library
+            (`benchmarks/torchvision_speed.py` adds torchvision's).
+        on_round: optional function called with the results after every round.
+        log: prints one line of progress.
 
     Returns:
         A dict: `environment` (see `environment`), `settings` and `rows` (see `run`).
@@ -548,54 +457,39 @@ def benchmark(
     """
     for mode in modes:
         _check_choice("mode", mode, MODES)
+    settings = {"batch_size": batch_size, "image_size": image_size, "steps": steps}
+    date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     results = {
         "environment": environment(precision),
-        "settings": {
-            "batch_size": batch_size,
-            "image_size": image_size,
-            "rounds": rounds,
-            "steps": steps,
-            "precision": precision,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        },
+        "settings": {**settings, "rounds": rounds, "precision": precision, "date": date},
         "rows": [],
     }
     peak = results["environment"]["peak_flops"]
     log(f"matmul peak ({results['environment']['peak_dtype']}): {peak / 1e12:.1f} TFLOP/s")
     for model in models:
         for mode in modes:
+            if deadline is not None and time.monotonic() > deadline:
+                log(f"{model} {mode}: skipped, out of time")
+                continue
             done = list(results["rows"])
 
             def save(rows, done=done):
                 results["rows"] = done + rows
                 if output:
                     write_json(results, output)
+                if on_round is not None:
+                    on_round(results)
 
-            found = contenders(
-                model,
-                mode=mode,
-                batch_size=batch_size,
-                image_size=image_size,
-                steps=steps,
-                precision=precision,
-                peers=peers,
-                ceiling=ceiling,
-                log=log,
-            )
+            found = contenders(model, mode=mode, **settings, precision=precision, peers=peers, ceiling=ceiling, log=log)
+            if extra is not None:
+                found += extra(found, image_size)
             save(run(found, rounds=rounds, steps=steps, peak_flops=peak, deadline=deadline, on_round=save, log=log))
             keras.backend.clear_session()
     return results
 
 
-def write_json(results, path):
-    """Writes results as JSON, through a temporary file so a killed run never leaves half a file.
-
-    Example:
-
-    ```python
-    write_json({"rows": []}, "bench.json")
-    ```
-    """
+def write_json(results: Any, path: str | os.PathLike) -> None:
+    """Writes `results` as JSON through a temporary file, so that a killed run never leaves half a file."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(f"{path}.tmp", "w") as handle:
         json.dump(results, handle, indent=1, default=float)

@@ -59,6 +59,29 @@ def test_arguments_are_checked_with_the_value_received():
         benchmark.run([], rounds=0)
 
 
+def test_benchmark_times_extra_contenders_saves_every_round_and_skips_models_past_the_deadline(monkeypatch):
+    calls, saved, lines = [], [], []
+    monkeypatch.setattr(benchmark, "environment", lambda precision: {"peak_flops": 1e9, "peak_dtype": "float32"})
+    monkeypatch.setattr(benchmark, "contenders", lambda model, **options: [_fake(model, calls, 0.01)])
+    results = benchmark.benchmark(
+        ["resnet20", "resnet56"],
+        rounds=2,
+        steps=1,
+        extra=lambda found, image_size: [_fake(f"{found[0].name} peer at {image_size}", calls, 0.02)],
+        on_round=lambda results: saved.append(len(results["rows"])),
+        log=lines.append,
+    )
+    assert [row["name"] for row in results["rows"]] == [
+        "resnet20",
+        "resnet20 peer at 224",
+        "resnet56",
+        "resnet56 peer at 224",
+    ]
+    assert saved == [2, 2, 2, 4, 4, 4]  # each round, then each model's final rows
+    late = benchmark.benchmark(["resnet20"], deadline=0, log=lines.append)
+    assert late["rows"] == [] and "resnet20 train: skipped, out of time" in lines
+
+
 def test_matmul_peak_is_a_plausible_flop_rate():
     peak = benchmark.matmul_peak("float32", size=128, repeats=2)
     assert 1e6 < peak < 1e16

@@ -8,19 +8,17 @@ import tempfile
 import keras
 
 from keras_resnet import _keras_compat
-from keras_resnet._validation import check_choice, check_model
+from keras_resnet._validation import check_choice, check_model, is_positive_int
 from keras_resnet.normalization import preprocessing_constants, standardize
 
 PREPROCESSING_AUTO = "auto"
 
 
 def float32_copy(model):
-    """`model` when all its layers compute in float32, else a copy of it that does, with the same weights.
+    """`model` when all its layers compute in float32, else a float32 copy with the same weights.
 
-    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the weights are float32 and the layers compute
-    in half precision; converters would write half-precision ops that runtimes refuse (ONNX Runtime has no
-    bfloat16 convolution) or run slowly. The copy is built from the model's config, each layer's dtype
-    policy replaced by `"float32"`.
+    Converters would write a mixed-precision model's half-precision ops, which runtimes refuse (ONNX Runtime
+    has no bfloat16 convolution) or run slowly.
     """
     layers = [layer for layer in _keras_compat.flatten_layers(model) if not isinstance(layer, keras.Model)]
     if all(layer.compute_dtype == "float32" for layer in layers):
@@ -89,13 +87,8 @@ def served_from_logits(model, from_logits):
 
 
 def served(model, preprocessing, image_size, from_logits):
-    """What every format checks and decides before it converts anything.
-
-    Returns:
-        `(model, preprocessing, image_size, from_logits)`: the model to convert (`float32_copy`), the
-        preprocessing put before it (`served_preprocessing`), the `(height, width)` of served images
-        (`served_size`) and whether a softmax is added (`served_from_logits`).
-    """
+    """What every format checks and decides before converting: `(float32_copy(model), served_preprocessing,
+    served_size, served_from_logits)`."""
     check_model("model", model)
     preprocessing = served_preprocessing(model, preprocessing)
     image_size = served_size(model, image_size)
@@ -129,7 +122,7 @@ def served_size(model, image_size):
             f"image_size must be given as (height, width) for a model with a free input size {fixed}; received None"
         )
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    valid = len(size) == 2 and all(isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in size)
+    valid = len(size) == 2 and all(map(is_positive_int, size))
     if not valid or any(side not in (None, want) for side, want in zip(fixed, size)):
         raise ValueError(
             f"image_size must be two positive integers (height, width) agreeing with the model's input size "
@@ -141,10 +134,8 @@ def served_size(model, image_size):
 def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
     """A `keras.Model` from RGB pixels (0-255, `dtype`) of `image_size` to `{"probabilities": float32 ...}`.
 
-    The preprocessing is written with `keras.ops` (cast, subtract, divide,
-    flip), which every converter maps to builtin ops; `model` is called as
-    a layer, so its weights are shared, not copied (pass `float32_copy(model)`
-    for a model under mixed precision).
+    The preprocessing is plain `keras.ops`, which every converter maps to builtin ops; `model`'s weights are
+    shared, not copied.
     """
     mean, std, reverse_channels = preprocessing_constants(preprocessing, image_size)
     images = keras.Input((*image_size, 3), dtype=dtype, name="images")
@@ -157,10 +148,7 @@ def pixels_model(model, preprocessing, image_size, *, from_logits, dtype):
 
 @contextlib.contextmanager
 def staged(path, argument, file_name=None):
-    """Yields where to write `path`'s content; on success moves it to `path`, on failure leaves nothing there.
-
-    The content is written into a fresh hidden folder beside `path` (same file system, so the final move is a
-    rename): `path` either does not exist afterwards or holds the whole export.
+    """Yields where to write `path`'s content, a hidden folder beside it; on success renames it to `path`.
 
     Args:
         path: the folder (`file_name=None`) or file to create; it may exist only as an empty folder

@@ -1,25 +1,22 @@
-"""LiteRT (TFLite) export: float32 or full-integer int8, uint8 images in, builtin ops only.
+"""LiteRT (TFLite) export: uint8 images in, float32 or full-integer int8, builtin ops only.
 
-The file's signature `serving_default` takes `images`, uint8 RGB
-`(batch, height, width, 3)` at the model's input size (the batch is dynamic:
-the signature runner or `resize_tensor_input` sets it), and returns
-`probabilities`, the class probabilities `(batch, classes)`: float32, or with
-`quantization="int8"` uint8 with the output tensor's scale and zero point
-(`(value - zero_point) * scale`, scale 1/256). The preprocessing is inside,
-and the uint8 input is the pixel value 0-255 in both (for int8 whatever the
-calibration images: their range is pinned to 0-255).
-
-Built on Keras' own `model.export(format="litert")`, called on the model
-wrapped with its preprocessing (`_common.pixels_model`), with two converter
-settings of ours: builtin ops only (Keras allows TensorFlow "select" ops,
-which need the Flex delegate most LiteRT builds lack), and for int8 the
-post-training full-integer settings with a representative data set.
+The file's `serving_default` signature takes `images`, uint8 RGB `(batch, height, width, 3)` at the model's
+input size (dynamic batch), and returns `probabilities` `(batch, classes)`: float32, or with
+`quantization="int8"` uint8 with the output's scale and zero point (`(value - zero_point) * scale`). The uint8
+input is the pixel value 0-255 in both. Keras' `model.export(format="litert")` on `_common.pixels_model`, with
+builtin ops only (Keras allows TensorFlow "select" ops, which need the Flex delegate most LiteRT builds lack)
+and, for int8, post-training full-integer settings calibrated on representative images.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import keras
 import numpy as np
 
 from keras_resnet._validation import check_choice
-from keras_resnet.data.transforms import resize
 from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 QUANTIZATIONS = (None, "int8")
@@ -56,7 +53,8 @@ def _representative_images(representative_data, image_size):
                 f"[{batch.min():.3g}, {batch.max():.3g}]"
             )
         if batch.shape[1:3] != tuple(image_size):
-            batch = np.clip(resize(batch.astype(np.float32), image_size).numpy(), 0, 255)
+            resized = keras.ops.image.resize(batch.astype(np.float32), image_size, antialias=True)
+            batch = np.clip(keras.ops.convert_to_numpy(resized), 0, 255)
         images.extend(batch.astype(np.float32))
         if len(images) >= REPRESENTATIVE_IMAGES:
             break
@@ -73,71 +71,49 @@ def _representative_images(representative_data, image_size):
 
 
 def _pinning_image(image):
-    """A copy of `image` whose first two pixels are 0 and 255: the calibrated input range is then [0, 255].
-
-    The converter quantises the uint8 input over the range the calibration images span; with this image
-    among them that range is always the full pixel range (scale 1, zero point 0), so a served uint8 value is
-    the pixel value whatever the calibration data (dark images would otherwise stretch every pixel). Two
-    pixels barely move the ranges of the activations inside.
-    """
+    """A copy of `image` whose first two pixels are 0 and 255, so that the calibrated input range is [0, 255]
+    (scale 1, zero point 0: a served uint8 value is the pixel value, however dark the calibration images)."""
     pinned = image.copy()
     pinned[0, 0], pinned[0, 1] = 0.0, 255.0
     return pinned
 
 
 def export_litert(
-    model,
-    path,
+    model: keras.Model,
+    path: str | os.PathLike,
     *,
-    preprocessing="auto",
-    image_size=None,
-    from_logits=None,
-    quantization=None,
-    representative_data=None,
-):
+    preprocessing: str | dict | None = "auto",
+    image_size: int | tuple[int, int] | None = None,
+    from_logits: bool | None = None,
+    quantization: str | None = None,
+    representative_data: Iterable | None = None,
+) -> str:
     """Writes a LiteRT (TFLite) file that classifies uint8 images with builtin ops only.
 
-    See `keras_resnet.export.litert` for the file's input and output. The
-    file is written beside `path` and renamed into place when complete.
-
     Args:
-        model: a `keras.Model` taking `(batch, height, width, 3)` images and
-            returning `(batch, classes)` scores.
+        model, preprocessing, image_size, from_logits: as for `keras_resnet.export.export_saved_model`.
         path: the `.tflite` file to write; it must not exist (or be empty).
-        preprocessing: as for `keras_resnet.export_saved_model`: `"auto"`
-            (default: the model's record), `"caffe"`, `"tf"`, a dict
-            `{"mean": ..., "std": ..., "channel_order": ...}` or `None`.
-        image_size: `(height, width)` of the input; defaults to the model's
-            input size, required for a model with a free spatial size.
-        from_logits: as for `keras_resnet.export_saved_model`: `True` adds
-            a softmax; `None` (default) reads the output activation.
-        quantization: `None` (float32 weights and activations) or `"int8"`
-            (post-training full-integer quantization: int8 weights and
-            activations, uint8 input and output; about 4x smaller).
-        representative_data: with `quantization="int8"`, images from the
-            training pipeline that calibrate the activation ranges: a
-            `keras_resnet.data` source (e.g. `folder_source(...)`), a
-            `tf.data.Dataset` or an iterable of RGB uint8 images or batches
-            (0-255, before preprocessing), alone or as `(images, labels)`;
-            the first 200 images are used (of a source, 200 drawn at
-            random). Images scaled to [0, 1] are refused; the input's range
-            is 0-255 whatever the images span.
+        quantization: `None` (float32) or `"int8"` (post-training full-integer: int8 weights and activations,
+            uint8 input and output, about 4x smaller).
+        representative_data: with `"int8"`, training images that calibrate the activation ranges: a
+            `keras_resnet.data` source (200 drawn at random), a `tf.data.Dataset` or an iterable of RGB 0-255
+            images or batches, alone or as `(images, labels)` (the first 200). Images scaled to [0, 1] are
+            refused; the input's range is 0-255 whatever the images span.
 
     Returns:
         The path written, as a string.
 
     Raises:
-        ValueError: an argument is not one of its allowed values, int8
-            without representative data, or `path` exists and is not
-            empty; the message names the argument and what was received.
+        ValueError: an argument outside its allowed values, int8 without representative data, or a `path`
+            that exists and is not empty.
 
     Example:
 
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    keras_resnet.export(model, "resnet20.tflite", format="litert", quantization="int8",
-                        representative_data=images, preprocessing="tf")
+    keras_resnet.export.export(model, "resnet20.tflite", quantization="int8", representative_data=images,
+                               preprocessing="tf")
     interpreter = ai_edge_litert.interpreter.Interpreter("resnet20.tflite")
     ```
     """

@@ -1,14 +1,12 @@
-"""ONNX export: uint8 images in, probabilities out, for ONNX Runtime and other ONNX consumers.
+"""ONNX export: uint8 images `images` `(batch, height, width, 3)` at the model's size in, float32
+`probabilities` `(batch, classes)` out, preprocessing inside. Keras' `model.export(format="onnx")` (through
+`tf2onnx`: `pip install 'keras-resnet[export]'`) on `_common.pixels_model`, TensorFlow backend."""
 
-The file's one input, `images`, takes uint8 RGB images `(batch, height,
-width, 3)` at the model's input size (dynamic batch); its one output, `probabilities`, is the
-float32 class probabilities `(batch, classes)`. The preprocessing is inside.
+from __future__ import annotations
 
-Built on Keras' own `model.export(format="onnx")` on the TensorFlow backend
-(Keras converts through `tf2onnx`: `pip install 'keras-resnet[export]'`),
-called on the model wrapped with its preprocessing (`_common.pixels_model`).
-"""
+import os
 
+import keras
 import numpy as np
 
 from keras_resnet._validation import check_int
@@ -17,15 +15,19 @@ from keras_resnet.export._common import pixels_model, require_tensorflow_backend
 MIN_OPSET = 17
 
 
-def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logits=None, opset=MIN_OPSET):
+def export_onnx(
+    model: keras.Model,
+    path: str | os.PathLike,
+    *,
+    preprocessing: str | dict | None = "auto",
+    image_size: int | tuple[int, int] | None = None,
+    from_logits: bool | None = None,
+    opset: int = MIN_OPSET,
+) -> str:
     """Writes an ONNX file that classifies uint8 images with the model's preprocessing inside.
 
-    See `keras_resnet.export.onnx` for the file's input and output. The file
-    is written beside `path` and renamed into place when complete.
-
     Args:
-        model, preprocessing, image_size, from_logits: as for
-            `keras_resnet.export.export_litert`.
+        model, preprocessing, image_size, from_logits: as for `keras_resnet.export.export_saved_model`.
         path: the `.onnx` file to write; it must not exist (or be empty).
         opset: the ONNX opset, 17 or later.
 
@@ -33,15 +35,13 @@ def export_onnx(model, path, *, preprocessing="auto", image_size=None, from_logi
         The path written, as a string.
 
     Raises:
-        ValueError: an argument is not one of its allowed values, or `path`
-            exists and is not empty; the message names the argument and
-            what was received.
+        ValueError: an argument outside its allowed values, or a `path` that exists and is not empty.
 
     Example:
 
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    keras_resnet.export(model, "resnet20.onnx", format="onnx", preprocessing="tf")
+    keras_resnet.export.export(model, "resnet20.onnx", preprocessing="tf")
     session = onnxruntime.InferenceSession("resnet20.onnx")
     probabilities = session.run(None, {"images": np.zeros((1, 32, 32, 3), np.uint8)})[0]
     ```

@@ -1,68 +1,37 @@
-"""SavedModel export: signatures that take raw images, for TensorFlow Serving, LiteRT converters and TFSMLayer.
+"""SavedModel export: signatures on raw images, for TensorFlow Serving, `tf.saved_model.load` and TFSMLayer.
 
-`export_saved_model` writes a TensorFlow SavedModel that a consumer runs with
-TensorFlow alone (`tf.saved_model.load`, `saved_model_cli`, TensorFlow
-Serving, `keras.layers.TFSMLayer`), without keras_resnet or the model's
-Python code. Its signatures take raw images and carry the model's own
-preprocessing, so a client never re-implements it:
+The SavedModel needs TensorFlow alone (not keras_resnet or the model's code). Signatures:
 
-- `serving_default`: `images`, uint8 RGB `(batch, height, width, 3)` of any
-  size.
-- `serving_bytes`: `image_bytes`, a 1-D batch of encoded JPEG, PNG, GIF, BMP
-  or WebP images (each decoded to RGB; they may differ in size).
-- Both return `probabilities` (float32 `(batch, classes)`), the `top_k` best
-  classes as `top_k_indices` (int32), `top_k_scores` (float32) and
-  `top_k_classes` (their names, strings), all of shape `(batch, top_k)`.
-- `serving_litert`: `images`, uint8 RGB `(batch, height, width, 3)` at the
-  served size only, returning `probabilities`. Preprocessing and model only,
-  with none of the checks, resizing or strings above: the signature the
-  LiteRT (TFLite) converter turns into builtin ops alone
-  (`TFLiteConverter.from_saved_model(path, signature_keys=["serving_litert"])`).
-- `metadata` (no input): `image_size` (int32 `[height, width]`),
-  `class_names`, `top_k`, `preprocessing` (JSON text) and
-  `crop_to_aspect_ratio`.
+- `serving_default`: `images`, uint8 RGB `(batch, height, width, 3)` of any size;
+- `serving_bytes`: `image_bytes`, a 1-D batch of encoded JPEG, PNG, GIF, BMP or WebP images (any sizes);
+- both return `probabilities` (float32 `(batch, classes)`) and the `top_k` best classes as `top_k_indices`
+  (int32), `top_k_scores` (float32) and `top_k_classes` (strings), each `(batch, top_k)`;
+- `serving_litert`: uint8 `images` at the served size only, returning `probabilities`: preprocessing and
+  model without checks, resizing or strings, which the LiteRT converter turns into builtin ops alone;
+- `metadata` (no input): `image_size`, `class_names`, `top_k`, `preprocessing` (JSON) and `crop_to_aspect_ratio`.
 
-The loaded object also has `predict`, the bare model on preprocessed
-float32 input of the served size.
-
-Serving steps: images of another size than the model's are resized to it
-(bilinear with antialiasing; stretched, or with `crop_to_aspect_ratio=True`
-centre-cropped to the model's aspect ratio first, as
-`keras.layers.Resizing` does); images of the model's size pass unchanged.
-Then the preprocessing runs on the 0-255 float pixels, then the model.
-Wrong input (another rank, not 3 channels, an empty batch or image, bytes
-that are no image file) fails with an `InvalidArgumentError` that names
-what was expected and what was received; a file with a known header but a
-corrupt body fails in TensorFlow's decoder (e.g. "Invalid PNG").
-
-Files beside `saved_model.pb`: `assets/class_names.txt` (one name a line, in
-class-id order) and `assets/metadata.json` (everything `metadata` returns,
-plus the model name and the library versions). With `version=N` the
-SavedModel goes to `export_dir/N/`, the layout TensorFlow Serving watches
-(`--model_base_path=export_dir`).
-
-The model runs through `keras.export.ExportArchive`, so any backend Keras
-can export from works: TensorFlow directly, JAX through `jax2tf` (which
-needs TensorFlow installed beside JAX). Keras' own
-`model.export(format="tf_saved_model")` is not used: it serves only the
-model's `call` on preprocessed float input, with none of the signatures above.
-
-TensorFlow is imported inside the functions: importing this module does not
-need it.
+The loaded object's `predict` is the bare model on preprocessed float32 input. Images of another size are
+resized as `keras.layers.Resizing(crop_to_aspect_ratio=..., antialias=True)` does; then the preprocessing
+and the model run. Wrong input (rank, channels, an empty batch or image, bytes that are no image file)
+fails with an `InvalidArgumentError` naming what was expected and received. `assets/` holds
+`class_names.txt` and `metadata.json`. Any backend Keras exports from works (JAX through `jax2tf`); Keras'
+own `model.export(format="tf_saved_model")` serves only the bare model.
 """
+
+from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
-from keras_resnet._validation import check_choice, check_positive_int, is_int
+from keras_resnet._validation import check_choice, check_int, check_positive_int
 from keras_resnet._version import __version__
-from keras_resnet.data import transforms
 from keras_resnet.data.sources import IMAGE_SIGNATURES
-from keras_resnet.data.transforms import center_crop
 from keras_resnet.export._common import pixels_model, served, staged
 
 DEFAULT_TOP_K = 5
@@ -84,8 +53,7 @@ def _class_names(class_names, classes):
 def _top_k(top_k, classes):
     if top_k is None:
         return min(DEFAULT_TOP_K, classes)
-    if not (is_int(top_k) and 1 <= top_k <= classes):
-        raise ValueError(f"top_k must be an integer from 1 to classes ({classes}); received {top_k!r}")
+    check_int("top_k", top_k, 1, classes, context=" (the number of classes)")
     return top_k
 
 
@@ -147,30 +115,22 @@ def _check_image_bytes(image_bytes):
     )
 
 
-def _resize(images, image_size, crop_to_aspect_ratio):
-    """Resizes float images (one or a batch) to `image_size` unless they have that size already."""
+def _resizer(image_size, crop_to_aspect_ratio):
+    """Resizes float images (one or a batch) to `image_size` as `keras.layers.Resizing` does; that size passes as is."""
     import tensorflow as tf
 
-    height, width = image_size
-    shape = tf.shape(images)
-    source_height, source_width = shape[-3], shape[-2]
+    resizing = keras.layers.Resizing(
+        *image_size, crop_to_aspect_ratio=crop_to_aspect_ratio, antialias=True, dtype="float32"
+    )
 
-    def resize():
-        cropped = images
-        if crop_to_aspect_ratio:
-            cropped = center_crop(
-                images,
-                (
-                    tf.clip_by_value(source_width * height // width, 1, source_height),
-                    tf.clip_by_value(source_height * width // height, 1, source_width),
-                ),
-            )
-        return transforms.resize(cropped, image_size)
+    def resize(images):
+        shape = tf.shape(images)
+        same = tf.reduce_all(tf.equal(shape[-3:-1], image_size))
+        resized = tf.cond(same, lambda: images, lambda: resizing(images))
+        resized.set_shape(images.shape[:-3].concatenate((*image_size, 3)))
+        return resized
 
-    same = tf.logical_and(tf.equal(source_height, height), tf.equal(source_width, width))
-    resized = tf.cond(same, lambda: images, resize)
-    resized.set_shape(images.shape[:-3].concatenate((height, width, 3)))
-    return resized
+    return resize
 
 
 def _serving_module(model, metadata):
@@ -179,6 +139,7 @@ def _serving_module(model, metadata):
 
     image_size, top_k = tuple(metadata["image_size"]), metadata["top_k"]
     crop_to_aspect_ratio = metadata["crop_to_aspect_ratio"]
+    resize = _resizer(image_size, crop_to_aspect_ratio)
     preprocessing = json.dumps(metadata["preprocessing"])
     pixels = pixels_model(
         model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"], dtype="float32"
@@ -213,13 +174,13 @@ def _serving_module(model, metadata):
     @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name="images")], autograph=False)
     def serve(images):
         images = tf.cast(_check_images(images), tf.float32)
-        return classify(_resize(images, image_size, crop_to_aspect_ratio))
+        return classify(resize(images))
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")], autograph=False)
     def serve_bytes(image_bytes):
         def decode(encoded):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-            return _resize(tf.cast(image, tf.float32), image_size, crop_to_aspect_ratio)
+            return resize(tf.cast(image, tf.float32))
 
         images = tf.map_fn(
             decode, _check_image_bytes(image_bytes), fn_output_signature=tf.TensorSpec((*image_size, 3), tf.float32)
@@ -252,83 +213,55 @@ def _serving_module(model, metadata):
 
 
 def export_saved_model(
-    model,
-    export_dir,
+    model: keras.Model,
+    export_dir: str | os.PathLike,
     *,
-    preprocessing="auto",
-    class_names=None,
-    top_k=None,
-    image_size=None,
-    crop_to_aspect_ratio=False,
-    from_logits=None,
-    version=None,
-):
+    preprocessing: str | dict | None = "auto",
+    class_names: Sequence[str] | None = None,
+    top_k: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    crop_to_aspect_ratio: bool = False,
+    from_logits: bool | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
     """Writes a SavedModel that classifies raw images with the model's own preprocessing.
 
-    See `keras_resnet.export.saved_model` for the signatures
-    (`serving_default` on uint8 images, `serving_bytes` on encoded images,
-    `serving_litert` for the LiteRT converter, `metadata`) and the files.
-    A consumer needs TensorFlow only. Nothing is overwritten: the SavedModel
-    is written beside the target and renamed into place when complete, so
-    a failed export leaves nothing at the target.
+    The signatures and files are listed in `keras_resnet.export.saved_model`. The SavedModel is written
+    beside the target and renamed into place when complete.
 
     Args:
-        model: a `keras.Model` taking `(batch, height, width, 3)` images and
-            returning `(batch, classes)` scores, e.g. `ResNet50(...)`.
-        export_dir: folder to write; it must not exist or be empty (with
-            `version`, that applies to `export_dir/<version>`).
-        preprocessing: what turns RGB pixels in [0, 255] into the model's
-            input: `"caffe"` (RGB to BGR, subtract the ImageNet channel
-            means: `keras_resnet.preprocess_input`, ResNet v1 ImageNet
-            weights), `"tf"` (scale to [-1, 1]: ResNet v2 weights), a dict
-            `{"mean": ..., "std": ..., "channel_order": "rgb" | "bgr"}` on the
-            0-255 scale, RGB order, with a mean of shape `(3,)` or
-            `(height, width, 3)`, std a scalar or broadcastable to it
-            (default 1) and channel order `"rgb"` (default) or `"bgr"`
-            (reversed after normalising), e.g. from `cifar_preprocessing`;
-            `None`: the model takes 0-255 pixels as they are; or `"auto"`
-            (default): what the model records (`ResNetModel.preprocessing`,
-            e.g. `"caffe"` for ImageNet weights; `None` for other models). A
-            model built with `include_preprocessing=True` normalises its
-            input itself and takes only `"auto"` or `None`.
-        class_names: one string per class, in class-id order; defaults to
-            the model's recorded `class_names`, else `"0"`, `"1"`, ...
-        top_k: how many best classes the signatures return; defaults to
-            5, or the number of classes if fewer.
-        image_size: `(height, width)` (or one int) served images are
-            resized to; defaults to the model's input size, and is required
-            for a model built with a free spatial size (`None`).
-        crop_to_aspect_ratio: when resizing, first centre-crop to the
-            model's aspect ratio (no distortion, loses borders); `False`
-            stretches the whole image.
-        from_logits: `True`: the model outputs logits
-            (`classifier_activation=None`) and the signatures apply a
-            softmax; `False`: it outputs probabilities; `None` (default):
-            read from the activation that computes the output (softmax or
-            linear; any other must be said).
-        version: a positive integer: write to `export_dir/<version>/`, the
-            TensorFlow Serving layout (`export_dir` may hold other
-            versions); `None` writes to `export_dir` itself.
+        model: a `keras.Model` from `(batch, height, width, 3)` images to `(batch, classes)` scores.
+        export_dir: folder to write; it must not exist or be empty (with `version`, `export_dir/<version>`).
+        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (ImageNet mean
+            subtracted, RGB to BGR: ResNet v1 ImageNet weights), `"tf"` (scaled to [-1, 1]: ResNet v2), a dict
+            `{"mean": ..., "std": ..., "channel_order": "rgb" | "bgr"}` on the 0-255 scale (a mean of shape
+            `(3,)` or `(height, width, 3)`, e.g. from `cifar_preprocessing`), `None` (pixels as they are) or
+            `"auto"` (default): what the model records (`ResNetModel.preprocessing`). A model built with
+            `include_preprocessing=True` normalises its input itself and takes only `"auto"` or `None`.
+        class_names: one string per class, in class-id order; defaults to the model's recorded
+            `class_names`, else `"0"`, `"1"`, ...
+        top_k: how many best classes the signatures return; defaults to 5, or the number of classes if fewer.
+        image_size: `(height, width)` (or one int) served images are resized to; defaults to the model's
+            input size, required for a model with a free spatial size.
+        crop_to_aspect_ratio: when resizing, first centre-crop to the model's aspect ratio (no distortion);
+            `False` stretches the whole image.
+        from_logits: `True` adds a softmax (a logits model), `False` serves the output as it is, `None`
+            (default) reads the output activation (softmax or linear; any other must be said).
+        version: a positive integer writes to `export_dir/<version>/`, the TensorFlow Serving layout
+            (`--model_base_path=export_dir`); `None` writes to `export_dir` itself.
 
     Returns:
         The dict written as `assets/metadata.json`.
 
     Raises:
-        ValueError: an argument is not one of its allowed values, or the
-            target folder exists and is not empty; the message names the
-            argument, says what is allowed and what was received.
+        ValueError: an argument outside its allowed values, or a target folder that is not empty.
 
     Example:
 
     ```python
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    keras_resnet.export_saved_model(
-        model, "resnet20_serving", preprocessing={"mean": [125.3, 123.0, 113.9], "std": 255.0},
-        class_names=["airplane", "automobile", "bird", "cat", "deer",
-                     "dog", "frog", "horse", "ship", "truck"], version=1,
-    )
-    # Anywhere with TensorFlow only (TensorFlow Serving: --model_base_path=resnet20_serving):
-    serving = tf.saved_model.load("resnet20_serving/1")
+    keras_resnet.export_saved_model(model, "resnet20_serving", preprocessing="tf", version=1)
+    serving = tf.saved_model.load("resnet20_serving/1")  # anywhere with TensorFlow only
     outputs = serving.signatures["serving_default"](images=tf.zeros((1, 32, 32, 3), tf.uint8))
     outputs["top_k_classes"]  # shape (1, 5), strings
     ```

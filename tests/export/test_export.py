@@ -331,8 +331,8 @@ def tiny_model(**kwargs):
             {"preprocessing": {"mean": [0.0] * 3, "channel_order": "gbr"}},
             "preprocessing['channel_order'] must be one of 'rgb', 'bgr'; received 'gbr'",
         ),
-        ({}, {"top_k": 0}, "top_k must be an integer from 1 to classes (3); received 0"),
-        ({}, {"top_k": 4}, "top_k must be an integer from 1 to classes (3); received 4"),
+        ({}, {"top_k": 0}, "top_k must be an integer from 1 to 3 (the number of classes); received 0"),
+        ({}, {"top_k": 4}, "top_k must be an integer from 1 to 3 (the number of classes); received 4"),
         (
             {},
             {"class_names": ["a", "b"]},
@@ -396,7 +396,7 @@ def test_default_options_serve_the_recorded_preprocessing_and_class_names_as_pro
     recorded = kr.ResNet20(input_shape=(32, 32, 3), classes=10, classifier_activation=None)
     recorded.set_weights(model.get_weights())
     recorded.record(preprocessing="tf", class_names=CLASS_NAMES)
-    metadata = kr.export(recorded, tmp_path / "export")
+    metadata = kr.export.export(recorded, tmp_path / "export")
     assert (metadata["preprocessing"], metadata["from_logits"]) == ("tf", True)
     images = uint8_images((3, 32, 32, 3), seed=3)
     outputs = served(tmp_path / "export", images=images)
@@ -409,11 +409,11 @@ def test_a_model_that_includes_its_preprocessing_is_not_normalised_twice(model, 
     own.set_weights(model.get_weights())
     for format, path in [("saved_model", "export"), ("litert", "m.tflite"), ("onnx", "m.onnx")]:
         with pytest.raises(ValueError, match=re.escape("normalises its input itself (built with include_prepro")):
-            kr.export(own, tmp_path / path, format=format, preprocessing="tf", image_size=32)
+            kr.export.export(own, tmp_path / path, format=format, preprocessing="tf", image_size=32)
     assert os.listdir(tmp_path) == []
     # Its input size is free; without image_size it serves images of the size it resizes to.
     assert own.input_shape == (None, None, None, 3)
-    assert kr.export(own, tmp_path / "export")["image_size"] == [32, 32]
+    assert kr.export.export(own, tmp_path / "export")["image_size"] == [32, 32]
     images = uint8_images((3, 32, 32, 3), seed=4)
     expected = own.predict(images.astype("float32"), verbose=0)
     np.testing.assert_allclose(served(tmp_path / "export", images=images)["probabilities"], expected, atol=TOLERANCE)
@@ -423,7 +423,7 @@ def test_a_model_that_includes_its_preprocessing_is_not_normalised_twice(model, 
 def test_an_output_activation_neither_softmax_nor_linear_needs_from_logits(tmp_path, format):
     sigmoid = tiny_model(input_shape=(8, 8, 3), classifier_activation="sigmoid")
     with pytest.raises(ValueError, match=re.escape("output activation is neither softmax nor linear ('sigmoid')")):
-        kr.export(sigmoid, tmp_path / "out", format=format)
+        kr.export.export(sigmoid, tmp_path / "out", format=format)
     assert os.listdir(tmp_path) == []
 
 
@@ -584,7 +584,7 @@ def test_the_keras_resnet_command_reports_export_errors_in_one_line(tmp_path, ca
     status = cli.main(["export", "--model", "resnet20", "--output", str(tmp_path / "export"), "--top-k", "11"])
     assert status == 2
     assert capsys.readouterr().err.strip() == (
-        "keras-resnet export: error: top_k must be an integer from 1 to classes (10); received 11"
+        "keras-resnet export: error: top_k must be an integer from 1 to 10 (the number of classes); received 11"
     )
 
 
@@ -609,7 +609,7 @@ def test_version_writes_the_tensorflow_serving_layout_beside_other_versions(mode
     base = tmp_path / "serving" / "resnet20"
     (base / "1").mkdir(parents=True)
     (base / "1" / "saved_model.pb").write_bytes(b"an older version")
-    metadata = kr.export(model, base, version=2, preprocessing="tf", class_names=CLASS_NAMES)
+    metadata = kr.export.export(model, base, version=2, preprocessing="tf", class_names=CLASS_NAMES)
     assert metadata["class_names"] == CLASS_NAMES
     assert sorted(os.listdir(base)) == ["1", "2"]  # no staging folder left behind
     assert (base / "1" / "saved_model.pb").read_bytes() == b"an older version"
@@ -655,7 +655,7 @@ NOT_IMAGES = "model must take one batch of RGB images, channels last, input shap
 )
 def test_every_format_refuses_a_model_that_is_no_image_classifier(tmp_path, format, make_model, message):
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
-        kr.export(make_model(), tmp_path / "out", format=format)
+        kr.export.export(make_model(), tmp_path / "out", format=format)
     assert os.listdir(tmp_path) == []
 
 
@@ -676,14 +676,14 @@ def test_every_format_refuses_a_model_that_is_no_image_classifier(tmp_path, form
 )
 def test_export_refuses_unknown_formats_and_options_of_another_format(tmp_path, format, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format, **options)
+        kr.export.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format, **options)
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("name, magic", [("out.onnx", None), ("out.tflite", b"TFL3"), ("out", None)])
 def test_without_format_the_path_names_it(tmp_path, name, magic):
     path = tmp_path / name
-    kr.export(tiny_model(input_shape=(8, 8, 3)), path)
+    kr.export.export(tiny_model(input_shape=(8, 8, 3)), path)
     if name.endswith(".onnx"):
         import onnx
 
@@ -709,7 +709,7 @@ def test_without_format_the_path_names_it(tmp_path, name, magic):
 )
 def test_a_format_that_the_extension_contradicts_is_refused(tmp_path, name, format, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / name, format=format)
+        kr.export.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / name, format=format)
     assert os.listdir(tmp_path) == []
 
 
@@ -718,7 +718,7 @@ def test_litert_and_onnx_say_that_they_need_the_tensorflow_backend(tmp_path, mon
     model = tiny_model(input_shape=(8, 8, 3))
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(ValueError, match=re.escape(f"format={format!r} needs the TensorFlow backend (KERAS_BACKEND=")):
-        kr.export(model, tmp_path / "out", format=format)
+        kr.export.export(model, tmp_path / "out", format=format)
     assert os.listdir(tmp_path) == []
 
 
@@ -727,7 +727,7 @@ def test_onnx_without_its_converter_names_the_export_extra(tmp_path, monkeypatch
     with pytest.raises(
         ImportError, match=re.escape("needs tf2onnx (Keras' ONNX converter on TensorFlow), which is not")
     ):
-        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out.onnx")
+        kr.export.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out.onnx")
     assert os.listdir(tmp_path) == []
 
 
@@ -740,14 +740,14 @@ def test_an_existing_non_empty_path_is_refused_and_left_as_it_was(tmp_path, form
     else:
         taken.write_text("keep me")
     with pytest.raises(ValueError, match=r"(export_dir|path) must be .*nothing is overwritten.*received '.*taken'"):
-        kr.export(tiny_model(input_shape=(8, 8, 3)), taken, format=format)
+        kr.export.export(tiny_model(input_shape=(8, 8, 3)), taken, format=format)
     assert (taken / "notes.txt" if format == "saved_model" else taken).read_text() == "keep me"
     assert sorted(os.listdir(tmp_path)) == ["taken"]
 
 
 def test_an_empty_folder_is_filled(model, tmp_path):
     (tmp_path / "empty").mkdir()
-    kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "empty")
+    kr.export.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "empty")
     assert (tmp_path / "empty" / "saved_model.pb").is_file()
 
 
@@ -765,7 +765,7 @@ def test_a_failure_while_writing_leaves_nothing_at_the_path(tmp_path, monkeypatc
     else:
         monkeypatch.setattr(keras.Model, "export", lambda self, target, **kwargs: write_half_and_fail(target))
     with pytest.raises(RuntimeError, match="disk full"):
-        kr.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format)
+        kr.export.export(tiny_model(input_shape=(8, 8, 3)), tmp_path / "out", format=format)
     assert os.listdir(tmp_path) == []
 
 

@@ -30,8 +30,8 @@ def model():
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("litert")
-    kr.export(model, folder / "float.tflite", format="litert", preprocessing="caffe")
-    kr.export(
+    kr.export.export(model, folder / "float.tflite", format="litert", preprocessing="caffe")
+    kr.export.export(
         model,
         folder / "int8.tflite",
         format="litert",
@@ -93,7 +93,7 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
     images = uint8_images((8, 32, 32, 3), seed=23)
     outputs = {}
     for name, representative_data in sources.items():
-        kr.export(
+        kr.export.export(
             logits_model,
             tmp_path / f"{name}.tflite",
             format="litert",
@@ -110,7 +110,7 @@ def test_int8_calibrates_from_a_tf_data_pipeline_as_from_the_images_resized(mode
 
 def test_int8_input_is_the_pixel_value_whatever_the_calibration_range(model, tmp_path):
     dark = CALIBRATION // 4  # pixels 0-63: calibrated alone, uint8 63 would mean pixel 255
-    kr.export(
+    kr.export.export(
         model, tmp_path / "dark.tflite", preprocessing="caffe", quantization="int8", representative_data=list(dark)
     )
     outputs, interpreter = run(tmp_path / "dark.tflite", dark[:8])
@@ -163,7 +163,7 @@ def test_bad_quantization_arguments_are_refused_and_nothing_is_written(tmp_path,
         {"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3, input_shape=(32, 32, 3)
     )
     with pytest.raises(ValueError, match=re.escape(message)):
-        kr.export(tiny, tmp_path / "model.tflite", format="litert", **options)
+        kr.export.export(tiny, tmp_path / "model.tflite", format="litert", **options)
     assert os.listdir(tmp_path) == []
 
 

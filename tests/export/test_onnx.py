@@ -30,7 +30,7 @@ def model():
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / "resnet20.onnx"
-    kr.export(model, path, format="onnx", preprocessing="caffe")
+    kr.export.export(model, path, format="onnx", preprocessing="caffe")
     return path
 
 
@@ -55,7 +55,7 @@ def test_the_file_declares_opset_17_or_later_and_passes_the_onnx_checker(exporte
 def test_per_pixel_mean_and_logits_are_served_as_probabilities(model, tmp_path):
     logits_model = kr.ResNet20(input_shape=(32, 32, 3), classes=10, classifier_activation=None)
     logits_model.set_weights(model.get_weights())
-    kr.export(
+    kr.export.export(
         logits_model,
         tmp_path / "model.onnx",
         format="onnx",
@@ -78,7 +78,7 @@ def test_a_mixed_precision_model_is_exported_computing_in_float32(model, tmp_pat
     finally:
         keras.mixed_precision.set_global_policy(previous)
     mixed.set_weights(model.get_weights())
-    kr.export(mixed, tmp_path / "model.onnx", preprocessing="caffe")
+    kr.export.export(mixed, tmp_path / "model.onnx", preprocessing="caffe")
     assert mixed.get_layer("conv1_conv").compute_dtype != "float32", "the exported model itself is left as it was"
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     images = uint8_images((2, 32, 32, 3), seed=32)
@@ -93,7 +93,7 @@ def test_an_opset_before_17_is_refused(tmp_path, opset):
         tiny = kr.ResNet(
             {"block": "basic", "depths": (1,), "widths": (4,), "stem": "cifar"}, classes=3, input_shape=(8, 8, 3)
         )
-        kr.export(tiny, tmp_path / "model.onnx", format="onnx", opset=opset)
+        kr.export.export(tiny, tmp_path / "model.onnx", format="onnx", opset=opset)
     assert os.listdir(tmp_path) == []
 
 
