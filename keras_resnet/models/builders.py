@@ -12,7 +12,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_resnet import _keras_compat
+from keras_resnet import _keras_compat, recipes
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.models import pretrained as pretrained_lib
 from keras_resnet.models import weights as weights_lib
@@ -20,7 +20,6 @@ from keras_resnet.models.architectures import ARCHITECTURES, get_architecture
 from keras_resnet.models.blocks import SHORTCUTS, STRIDE_IN, LayerSettings, batch_norm, conv_bn, residual_block
 from keras_resnet.models.layers import ConstantPadding2D
 from keras_resnet.models.preprocessing import PIPELINE_KEYS, add_preprocessing, preprocessing_statistics, resize_plan
-from keras_resnet.recipes import compile_for
 
 POOLINGS = (None, "avg", "max")
 POOL_PADDINGS = ("zeros", "-inf")
@@ -573,9 +572,9 @@ def _compile_default(model, arch, classes, classifier_activation):
     else:
         return
     recipe = "cifar10" if arch.stem == "cifar" else "imagenet"
-    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `presets.run_callbacks` adds, so
-    # constructing a model does not warn that the plateau schedule's callback is missing.
-    compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000, callbacks_attached=True)
+    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `run_callbacks` adds, so its
+    # `fit` does not warn that the plateau schedule's callback is missing.
+    recipes._compile(model, recipes.recipe_for(recipe, top5=classes >= 1000), from_logits=from_logits)
 
 
 class _LevelRecorder:

@@ -15,7 +15,7 @@ from keras_resnet.training import distribute
 from keras_resnet import recipes
 from keras_resnet.training import trainer
 
-run = trainer.distributed_model("resnet20", "cifar10", per_replica_batch_size=128, callbacks_attached=True,
+run = trainer.distributed_model("resnet20", "cifar10", per_replica_batch_size=128,
                                  input_shape=(32, 32, 3), classes=10)
 splits = data.datasets("cifar10", batch_size=run.recipe.batch_size, data_dir="~/data")  # 45k train, 5k held out
 run.model.fit(

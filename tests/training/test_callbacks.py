@@ -125,7 +125,7 @@ def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoints
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
-    recipes.compile_for(model, "imagenet", lr=0.01, callbacks_attached=True)  # a float learning rate
+    recipes.compile_for(model, "imagenet", lr=0.01)  # a float learning rate
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32") * 100
     y = (x[:, 0] > 0).astype("int32")
     run = [_DivergeAtEpoch()] + run_folder.run_callbacks("imagenet", tmp_path, tensorboard=False)

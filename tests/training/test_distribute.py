@@ -99,7 +99,7 @@ class Report(keras.callbacks.Callback):
 run = trainer.distributed_model(
     lambda: ResNet(RESNET8, input_shape=(16, 16, 3), classes=4),
     recipes.Recipe(batch_size=16, lr=0.05, schedule="step", total_steps=4 * epochs),
-    strategy=replication, per_replica_batch_size=8, callbacks_attached=True)
+    strategy=replication, per_replica_batch_size=8)
 import tensorflow as tf
 
 x, y = rng.random((64, 16, 16, 3), "float32"), rng.integers(0, 4, 64).astype("int32")
