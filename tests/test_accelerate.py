@@ -37,7 +37,7 @@ def test_every_choice_can_be_overridden_and_bad_values_are_named():
         match="precision must be one of 'auto', 'float32', 'mixed_float16', 'mixed_bfloat16'; received 'bf16'",
     ):
         accelerate.acceleration(precision="bf16")
-    with pytest.raises(ValueError, match="steps_per_execution must be 'auto' or a positive integer; received 0"):
+    with pytest.raises(ValueError, match="steps_per_execution must be a positive integer or 'auto'; received 0"):
         accelerate.acceleration(steps_per_execution=0)
     if keras.backend.backend() != "jax":
         with pytest.raises(ValueError, match="data_parallel=True needs the jax backend"):
