@@ -149,13 +149,7 @@ class Recipe:
         require(isinstance(self.top5, bool), "top5", self.top5, "True or False")
 
     def epochs(self, num_examples: int) -> int:
-        """The number of epochs that covers `total_steps`.
-
-        Args:
-            num_examples: training examples per epoch (a last, partial batch is one iteration).
-
-        Returns:
-            The `epochs` of `model.fit`.
+        """The `epochs` of `model.fit` that cover `total_steps` with `num_examples` per epoch.
 
         Example:
 
@@ -187,9 +181,6 @@ def recipe_for(recipe: str | Recipe = "cifar10", **overrides) -> Recipe:
     Args:
         recipe: a name in `RECIPES` or a `Recipe`.
         **overrides: fields of `Recipe` to replace.
-
-    Returns:
-        The resulting `Recipe`.
 
     Example:
 
@@ -385,8 +376,7 @@ def compile_for(
     Example:
 
     ```python
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(10)])
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
     recipe = compile_for(model, "cifar10", lr=0.05, batch_size=64, label_smoothing=0.1)
     ```
     """

@@ -65,16 +65,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     Example:
 
     ```python
-    import tempfile
-
-    import numpy as np
-
-    path = os.path.join(tempfile.mkdtemp(), "last.keras")
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
-              callbacks=[AtomicModelCheckpoint(path)])
-    len(os.listdir(os.path.dirname(path)))  # 1
+    checkpoint = AtomicModelCheckpoint("best.keras", monitor="val_accuracy", save_best_only=True)
     ```
     """
 
@@ -155,17 +146,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Example:
 
     ```python
-    import tempfile
-
-    import numpy as np
-
-    backup_dir = tempfile.mkdtemp()
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    backup = AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)
-    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[backup])
-    sorted(os.listdir(backup_dir)) == ["epoch2-batch0.weights.h5", "training_metadata.json"]  # 1
-    resume_epoch(backup_dir)  # 2
+    backup = AtomicBackupAndRestore("runs/backup")  # model.fit(..., callbacks=[backup])
+    resume_epoch("runs/backup")  # 0 before the first save
     ```
     """
 

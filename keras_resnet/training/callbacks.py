@@ -57,15 +57,7 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     Example:
 
     ```python
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    decay = PlateauDecay(patience=1, mode="max")  # "auto" needs the metrics built by fit
-    decay.set_model(model)
-    decay.on_train_begin()
-    for epoch, accuracy in enumerate([0.5, 0.5]):
-        decay.on_epoch_end(epoch, {"val_accuracy": accuracy})
-    float(model.optimizer.learning_rate)  # 0.01
+    decay = PlateauDecay(patience=5)  # model.fit(..., validation_data=..., callbacks=[decay])
     ```
     """
 
@@ -104,14 +96,7 @@ class ErrorWarmUp(keras.callbacks.Callback):
     Example:
 
     ```python
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    warmup = ErrorWarmUp(0.1)
-    warmup.set_model(model)
-    warmup.on_train_begin()  # the rate is now 0.01
-    warmup.on_train_batch_end(0, {"accuracy": 0.25})
-    float(model.optimizer.learning_rate)  # 0.1
+    warmup = ErrorWarmUp(0.1, warmup_learning_rate=0.01, max_error=0.8)  # model.fit(..., callbacks=[warmup])
     ```
     """
 
@@ -178,19 +163,12 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     does), it stops the run before they save the broken epoch.
 
     Args:
-        None; add it to `fit`'s callbacks before any checkpoint callback.
+        None: put it in `fit`'s callbacks before any checkpoint callback.
 
     Example:
 
     ```python
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(1e30), "mse")
-    try:
-        model.fit(np.full((8, 1), 1e10), np.ones((8, 1)), batch_size=2, verbose=0,
-                  callbacks=[StopOnNaN()])
-    except FloatingPointError as error:
-        message = str(error)  # "the training loss became inf at step 1 (epoch 1, batch 1); ..."
-    "at step" in message  # 1
+    callbacks = [StopOnNaN(), keras.callbacks.ModelCheckpoint("last.keras")]  # model.fit(..., callbacks=callbacks)
     ```
     """
 

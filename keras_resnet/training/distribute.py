@@ -3,22 +3,10 @@
 `replicate` resolves a strategy name to a `Replication` (a `tf.distribute` strategy on TensorFlow, a
 `keras.distribution.DataParallel` on JAX); `with_strategy` builds a compiled model in it and keeps its replicas
 in step; `shard_dataset` says how tf.data splits the input between workers; `local_cluster` writes the
-`TF_CONFIG` of worker processes on one machine. `keras_resnet.training.trainer.distributed_model` assembles them.
+`TF_CONFIG` of worker processes on one machine.
 
-```python
-from keras_resnet import data
-from keras_resnet.training import distribute, run_folder, trainer
-
-run = trainer.distributed_model("resnet20", "cifar10", per_replica_batch_size=128,
-                                 input_shape=(32, 32, 3), classes=10)
-splits = data.datasets("cifar10", batch_size=run.recipe.batch_size, data_dir="~/data")
-run.model.fit(
-    distribute.shard_dataset(splits.train, "data"),
-    validation_data=distribute.shard_dataset(splits.validation, "data"),
-    epochs=run.recipe.epochs(45_000),
-    callbacks=run_folder.run_callbacks(run.recipe, "runs/resnet20", is_chief=run.replication.is_chief),
-)
-```
+A run: `keras_resnet.training.trainer.distributed_model`, then `fit` on `shard_dataset(...)` with
+`run_callbacks(recipe, directory, is_chief=replication.is_chief)`.
 
 Strategies (`STRATEGIES`): `"mirrored"` is TensorFlow's `MirroredStrategy` over the local GPUs (the logical
 CPUs without one), JAX's `DataParallel` over all devices; `"multiworker"` is `MultiWorkerMirroredStrategy`
@@ -93,28 +81,11 @@ class Replication(typing.NamedTuple):
     devices: tuple[str, ...]
 
     def scope(self) -> typing.ContextManager:
-        """The context in which to create the model, optimizer and metrics.
-
-        Returns:
-            The strategy's (distribution's) scope, or a no-op context.
-
-        Example:
-
-        ```python
-        with replicate("mirrored").scope():
-            model = keras_resnet.ResNet20()
-        ```
-        """
+        """The strategy's (distribution's) scope, or a no-op context: create the model, optimizer and metrics in it."""
         return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
     def global_batch_size(self, per_replica_batch_size: int) -> int:
-        """The batch the input pipeline must yield: `per_replica_batch_size * num_replicas`.
-
-        Args:
-            per_replica_batch_size: examples per replica and step.
-
-        Returns:
-            The global batch size.
+        """The batch the input pipeline must yield for `per_replica_batch_size` examples per replica and step.
 
         Example:
 
