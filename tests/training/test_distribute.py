@@ -30,9 +30,8 @@ _COMMON = """
 import json, os, sys, time
 import keras, numpy as np
 from keras_resnet import ResNet
-from keras_resnet.training import distribute
 from keras_resnet import recipes
-from keras_resnet.training import trainer
+from keras_resnet.training import distribute, run_folder, trainer
 
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (16, 32, 64), "stem": "cifar", "shortcut": "A"}
 rng = np.random.default_rng(0)
