@@ -149,7 +149,10 @@ class Recipe:
         require(isinstance(self.top5, bool), "top5", self.top5, "True or False")
 
     def epochs(self, num_examples: int) -> int:
-        """The `epochs` of `model.fit` that cover `total_steps` with `num_examples` per epoch.
+        """The `epochs` of `model.fit` that cover `total_steps`.
+
+        Args:
+            num_examples: training examples per epoch (a last, partial batch is one iteration).
 
         Example:
 
