@@ -85,7 +85,7 @@ def classifier(backbone, classes, *, keep_statistics):
 def fit(model, pair, *, lr, batch_size, epochs, label):
     """Compiles with the paper's SGD at `lr`, trains `epochs` epochs and prints the validation accuracy."""
     train, validation = pair
-    recipe = recipes.compile_for(model, "imagenet", batch_size=batch_size, lr=lr, callbacks_attached=True)
+    recipe = recipes.compile_for(model, "imagenet", batch_size=batch_size, lr=lr)
     print(f"\n{label}: {sum(w.numpy().size for w in model.trainable_weights):,} trainable parameters, lr {lr}")
     model.fit(train, validation_data=validation, epochs=epochs, callbacks=run_folder.run_callbacks(recipe), verbose=2)
     accuracy = model.evaluate(validation, verbose=0, return_dict=True)["accuracy"]

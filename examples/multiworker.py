@@ -58,7 +58,6 @@ def train(args):
         "cifar10",
         strategy=replication,
         per_replica_batch_size=args.batch_size,
-        callbacks_attached=True,
         input_shape=(32, 32, 3),
         classes=5,
     )

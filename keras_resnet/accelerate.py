@@ -1,22 +1,10 @@
 """Device-aware training settings: what makes training fast on the machine at hand, chosen once.
 
-`acceleration()` looks at the Keras backend and its devices and picks:
-
-- **precision**: `"mixed_bfloat16"` on GPUs that compute bfloat16 natively (compute capability 8.0 and newer:
-  A100, H100, H200, ...) and on TPUs; `"mixed_float16"` on older GPUs (Keras adds loss scaling); `"float32"`
-  on CPUs. The models keep their classifier in float32 (`models.ResNet`) and Keras losses compute in
-  float32, so only the convolutions and batch-norm inputs run in 16 bits.
-- **jit_compile**: on GPUs and TPUs, XLA (TensorFlow) / `jax.jit` (JAX). On a CPU with TensorFlow it stays
-  off: TensorFlow's oneDNN kernels train a ResNet-20 about 3x faster than XLA there
-  (`benchmarks/RESULTS.md`). JAX always compiles (it has no faster eager mode); torch runs eagerly.
-- **steps_per_execution**: 8 on accelerators, so Keras returns to Python (callbacks, logs) once per 8
-  steps instead of after every step; 1 on CPUs, where a step takes far longer than that overhead.
-- **data_parallel**: on JAX with several local accelerators, `keras.distribution.DataParallel` over all of
-  them (on TensorFlow, `keras_resnet.training.distribute` replicates with `tf.distribute`).
-
-Every choice can be overridden by an argument. `Acceleration.apply()` sets the dtype policy (before the
-model is built) and the distribution, and prints the choice once per process; `compile_options()` gives the
-arguments of `model.compile`. `keras_resnet.recipes.compile_for` and `keras_resnet.training.trainer.train` use it.
+`acceleration()` looks at the Keras backend and its devices and picks the precision (bfloat16 on GPUs of
+compute capability 8.0 and newer and on TPUs, float16 with loss scaling on older GPUs, float32 on CPUs),
+`jit_compile` (on accelerators; always on JAX; off on a TensorFlow CPU, where oneDNN beats XLA, see
+benchmarks/RESULTS.md), `steps_per_execution` (8 on accelerators, 1 on CPUs) and, on JAX with several
+accelerators, data parallelism. Every choice can be overridden by an argument.
 
 ```python
 from keras_resnet import accelerate
@@ -26,12 +14,14 @@ model.compile("sgd", "sparse_categorical_crossentropy", **setup.compile_options(
 ```
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import keras
 
 from keras_resnet._validation import check_choice as _check_choice
-from keras_resnet._validation import is_positive_int as _is_positive_int
+from keras_resnet._validation import check_int as _check_int
 
 __all__ = ["PRECISIONS", "Acceleration", "acceleration", "device_kind"]
 
@@ -51,7 +41,7 @@ class Acceleration:
         precision: the dtype policy to build models under, one of `PRECISIONS`.
         jit_compile: bool, the `jit_compile` of `model.compile`.
         steps_per_execution: int, the `steps_per_execution` of `model.compile`.
-        data_parallel: bool, whether `apply()` sets `keras.distribution.DataParallel` (JAX only).
+        data_parallel: bool, whether `apply()` distributes over the devices (JAX only).
 
     Example:
 
@@ -69,11 +59,8 @@ class Acceleration:
     steps_per_execution: int
     data_parallel: bool
 
-    def compile_options(self):
-        """The arguments of `model.compile` that this setup chooses.
-
-        Returns:
-            A dict with `jit_compile` and `steps_per_execution`.
+    def compile_options(self) -> dict:
+        """The arguments of `model.compile` this setup chooses: `jit_compile` and `steps_per_execution`.
 
         Example:
 
@@ -83,11 +70,8 @@ class Acceleration:
         """
         return {"jit_compile": self.jit_compile, "steps_per_execution": self.steps_per_execution}
 
-    def describe(self):
+    def describe(self) -> str:
         """One line naming the device and every choice.
-
-        Returns:
-            A string.
 
         Example:
 
@@ -101,26 +85,20 @@ class Acceleration:
             f"jit_compile={self.jit_compile}, steps_per_execution={self.steps_per_execution}{parallel}"
         )
 
-    def apply(self, *, verbose=True):
-        """Sets the global dtype policy and (JAX, several devices) the distribution; prints the choice once.
-
-        Call it before building the model: the dtype policy applies to layers built afterwards.
+    def apply(self, *, verbose: bool = True) -> Acceleration:
+        """Sets the global dtype policy and the distribution; call it before building the model.
 
         Args:
-            verbose: bool; `True` prints `describe()` the first time this choice is applied in the process.
+            verbose: whether to print `describe()` the first time this choice is applied in the process.
 
         Returns:
             `self`, for chaining.
-
-        Example:
-
-        ```python
-        setup = acceleration().apply()
-        ```
         """
         keras.config.set_dtype_policy(self.precision)
         if self.data_parallel:
-            keras.distribution.set_distribution(keras.distribution.DataParallel())
+            from keras_resnet.training import distribute  # the one place that distributes
+
+            distribute.replicate("mirrored")
         line = self.describe()
         if verbose and line not in _printed:
             _printed.add(line)
@@ -128,7 +106,7 @@ class Acceleration:
         return self
 
 
-def device_kind():
+def device_kind() -> tuple[str, int, float | None]:
     """The kind and number of the accelerators the Keras backend sees.
 
     Returns:
@@ -168,7 +146,13 @@ def device_kind():
     return "cpu", 1, None
 
 
-def acceleration(*, precision="auto", jit_compile="auto", steps_per_execution="auto", data_parallel="auto"):
+def acceleration(
+    *,
+    precision: str = "auto",
+    jit_compile: bool | str = "auto",
+    steps_per_execution: int | str = "auto",
+    data_parallel: bool | str = "auto",
+) -> Acceleration:
     """Chooses the fastest correct training settings for this machine (see the module docstring).
 
     Args:
@@ -190,8 +174,8 @@ def acceleration(*, precision="auto", jit_compile="auto", steps_per_execution="a
     _check_choice("precision", precision, ("auto", *PRECISIONS))
     _check_choice("jit_compile", jit_compile, ("auto", True, False))
     _check_choice("data_parallel", data_parallel, ("auto", True, False))
-    if steps_per_execution != "auto" and not _is_positive_int(steps_per_execution):
-        raise ValueError(f"steps_per_execution must be 'auto' or a positive integer; received {steps_per_execution!r}")
+    if steps_per_execution != "auto":
+        _check_int("steps_per_execution", steps_per_execution, context=" or 'auto'")
     backend = keras.backend.backend()
     if data_parallel is True and backend != "jax":
         raise ValueError(

@@ -21,7 +21,7 @@ from keras_resnet.models.blocks import STRIDE_IN, LayerSettings, batch_norm, con
 from keras_resnet.models.layers import ConstantPadding2D, channel_axis, spatial_axes
 from keras_resnet.models.model import ResNetModel
 from keras_resnet.models.preprocessing import PIPELINE_KEYS, add_preprocessing, preprocessing_statistics, resize_plan
-from keras_resnet.recipes import compile_for
+from keras_resnet import recipes
 
 POOLINGS = (None, "avg", "max")
 POOL_PADDINGS = ("zeros", "-inf")
@@ -342,8 +342,9 @@ def _compile_default(model, arch, classes, classifier_activation):
     else:
         return
     recipe = "cifar10" if arch.stem == "cifar" else "imagenet"
-    # `ResNet`'s docstring says what `training.run_callbacks` adds: building a model does not warn about it.
-    compile_for(model, recipe, from_logits=from_logits, top5=classes >= 1000, callbacks_attached=True)
+    # `ResNet`'s docstring says what plain `fit` does with this recipe and what `run_callbacks` adds, so its
+    # `fit` does not warn that the plateau schedule's callback is missing.
+    recipes._compile(model, recipes.recipe_for(recipe, top5=classes >= 1000), from_logits=from_logits)
 
 
 class _LevelRecorder:

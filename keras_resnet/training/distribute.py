@@ -1,104 +1,28 @@
 """Data-parallel training: one model replicated over devices and worker processes.
 
-`replicate` turns a strategy name into a `Replication`: a `tf.distribute`
-strategy on TensorFlow, a `keras.distribution.DataParallel` on JAX.
-`with_strategy` builds a compiled model inside it and keeps its replicas in
-step; `shard_dataset` tells tf.data how to split the input between workers;
-`local_cluster` writes the `TF_CONFIG` of worker processes on one machine.
-Runs are assembled from these in `keras_resnet.training.trainer`
-(`distributed_model`, `scale_recipe`, `train`), with the run callbacks of
-`keras_resnet.training.run_callbacks(..., is_chief=replication.is_chief)`.
+`replicate` resolves a strategy name to a `Replication` (a `tf.distribute` strategy on TensorFlow, a
+`keras.distribution.DataParallel` on JAX); `with_strategy` builds a compiled model in it and keeps its replicas
+in step; `shard_dataset` says how tf.data splits the input between workers; `local_cluster` writes the
+`TF_CONFIG` of worker processes on one machine.
 
-```python
-from keras_resnet import data
-from keras_resnet.training import distribute
-from keras_resnet import recipes
-from keras_resnet.training import trainer
+A run: `keras_resnet.training.trainer.distributed_model`, then `fit` on `shard_dataset(...)` with
+`run_callbacks(recipe, directory, is_chief=replication.is_chief)`.
 
-run = trainer.distributed_model("resnet20", "cifar10", per_replica_batch_size=128, callbacks_attached=True,
-                                 input_shape=(32, 32, 3), classes=10)
-splits = data.datasets("cifar10", batch_size=run.recipe.batch_size, data_dir="~/data")  # 45k train, 5k held out
-run.model.fit(
-    distribute.shard_dataset(splits.train, "data"),
-    validation_data=distribute.shard_dataset(splits.validation, "data"),
-    epochs=run.recipe.epochs(45_000),
-    callbacks=run_folder.run_callbacks(run.recipe, "runs/resnet20", is_chief=run.replication.is_chief),
-)
-```
+Strategies (`STRATEGIES`): `"mirrored"` is TensorFlow's `MirroredStrategy` over the local GPUs (the logical
+CPUs without one), JAX's `DataParallel` over all devices; `"multiworker"` is `MultiWorkerMirroredStrategy`
+with the cluster from `TF_CONFIG`, JAX's `DataParallel` over every process's devices; `"none"` distributes
+nothing; `"auto"` picks `"multiworker"` in a cluster, `"mirrored"` with several devices, else `"none"`.
 
-**Strategies.** `strategy` is one of `STRATEGIES`:
+Batch normalisation: under tf.distribute each replica normalises with its share of the batch, and Keras 3
+would let each keep moving averages of its own; models readied here average them across replicas after
+every step. On JAX, `DataParallel` is one SPMD program whose statistics span the global batch.
 
-- `"auto"`: on TensorFlow `"multiworker"` when `TF_CONFIG` names a cluster,
-  `"mirrored"` with several GPUs, else `"none"`; on JAX `"multiworker"` after
-  `keras.distribution.initialize()`, `"mirrored"` with several devices, else
-  `"none"`.
-- `"mirrored"`: TensorFlow's `MirroredStrategy` over all local GPUs (over the
-  logical CPUs when there is no GPU); JAX's `DataParallel` over all devices.
-- `"multiworker"`: TensorFlow's `MultiWorkerMirroredStrategy`, cluster and
-  task from `TF_CONFIG`; JAX's `DataParallel` over every process's devices.
-- `"none"`: TensorFlow's default strategy; no distribution on JAX.
-
-**Batch and learning rate.** With `per_replica_batch_size`, the global batch
-is `per_replica_batch_size * num_replicas` and the recipe's learning rate
-grows linearly with it (Goyal et al. 2017), its step counts shrink, so the
-same number of epochs is trained (`keras_resnet.training.trainer.scale_recipe`).
-
-**Batch normalization.** Under tf.distribute each replica normalises with the
-statistics of its own share of the batch. Keras 3 would then let every
-replica keep moving averages of its own (tf.keras averaged them when read);
-models readied here average them across all replicas after every step, so
-every replica and worker holds the same weights. On JAX, `DataParallel` runs
-one SPMD program: the statistics span the global batch, and training matches
-a single device.
-
-**Input.** `shard_dataset(dataset, "data")` for in-memory sets and folders of
-image files (every worker reads everything and keeps its share of the
-batches); `"file"` for sets stored in at least as many record files as there
-are workers (each worker reads its own files; a worker left without files
-gets no data).
-
-**Checkpoints.** Every worker saves at the same points, as Keras's
-multi-worker guide does (reading distributed variables may take every
-worker), but only the chief writes into the run's folder; the others write to
-temporary folders that are deleted (`keras_resnet.training.run_callbacks`
-with `is_chief`). The backup folder must be on a file system that every
-worker mounts.
-
-**XLA** (`jit_compile`). Keras 3.15 resolves its own `jit_compile="auto"` to
-off on a CPU-only machine and under any `tf.distribute` strategy; an explicit
-`True` is kept, and Keras then compiles the whole train step, `strategy.run`
-over every replica included, as one XLA cluster. `with_strategy` (and so
-`keras_resnet.training.trainer.distributed_model`) keeps XLA on where that cluster
-compiles, and off where it cannot (with a warning when `jit_compile=True` was
-asked); its `"auto"` (the default) also leaves it off on a CPU-only machine,
-where it is slower than TensorFlow's oneDNN kernels:
-
-- One device (`"none"`): XLA on (with `"auto"`, only on a machine with an
-  accelerator).
-- Several local devices (`"mirrored"`): off. Keras's single cluster cannot
-  reach the other replicas' variables (`InvalidArgumentError: Trying to
-  access resource ... located in device CPU:1 from device CPU:0`).
-- One CPU per worker (`"multiworker"`): off. XLA has no collective ops for
-  CPU devices (`Collectives are not yet implemented for CPU devices when
-  compiling with XLA`).
-- One GPU per worker (`"multiworker"`): on; XLA has collective ops for GPUs.
-
-On JAX every step is compiled by `jax.jit`, with or without distribution
-(`jit_compile=False` runs it eagerly). The measurements behind these choices,
-and what the strategies cost on a CPU, are in `benchmarks/RESULTS.md`
-("XLA under tf.distribute").
-
-**Keras 3.15 and `MultiWorkerMirroredStrategy`.** Plain `model.fit` fails with
-more than one worker (keras-team/keras#20585): Keras averages the first
-distributed input batch across workers to learn its shapes (a tuple, which the
-collective cannot reduce) and averages the per-replica logs with `axis=0`
-(they are scalars). Models readied here take the shapes from the dataset's
-element spec and give their logs a leading axis of one. Under any strategy,
-read replicated variables with `.numpy()`: `int(model.optimizer.iterations)`
-raises `TypeError`.
-
-TensorFlow and JAX are imported inside the functions.
+Checkpoints: every worker saves at the same points (reading distributed variables may take all of them),
+but only the chief writes into the run's folder (`run_callbacks(..., is_chief=...)`), which every worker
+must mount. Under any strategy read replicated variables with `.numpy()`.
 """
+
+from __future__ import annotations
 
 import contextlib
 import functools
@@ -110,7 +34,7 @@ import warnings
 
 import keras
 
-from keras_resnet import _keras_compat
+from keras_resnet import _keras_compat, accelerate
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_positive_int as _check_positive
 
@@ -129,21 +53,16 @@ SHARD_POLICIES = ("data", "file")
 
 
 class Replication(typing.NamedTuple):
-    """How training is replicated: the strategy, its replicas and workers.
-
-    Build one with `replicate`.
+    """How training is replicated (build one with `replicate`).
 
     Attributes:
-        kind: the resolved strategy name: `"mirrored"`, `"multiworker"` or
-            `"none"`.
-        strategy: the `tf.distribute.Strategy` (TensorFlow), the
-            `keras.distribution.DataParallel` (JAX), or `None`.
-        num_replicas: replicas in the whole cluster; the global batch is split
-            between them.
+        kind: the resolved strategy name: `"mirrored"`, `"multiworker"` or `"none"`.
+        strategy: the `tf.distribute.Strategy` (TensorFlow), the `keras.distribution.DataParallel` (JAX),
+            or `None`.
+        num_replicas: replicas in the whole cluster; the global batch is split between them.
         num_workers: processes in the cluster (1 without `"multiworker"`).
         is_chief: whether this process writes the run's files.
-        devices: the local devices that hold a replica (empty for the default
-            placement of `"none"`).
+        devices: the local devices that hold a replica (empty for the default placement of `"none"`).
 
     Example:
 
@@ -159,31 +78,14 @@ class Replication(typing.NamedTuple):
     num_replicas: int
     num_workers: int
     is_chief: bool
-    devices: tuple
+    devices: tuple[str, ...]
 
-    def scope(self):
-        """The context in which to create the model, optimizer and metrics.
-
-        Returns:
-            The strategy's (or distribution's) scope, or a no-op context.
-
-        Example:
-
-        ```python
-        with replicate("mirrored").scope():
-            model = keras_resnet.ResNet20()
-        ```
-        """
+    def scope(self) -> typing.ContextManager:
+        """The strategy's (distribution's) scope, or a no-op context: create the model, optimizer and metrics in it."""
         return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
-    def global_batch_size(self, per_replica_batch_size):
-        """The batch the input pipeline must yield for a per-replica batch.
-
-        Args:
-            per_replica_batch_size: int, examples per replica and step.
-
-        Returns:
-            int, `per_replica_batch_size * num_replicas`.
+    def global_batch_size(self, per_replica_batch_size: int) -> int:
+        """The batch the input pipeline must yield for `per_replica_batch_size` examples per replica and step.
 
         Example:
 
@@ -195,15 +97,12 @@ class Replication(typing.NamedTuple):
         return per_replica_batch_size * self.num_replicas
 
 
-def replicate(strategy="auto"):
-    """Resolves a strategy name for this process and backend.
+def replicate(strategy: str | Replication = "auto") -> Replication:
+    """Resolves a strategy name (see the module docstring) for this process and backend.
 
-    On TensorFlow a name resolves once per process (TensorFlow allows one
-    `MultiWorkerMirroredStrategy`, created before any other TensorFlow work);
-    a `"multiworker"` process reads its cluster from `TF_CONFIG`. On JAX the
-    result is installed with `keras.distribution.set_distribution`, so `fit`
-    splits every batch between the devices. See the module docstring for what
-    each name means.
+    On TensorFlow a name resolves once per process (TensorFlow allows one `MultiWorkerMirroredStrategy`,
+    created before any other TensorFlow work). On JAX the result is installed with
+    `keras.distribution.set_distribution`, so `fit` splits every batch between the devices.
 
     Args:
         strategy: one of `STRATEGIES`, or a `Replication` (returned as it is).
@@ -305,25 +204,25 @@ def _jax_replication(kind):
     return Replication(kind, distribution, jax.device_count(), processes, jax.process_index() == 0, local)
 
 
-def with_strategy(build_fn, strategy="auto", *, jit_compile="auto"):
+def with_strategy(
+    build_fn: typing.Callable[[], keras.Model],
+    strategy: str | Replication = "auto",
+    *,
+    jit_compile: bool | str = "auto",
+) -> keras.Model:
     """Builds a compiled model inside a strategy's scope and readies it to train.
 
-    `build_fn` runs in the scope, so the model's, the optimizer's and the
-    metrics' variables are replicated; the optimizer is built there too.
-    Then XLA is set as the module docstring says; under several
-    tf.distribute replicas, the train step also averages the batch-norm
-    moving statistics across replicas, and with several workers it gets the
-    Keras 3.15 work-arounds (see the module docstring).
+    The model's, optimizer's and metrics' variables are created (and the optimizer built) in the scope. Under
+    several tf.distribute replicas the train step also averages the batch-norm moving statistics across
+    replicas, and with several workers works around keras-team/keras#20585.
 
     Args:
-        build_fn: a function of no arguments returning a compiled
-            `keras.Model`.
+        build_fn: a function of no arguments returning a compiled `keras.Model`.
         strategy: one of `STRATEGIES` or a `Replication`.
-        jit_compile: `True` compiles the train step with XLA (TensorFlow)
-            or `jax.jit` (JAX) wherever that works under the strategy, and
-            warns where it does not; `"auto"` does the same without the
-            warning, and leaves XLA off on a CPU-only TensorFlow machine;
-            `False` never compiles. Ignored on torch.
+        jit_compile: `True` compiles the train step (XLA, `jax.jit`) wherever that works under the strategy
+            and warns where it does not (TensorFlow: several local replicas, or a CPU per worker; see
+            benchmarks/RESULTS.md); `"auto"` does the same without the warning where
+            `keras_resnet.accelerate.acceleration()` would compile; `False` never compiles. Ignored on torch.
 
     Returns:
         The model `build_fn` returned.
@@ -357,12 +256,11 @@ def with_strategy(build_fn, strategy="auto", *, jit_compile="auto"):
 
 
 def _resolve_jit_compile(jit_compile, replication):
-    """Whether the train step can and should be compiled (see the module docstring's XLA table)."""
+    """Whether the train step should (`accelerate` decides for the device) and can be compiled under it."""
     _check_choice("jit_compile", jit_compile, (True, False, "auto"))
-    if not jit_compile or keras.backend.backend() != "tensorflow":
-        return bool(jit_compile)
-    import tensorflow as tf
-
+    wanted = accelerate.acceleration(jit_compile=jit_compile).jit_compile
+    if not wanted or keras.backend.backend() != "tensorflow":
+        return wanted
     if len(replication.devices) > 1:
         blocker = (
             "Keras compiles the step of all local replicas as one XLA cluster, which cannot reach "
@@ -371,7 +269,7 @@ def _resolve_jit_compile(jit_compile, replication):
     elif replication.kind == "multiworker" and "GPU" not in replication.devices[0].upper():
         blocker = "XLA has no collective ops for CPU devices"
     else:
-        return jit_compile is True or any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
+        return True
     if jit_compile is True:
         warnings.warn(f"jit_compile=True is turned off under strategy {replication.kind!r}: {blocker}", stacklevel=3)
     return False
@@ -420,20 +318,17 @@ def _adapt_train_step(model, replication):
         _keras_compat.override_symbolic_build(model, symbolic_build)
 
 
-def shard_dataset(dataset, policy):
+def shard_dataset(dataset: typing.Any, policy: str) -> typing.Any:
     """Sets how `tf.distribute` splits a dataset between workers.
 
     Args:
         dataset: a `tf.data.Dataset` yielding global batches.
-        policy: `"data"`: every worker runs the whole pipeline and keeps its
-            share of each batch (in-memory sets, folders of image files);
-            `"file"`: each worker reads its own files (sets stored in at least
-            as many record files as there are workers, e.g. tensorflow-datasets'
-            ImageNet).
+        policy: `"data"`: every worker runs the whole pipeline and keeps its share of each batch (in-memory
+            sets, folders of images); `"file"`: each worker reads its own files (sets stored in at least as
+            many record files as there are workers; a worker left without files gets no data).
 
     Returns:
-        The dataset with its auto-shard policy set (and its `class_names`,
-        if it had them).
+        The dataset with its auto-shard policy set.
 
     Example:
 
@@ -450,18 +345,17 @@ def shard_dataset(dataset, policy):
     return dataset.with_options(options)
 
 
-def local_cluster(num_workers=2):
-    """`TF_CONFIG` values for a cluster of worker processes on this machine.
+def local_cluster(num_workers: int = 2) -> list[str]:
+    """`TF_CONFIG` values for a cluster of worker processes on this machine, on free ports of 127.0.0.1.
 
-    The workers listen on free ports of 127.0.0.1 (TensorFlow's gRPC server
-    binds every interface of the machine: run the workers in a network
-    namespace of their own to keep them on the loopback).
+    TensorFlow's gRPC server binds every interface: run the workers in a network namespace of their own to
+    keep them on the loopback.
 
     Args:
-        num_workers: int, the number of worker processes.
+        num_workers: the number of worker processes.
 
     Returns:
-        A list of JSON strings, the `TF_CONFIG` of worker 0 (the chief), 1, ...
+        The JSON `TF_CONFIG` of worker 0 (the chief), 1, ...
 
     Example:
 

@@ -275,7 +275,7 @@ def train(
                 built = get_model(model, **options)
             if named:
                 built.record(class_names=sources.class_names)
-        recipes.compile_for(built, chosen, callbacks_attached=True, acceleration=setup)
+        recipes.compile_for(built, chosen, acceleration=setup)
         return built
 
     setup = _exact_epochs(accelerate.acceleration(data_parallel=False), steps_per_epoch)
@@ -708,7 +708,6 @@ def distributed_model(
     scale_learning_rate=True,
     jit_compile="auto",
     sparse_labels=True,
-    callbacks_attached=False,
     **model_kwargs,
 ):
     """Builds a model and compiles it with a recipe, replicated by a strategy.
@@ -727,10 +726,6 @@ def distributed_model(
         jit_compile: `True`, `False` or `"auto"`: XLA where it works (see
             `keras_resnet.training.distribute.with_strategy`).
         sparse_labels: bool, whether the labels are class indices.
-        callbacks_attached: bool, whether the recipe's callbacks
-            (`keras_resnet.training.run_callbacks(recipe, ...)`) go to `fit`;
-            without them a plateau or warm-up recipe warns (see
-            `keras_resnet.recipes.compile_for`).
         **model_kwargs: arguments of the model constructor (`input_shape`,
             `classes`, ...).
 
@@ -750,7 +745,7 @@ def distributed_model(
 
     def build():
         built = get_model(model, **model_kwargs) if isinstance(model, str) else model(**model_kwargs)
-        recipes.compile_for(built, recipe, sparse_labels=sparse_labels, callbacks_attached=callbacks_attached)
+        recipes.compile_for(built, recipe, sparse_labels=sparse_labels)
         return built
 
     return DistributedModel(distribute.with_strategy(build, replication, jit_compile=jit_compile), recipe, replication)

@@ -27,7 +27,7 @@ import json, os, signal, sys
 
 import keras
 
-from keras_resnet.training import callbacks
+from keras_resnet.training import backup
 from keras_resnet.training import trainer
 
 # KILL_AT: "step:N" (optimizer step N), "validation:N" (the Nth validation batch of this process),
@@ -36,7 +36,7 @@ from keras_resnet.training import trainer
 kind, *target, count = os.environ.get("KILL_AT", "none:0").split(":")
 target, count = (target or [""])[0], int(count)
 calls = {"write": 0, "validation": 0}
-atomic = callbacks._replace_atomically
+atomic = backup._replace_atomically
 
 
 def kill():
@@ -70,7 +70,7 @@ class KillAtStep(keras.callbacks.Callback):
             kill()
 
 
-callbacks._replace_atomically = replace_and_maybe_die
+backup._replace_atomically = replace_and_maybe_die
 run_callbacks = trainer.presets.run_callbacks
 trainer.presets.run_callbacks = lambda *a, **k: [KillAtStep()] + run_callbacks(*a, **k)
 result = trainer.train("resnet20", "shapes", epochs=4, batch_size=16, image_size=16, train_size=32,

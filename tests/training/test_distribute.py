@@ -30,9 +30,8 @@ _COMMON = """
 import json, os, sys, time
 import keras, numpy as np
 from keras_resnet import ResNet
-from keras_resnet.training import distribute
 from keras_resnet import recipes
-from keras_resnet.training import trainer
+from keras_resnet.training import distribute, run_folder, trainer
 
 RESNET8 = {"block": "basic", "depths": (1, 1, 1), "widths": (16, 32, 64), "stem": "cifar", "shortcut": "A"}
 rng = np.random.default_rng(0)
@@ -99,7 +98,7 @@ class Report(keras.callbacks.Callback):
 run = trainer.distributed_model(
     lambda: ResNet(RESNET8, input_shape=(16, 16, 3), classes=4),
     recipes.Recipe(batch_size=16, lr=0.05, schedule="step", total_steps=4 * epochs),
-    strategy=replication, per_replica_batch_size=8, callbacks_attached=True)
+    strategy=replication, per_replica_batch_size=8)
 import tensorflow as tf
 
 x, y = rng.random((64, 16, 16, 3), "float32"), rng.integers(0, 4, 64).astype("int32")

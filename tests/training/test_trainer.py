@@ -365,14 +365,17 @@ def test_a_checkpoint_out_of_its_run_folder_evaluates_the_same(shapes_run, tmp_p
 @pytest.mark.parametrize(
     "recipe, attached, warns", [("imagenet", False, True), ("imagenet", True, False), ("cifar10", False, False)]
 )
-def test_distributed_model_warns_only_when_a_recipe_needs_callbacks_it_has_not_got(recipe, attached, warns):
+def test_distributed_model_fit_warns_only_when_a_recipe_needs_callbacks_it_has_not_got(recipe, attached, warns):
     def build(**kwargs):
         return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], **kwargs)
 
+    run = trainer.distributed_model(build, recipe, strategy="none", name="tiny")
+    assert run.model.compiled and run.model.name == "tiny" and run.replication.kind == "none"
+    x, y = np.zeros((4, 4), "float32"), np.zeros(4, "int32")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = trainer.distributed_model(build, recipe, strategy="none", callbacks_attached=attached, name="tiny")
-    assert run.model.compiled and run.model.name == "tiny" and run.replication.kind == "none"
+        callbacks = run_folder.run_callbacks(run.recipe) if attached else None
+        run.model.fit(x, y, validation_data=(x, y), callbacks=callbacks, verbose=0)
     assert any("PlateauDecay" in str(w.message) for w in caught) == warns
 
 
