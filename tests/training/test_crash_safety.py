@@ -28,7 +28,7 @@ import json, os, signal, sys
 import keras
 
 from keras_resnet.training import callbacks
-from keras_resnet.training import trainer
+from keras_resnet.training import run_folder, trainer
 
 # KILL_AT: "step:N" (optimizer step N), "validation:N" (the Nth validation batch of this process),
 # "write:FILE:N" (halfway through the Nth write of a file whose name contains FILE) or "replace:FILE:N"
@@ -71,8 +71,8 @@ class KillAtStep(keras.callbacks.Callback):
 
 
 callbacks._replace_atomically = replace_and_maybe_die
-run_callbacks = trainer.presets.run_callbacks
-trainer.presets.run_callbacks = lambda *a, **k: [KillAtStep()] + run_callbacks(*a, **k)
+run_callbacks = run_folder.run_callbacks
+run_folder.run_callbacks = lambda *a, **k: [KillAtStep()] + run_callbacks(*a, **k)
 result = trainer.train("resnet20", "shapes", epochs=4, batch_size=16, image_size=16, train_size=32,
                         validation_size=16, output_dir=sys.argv[1], verbose=0)
 print(json.dumps({"steps": result["steps"]}))

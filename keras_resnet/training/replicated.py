@@ -1,0 +1,130 @@
+"""A replicated model and its recipe for a `fit` of your own: `distributed_model`, `scale_recipe`."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from keras_resnet import recipes
+from keras_resnet.models.builders import get_model
+from keras_resnet.training import distribute
+
+
+class DistributedModel(typing.NamedTuple):
+    """What `distributed_model` returns: the compiled model, its recipe and replication.
+
+    Attributes:
+        model: the compiled `keras.Model`, built in the replication's scope.
+        recipe: the `keras_resnet.recipes.Recipe`, scaled to the global batch.
+        replication: the `keras_resnet.training.distribute.Replication`.
+
+    Example:
+
+    ```python
+    model, recipe, replication = distributed_model("resnet20", input_shape=(32, 32, 3), classes=10,
+                                                   strategy="none")
+    ```
+    """
+
+    model: keras.Model
+    recipe: recipes.Recipe
+    replication: distribute.Replication
+
+
+def scale_recipe(
+    recipe: str | recipes.Recipe,
+    strategy: str | distribute.Replication = "auto",
+    per_replica_batch_size: int | None = None,
+    *,
+    scale_learning_rate: bool = True,
+) -> recipes.Recipe:
+    """A recipe for the global batch of a replication.
+
+    Args:
+        recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a
+            `Replication`.
+        per_replica_batch_size: int, examples per replica and step; `None`
+            keeps the recipe's batch size as the global batch (each replica
+            gets its share).
+        scale_learning_rate: bool; `True` scales the learning rates linearly
+            with the global batch (`recipes.recipe_for`), `False` keeps them.
+            Step counts always follow the batch, so the epochs stay the same.
+
+    Returns:
+        A `keras_resnet.recipes.Recipe` whose `batch_size` is the global batch.
+
+    Example:
+
+    ```python
+    recipe = scale_recipe("cifar10", "mirrored", per_replica_batch_size=128)
+    recipe.batch_size, recipe.lr  # (512, 0.4) over 4 GPUs
+    ```
+    """
+    base = recipes.recipe_for(recipe)
+    if per_replica_batch_size is None:
+        return base
+    overrides = {"batch_size": distribute.replicate(strategy).global_batch_size(per_replica_batch_size)}
+    if not scale_learning_rate:
+        overrides.update(lr=base.lr, error_warmup_lr=base.error_warmup_lr)
+    return recipes.recipe_for(base, **overrides)
+
+
+def distributed_model(
+    model: str | Callable[..., keras.Model],
+    recipe: str | recipes.Recipe = "cifar10",
+    *,
+    strategy: str | distribute.Replication = "auto",
+    per_replica_batch_size: int | None = None,
+    scale_learning_rate: bool = True,
+    jit_compile: bool | str = "auto",
+    sparse_labels: bool = True,
+    callbacks_attached: bool = False,
+    **model_kwargs: Any,
+) -> DistributedModel:
+    """Builds a model and compiles it with a recipe, replicated by a strategy.
+
+    Args:
+        model: a name of `keras_resnet.MODELS` (`"resnet50"`), or a function
+            returning an uncompiled `keras.Model` (e.g. `keras_resnet.ResNet20`).
+        recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`; it is
+            scaled to the global batch by `scale_recipe`.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a
+            `Replication`.
+        per_replica_batch_size: int, examples per replica and step; `None`
+            splits the recipe's batch between the replicas.
+        scale_learning_rate: bool, whether the learning rate follows the
+            global batch linearly.
+        jit_compile: `True`, `False` or `"auto"`: XLA where it works (see
+            `keras_resnet.training.distribute.with_strategy`).
+        sparse_labels: bool, whether the labels are class indices.
+        callbacks_attached: bool, whether the recipe's callbacks
+            (`keras_resnet.training.run_callbacks(recipe, ...)`) go to `fit`;
+            without them a plateau or warm-up recipe warns (see
+            `keras_resnet.recipes.compile_for`).
+        **model_kwargs: arguments of the model constructor (`input_shape`,
+            `classes`, ...).
+
+    Returns:
+        A `DistributedModel` `(model, recipe, replication)`: build the input
+        pipeline with `recipe.batch_size`, the global batch.
+
+    Example:
+
+    ```python
+    model, recipe, replication = distributed_model(
+        "resnet20", "cifar10", per_replica_batch_size=64, input_shape=(32, 32, 3), classes=10)
+    ```
+    """
+    replication = distribute.replicate(strategy)
+    recipe = scale_recipe(recipe, replication, per_replica_batch_size, scale_learning_rate=scale_learning_rate)
+
+    def build():
+        built = get_model(model, **model_kwargs) if isinstance(model, str) else model(**model_kwargs)
+        recipes.compile_for(built, recipe, sparse_labels=sparse_labels, callbacks_attached=callbacks_attached)
+        return built
+
+    return DistributedModel(distribute.with_strategy(build, replication, jit_compile=jit_compile), recipe, replication)
