@@ -14,20 +14,7 @@ from keras_resnet.training import distribute
 
 
 class DistributedModel(typing.NamedTuple):
-    """What `distributed_model` returns: the compiled model, its recipe and replication.
-
-    Attributes:
-        model: the compiled `keras.Model`, built in the replication's scope.
-        recipe: the `keras_resnet.recipes.Recipe`, scaled to the global batch.
-        replication: the `keras_resnet.training.distribute.Replication`.
-
-    Example:
-
-    ```python
-    model, recipe, replication = distributed_model("resnet20", input_shape=(32, 32, 3), classes=10,
-                                                   strategy="none")
-    ```
-    """
+    """What `distributed_model` returns: the compiled model, its recipe (for the global batch) and replication."""
 
     model: keras.Model
     recipe: recipes.Recipe
@@ -45,14 +32,10 @@ def scale_recipe(
 
     Args:
         recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`.
-        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a
-            `Replication`.
-        per_replica_batch_size: int, examples per replica and step; `None`
-            keeps the recipe's batch size as the global batch (each replica
-            gets its share).
-        scale_learning_rate: bool; `True` scales the learning rates linearly
-            with the global batch (`recipes.recipe_for`), `False` keeps them.
-            Step counts always follow the batch, so the epochs stay the same.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a `Replication`.
+        per_replica_batch_size: examples per replica and step; `None` keeps the recipe's batch as the global one.
+        scale_learning_rate: bool, whether the learning rates scale linearly with the global batch. Step counts
+            always follow the batch, so the epochs stay the same.
 
     Returns:
         A `keras_resnet.recipes.Recipe` whose `batch_size` is the global batch.
@@ -88,29 +71,18 @@ def distributed_model(
     """Builds a model and compiles it with a recipe, replicated by a strategy.
 
     Args:
-        model: a name of `keras_resnet.MODELS` (`"resnet50"`), or a function
-            returning an uncompiled `keras.Model` (e.g. `keras_resnet.ResNet20`).
-        recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`; it is
-            scaled to the global batch by `scale_recipe`.
-        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a
-            `Replication`.
-        per_replica_batch_size: int, examples per replica and step; `None`
-            splits the recipe's batch between the replicas.
-        scale_learning_rate: bool, whether the learning rate follows the
-            global batch linearly.
-        jit_compile: `True`, `False` or `"auto"`: XLA where it works (see
-            `keras_resnet.training.distribute.with_strategy`).
+        model: a name of `keras_resnet.MODELS`, or a function returning an uncompiled `keras.Model`.
+        recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`, scaled by `scale_recipe`.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a `Replication`.
+        per_replica_batch_size: examples per replica and step; `None` splits the recipe's batch.
+        scale_learning_rate: bool, whether the learning rate follows the global batch linearly.
+        jit_compile: `True`, `False` or `"auto"` (see `keras_resnet.training.distribute.with_strategy`).
         sparse_labels: bool, whether the labels are class indices.
-        callbacks_attached: bool, whether the recipe's callbacks
-            (`keras_resnet.training.run_callbacks(recipe, ...)`) go to `fit`;
-            without them a plateau or warm-up recipe warns (see
-            `keras_resnet.recipes.compile_for`).
-        **model_kwargs: arguments of the model constructor (`input_shape`,
-            `classes`, ...).
+        callbacks_attached: bool, whether `run_callbacks(recipe, ...)` go to `fit` (see `recipes.compile_for`).
+        **model_kwargs: arguments of the model constructor (`input_shape`, `classes`, ...).
 
     Returns:
-        A `DistributedModel` `(model, recipe, replication)`: build the input
-        pipeline with `recipe.batch_size`, the global batch.
+        A `DistributedModel`: build the input pipeline with `recipe.batch_size`, the global batch.
 
     Example:
 

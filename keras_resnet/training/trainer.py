@@ -51,38 +51,26 @@ def train(
 ) -> dict:
     """Trains a model on a data set with the paper's recipe for it.
 
-    The recipe (`keras_resnet.recipes`) is `"cifar10"` / `"cifar100"` for
-    CIFAR, `"cifar10_resnet110"` for ResNet-110 on CIFAR, `"cifar10"` for
-    other images of at most `keras_resnet.data.SMALL_IMAGE_SIDE` pixels and
-    `"imagenet"` for larger, its batch at most the training set (a warning
-    says so). Given `epochs`, its step schedule is stretched or squeezed to
-    them: the learning rate drops at the same fractions of the run (a
-    2-epoch CIFAR run ends at lr 0.001). `keras_resnet.training.plan.plan_run`
+    The recipe (`keras_resnet.recipes`) is CIFAR's for CIFAR and other
+    images of at most `keras_resnet.data.SMALL_IMAGE_SIDE` pixels (ResNet-110
+    warming up), ImageNet's for larger, its batch at most the training set.
+    Given `epochs`, its schedule is stretched or squeezed to them, the
+    learning rate dropping at the same fractions of the run; `run.json`
+    records the schedule that ran. `keras_resnet.training.plan.plan_run`
     gives this plan without training.
 
-    A model name is built with the run's normalisation inside and records
-    the class names, so its checkpoints take raw 0-255 images and
-    `evaluate_run` / `keras_resnet.export` need nothing beside them. With
-    `weights`, the pretrained backbone (normalising as its weights record)
-    gets a new softmax classifier (`"predictions"`) for the data set's
-    classes. `steps_per_execution` is lowered to divide the epoch, so epochs
-    are exact. The global dtype policy is restored on return.
+    A model name is built with the run's normalisation and class names
+    inside, so its checkpoints take raw 0-255 images; with `weights`, the
+    pretrained backbone gets a new classifier (`"predictions"`).
+    `steps_per_execution` is lowered to divide the epoch.
 
-    With an `output_dir`, the run writes there `best.keras`, `last.keras`,
-    `log.csv`, `curves.png` (error against iterations), `run.json` (the
-    arguments and the schedule that ran, then class names, splits and
-    results) and, while training, `backup/`. The same call after an
-    interrupt (even `SIGKILL`) resumes from the last finished epoch and ends
-    as the uninterrupted run would (weights, optimizer, learning rate,
-    `best.keras`, log): every epoch's data of a named data set is a function
-    of `seed` and the epoch. A call with other arguments is refused while a
-    backup is there; a finished run is trained over only with `overwrite`.
-
-    A `(train, validation)` pair of pipelines is read as one stream of
-    batches, repeated as needed; a resumed run reads again and skips the
-    finished epochs' batches, so the resume is exact only when the stream is
-    the same in every process (seeded shuffles and stateless random ops, as
-    `keras_resnet.data` pipelines with a `seed`).
+    With `output_dir`, the run writes `best.keras`, `last.keras`, `log.csv`,
+    `curves.png`, `run.json` and, while training, `backup/`. The same call
+    after an interrupt (even `SIGKILL`) resumes at the last finished epoch
+    and ends as the uninterrupted run would: a named data set's epochs are
+    a function of `seed` and the epoch. A user's `(train, validation)`
+    pipelines are one stream of batches, skipped on resume, so they resume
+    exactly only with seeded shuffles and stateless random ops.
 
     Args:
         model: a name of `keras_resnet.MODELS` or a built `keras.Model`
@@ -90,48 +78,39 @@ def train(
         dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a
             tensorflow-datasets name, or a `(train, validation)` pair of
             batched `tf.data.Dataset`s of `(images, labels)`.
-        epochs: epochs to train; defaults to the recipe's length (64k
-            iterations for CIFAR-10), `SHAPES_EPOCHS` for shapes.
-        batch_size: images per batch (the learning rate scales with it);
-            defaults to the recipe's. Required with a pair of pipelines: the
-            batch they were built with.
+        epochs: epochs to train; defaults to the recipe's length,
+            `SHAPES_EPOCHS` for shapes.
+        batch_size: global batch (the learning rate scales with it);
+            defaults to the recipe's; required with pipelines (theirs).
         lr: base learning rate, overriding the recipe's.
         weight_decay: L2 weight decay, overriding the recipe's.
         recipe: a name of `keras_resnet.recipes.RECIPES` to use instead.
         output_dir: folder of the run's files; `None` writes nothing.
-        seed: seed of the weights (Keras' global seed), the data order and
-            augmentation, and the shapes images.
-        strategy: one of `keras_resnet.training.distribute.STRATEGIES`
-            (`"auto"`: multi-worker when `TF_CONFIG` names a cluster,
-            mirrored with several GPUs, else one device). Only the chief
-            writes `output_dir`, which every worker must mount.
+        seed: seed of the weights, data order, augmentation and shapes.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES`; only
+            the chief writes `output_dir`, which every worker mounts.
         per_replica_batch_size: images per replica and step, instead of
             `batch_size`.
-        verbose: `model.fit` verbosity (`"auto"`, 0, 1, 2).
-        classes: with a model name and a pair of pipelines, the number of
-            classes to build it for.
-        steps_per_epoch: with a pair of pipelines, batches per epoch;
-            required when the pipeline's cardinality is unknown or infinite.
-        full_train: CIFAR only: train on all 50,000 training images, without
-            validation (no `best.keras`, no plateau recipes), and report the
-            test error: the protocol of the paper's tables. By default the
-            last 10% of each class validates.
-        overwrite: bool, whether to train afresh over a finished run's files.
-        weights: with a model name and a named data set, the weights to
-            fine-tune from: a `weights=` value of the builders (e.g.
-            `"torchvision_v2"`, `"timm/resnet50.a1_in1k"`, a `.pth` file,
-            `"imagenet"`). The image size defaults to their crop size.
-        **dataset_options: with a data set name, arguments of
-            `keras_resnet.data.datasets`: `image_size`, `augmentation`,
-            `data_dir`, `train_size`, `validation_size`.
+        verbose: `model.fit` verbosity.
+        classes: with a model name and pipelines, the classes to build for.
+        steps_per_epoch: with pipelines, batches per epoch; required when
+            their cardinality is unknown or infinite.
+        full_train: CIFAR only: train on all training images without
+            validation and report the test error (the paper's tables); by
+            default the last 10% of each class validates.
+        overwrite: bool, whether to train afresh over a finished run.
+        weights: with a model name and a named data set, pretrained weights
+            to fine-tune (a `weights=` value of the builders); the image size
+            defaults to their crop size.
+        **dataset_options: with a data set name, `image_size`,
+            `augmentation`, `data_dir`, `train_size`, `validation_size`.
 
     Returns:
-        A dict: `model` (trained), `val_accuracy`, `val_loss`,
-        `test_accuracy`, `test_loss` (the final model; `None` where the
-        split is missing), `splits` (what each split is), `decode_failures`,
-        `steps` (optimizer iterations done), `epochs`, `steps_per_epoch`,
-        `recipe` (the `Recipe` that ran), `history` (per-epoch logs of the
-        whole run) and `files` (the run's paths; empty without `output_dir`).
+        A dict: `model`, `val_accuracy`, `val_loss`, `test_accuracy`,
+        `test_loss` (final model; `None` without that split), `splits` (what
+        each split is), `decode_failures`, `steps`, `epochs`,
+        `steps_per_epoch`, `recipe` (the `Recipe` that ran), `history` (the
+        whole run's) and `files` (empty without `output_dir`).
 
     Example:
 
@@ -349,14 +328,6 @@ def _fed_images(model, augmentation, image_size):
 
     A model whose own preprocessing resizes and then centre-crops (e.g. torchvision V2 weights: shorter side
     to 232, centre 224) is fed squares of its resize size, so it crops exactly as its weights expect, once.
-
-    Example:
-
-    >>> import keras_resnet
-    >>> model = keras_resnet.ResNet18(include_preprocessing=True, weights=None, preprocessing={
-    ...     "mean": [124.0, 116.0, 104.0], "std": [58.0, 57.0, 57.0], "resize_size": 232, "crop_size": 224})
-    >>> _fed_images(model, "imagenet", 224)
-    {'image_size': 232, 'resize_size': 232}
     """
     if "preprocessing_crop" not in {layer.name for layer in model.layers}:
         return {"image_size": image_size}
@@ -376,32 +347,26 @@ def evaluate_run(
 ) -> dict:
     """Top-1 and top-5 accuracy and error of a model or a run's checkpoint on a named data set's split.
 
-    The split is built as `train` builds it (same `dataset`, options and
-    `seed`); for a checkpoint of a `train` run, its folder's `run.json`
-    gives those not given here. To score images of your own with 10-crop or
-    multi-scale testing, see `keras_resnet.training.evaluation.evaluate`.
+    The split is built as `train` builds it; a `train` checkpoint's
+    `run.json` gives the data set, options and seed not given here.
 
     Args:
         model: a `keras.Model` or the path of a `.keras` file. A model that
-            carries its preprocessing (as `train` builds them) gets raw
-            images, others the pipelines' normalisation.
-        dataset: the data set, named as for `train`; `None`: the one in the
-            `run.json` beside the checkpoint.
-        method: `"center"` scores the validation pipeline's images (CIFAR:
-            the image itself; ImageNet: the centre crop); `"ten_crop"` and
-            `"multi_scale"` (the paper's testing; ImageNet augmentation
-            only) use `keras_resnet.training.evaluation.evaluate`.
+            carries its preprocessing gets raw images.
+        dataset: a data set name as for `train`; `None`: the run's.
+        method: `"center"` (the validation pipeline's images), or the
+            paper's `"ten_crop"` or `"multi_scale"` testing (ImageNet
+            augmentation only; see `keras_resnet.training.evaluation`).
         batch_size: images per batch.
         seed: the seed the model was trained with; `None`: the run's, else 0.
-        split: `"validation"` (for CIFAR the hold-out `train` validates on)
-            or `"test"` (CIFAR's test set).
-        **dataset_options: arguments of `keras_resnet.data.datasets`; with
-            `dataset=None`, the run's where not given.
+        split: `"validation"` or `"test"` (CIFAR's test set).
+        **dataset_options: arguments of `keras_resnet.data.datasets`; the
+            run's where not given.
 
     Returns:
         A dict with `top1_accuracy`, `top5_accuracy`, `top1_error`,
-        `top5_error` (floats in [0, 1]), `count` (images scored), `split`
-        (what the split is) and `dataset`.
+        `top5_error`, `count` (images scored), `split` (what it is) and
+        `dataset`.
 
     Example:
 
