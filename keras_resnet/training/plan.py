@@ -140,7 +140,8 @@ def plan_run(
             dataset_options = {**dataset_options, "image_size": crop_size}
     if epochs is None and dataset == "shapes":
         epochs = SHAPES_EPOCHS
-    _check_int("epochs", epochs, optional=True)
+    if epochs is not None:
+        _check_int("epochs", epochs)
     sources = pipelines = train_size = augmentation = None
     if named:
         sources, augmentation, image_size = sources_and_inputs(
