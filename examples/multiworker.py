@@ -49,11 +49,12 @@ def launch(workers):
 
 def train(args):
     """Trains as the worker `TF_CONFIG` names."""
-    from keras_resnet.training import distribute, run_folder, trainer
+    from keras_resnet import data
+    from keras_resnet.training import distribute, replicated, run_folder
 
     # First of all: TensorFlow needs the multi-worker strategy before any other TensorFlow work.
     replication = distribute.replicate("auto")
-    model, recipe, _ = trainer.distributed_model(
+    model, recipe, _ = replicated.distributed_model(
         "resnet20",
         "cifar10",
         strategy=replication,
@@ -61,7 +62,7 @@ def train(args):
         input_shape=(32, 32, 3),
         classes=5,
     )
-    splits = trainer.datasets(
+    splits = data.datasets(
         "shapes", batch_size=recipe.batch_size, train_size=args.train_size, validation_size=args.train_size // 4
     )
     train_data, validation_data = (distribute.shard_dataset(d, "data") for d in (splits.train, splits.validation))

@@ -1,21 +1,6 @@
-"""The `keras-resnet` command: train, evaluate, summarise and export models, plot training curves.
+"""The `keras-resnet` command: train, evaluate, summarise, plot and export models, time them.
 
-```
-keras-resnet train                                  # ResNet-20 on the embedded shapes, a couple of minutes
-keras-resnet train --model resnet56 --dataset cifar10 --data-dir ~/data --output runs/resnet56
-keras-resnet train --model resnet50 --dataset folder:flowers --weights torchvision_v2   # fine-tune pretrained weights
-keras-resnet evaluate --checkpoint runs/resnet56/best.keras   # on what the run trained on (its run.json)
-keras-resnet summary resnet50                       # layers, parameters, multiply-adds
-keras-resnet summary --all                          # the model table
-keras-resnet plot runs/plain20/log.csv runs/resnet20/log.csv --output fig4.png
-keras-resnet export --checkpoint runs/resnet20/best.keras --output serving/resnet20 --version 1
-keras-resnet export --checkpoint runs/resnet20/best.keras --format litert --output resnet20.tflite
-keras-resnet benchmark --model resnet50 --batch-size 256 --output bench.json   # images/s vs keras.applications
-```
-
-Every subcommand is a thin layer over a library function (`keras_resnet.train`,
-`keras_resnet.training.trainer.evaluate_run`, `keras_resnet.model_summary`, `keras_resnet.plot_curves`);
-their `ValueError`s and `OSError`s (a missing file, weights that cannot be downloaded) are printed as one
+Every subcommand is a thin layer over a library function; its `ValueError`s and `OSError`s are printed as one
 line and exit with status 2, as argparse does for bad flags.
 """
 
@@ -29,10 +14,10 @@ import keras
 
 from keras_resnet import accelerate, benchmark, export, recipes
 from keras_resnet._validation import is_positive_int
-from keras_resnet.data import folder_source
+from keras_resnet.data import AUGMENTATIONS, folder_source
 from keras_resnet.models.builders import MODELS, get_model
 from keras_resnet.models.summary import model_summary
-from keras_resnet.training import distribute, trainer
+from keras_resnet.training import distribute, evaluation, plan, trainer
 from keras_resnet.training.plotting import plot_curves
 
 PROG = "keras-resnet"
@@ -52,25 +37,21 @@ def _add_dataset_arguments(parser, default, default_seed):
     parser.add_argument(
         "--dataset",
         default=default,
-        help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and "
-        "PATH/validation with one sub-folder per class; without PATH/validation the last 10%% of each "
-        "class of PATH/train validates; images of at most 64 pixels get the CIFAR augmentation and recipe) "
-        f"or a tensorflow-datasets name (default: {default})",
+        help="shapes (embedded, no download), cifar10, cifar100, folder:PATH (PATH/train and PATH/validation with one "
+        "sub-folder per class; without PATH/validation the last 10%% of each class of PATH/train validates; images "
+        f"of at most 64 pixels get the CIFAR augmentation, recipe) or a tensorflow-datasets name (default: {default})",
     )
     parser.add_argument(
         "--data-dir",
         help="folder of the CIFAR python batch files or of prepared tensorflow-datasets data; nothing is downloaded",
     )
     parser.add_argument(
-        "--image-size",
-        type=_positive_int,
-        help="input side (default: 32 with CIFAR augmentation, 224 with ImageNet augmentation)",
+        "--image-size", type=_positive_int, help="input side (default: 32 with CIFAR, 224 with ImageNet augmentation)"
     )
     parser.add_argument(
         "--augmentation",
-        choices=trainer.AUGMENTATIONS,
-        help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip "
-        "(default: cifar for shapes and CIFAR, else imagenet)",
+        choices=AUGMENTATIONS,
+        help="cifar: pad, crop, flip; imagenet: scale augmentation, crop, flip (default: cifar for small images)",
     )
     parser.add_argument("--train-size", type=_positive_int, help="shapes only: training images (default 6000)")
     parser.add_argument("--validation-size", type=_positive_int, help="shapes only: validation images (default 1000)")
@@ -83,8 +64,7 @@ def _add_dataset_arguments(parser, default, default_seed):
 
 
 def _dataset_options(args):
-    names = ("image_size", "augmentation", "data_dir", "train_size", "validation_size")
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    return {name: getattr(args, name) for name in plan.DATASET_OPTIONS if getattr(args, name) is not None}
 
 
 def _command(commands, name, run, summary, description):
@@ -93,12 +73,8 @@ def _command(commands, name, run, summary, description):
     return parser
 
 
-def build_parser():
-    """The argument parser of `keras-resnet`.
-
-    Returns:
-        An `argparse.ArgumentParser` with the subcommands `train`,
-        `evaluate`, `summary`, `plot`, `export` and `benchmark`.
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `keras-resnet`: `train`, `evaluate`, `summary`, `plot`, `export`, `benchmark`.
 
     Example:
 
@@ -140,7 +116,7 @@ def build_parser():
         type=_positive_int,
         help="epochs; the recipe's whole learning-rate schedule is stretched or squeezed to them (its drops at "
         "the same fractions of the run: a 2-epoch CIFAR run ends at lr 0.001); run.json records the schedule "
-        f"that ran (default: the recipe's length, 64k iterations for CIFAR; {trainer.SHAPES_EPOCHS} for shapes)",
+        f"that ran (default: the recipe's length, 64k iterations for CIFAR; {plan.SHAPES_EPOCHS} for shapes)",
     )
     train.add_argument(
         "--batch-size", type=_positive_int, help="batch size (default: the recipe's; the learning rate scales with it)"
@@ -157,23 +133,18 @@ def build_parser():
         "--strategy",
         choices=distribute.STRATEGIES,
         default="auto",
-        help="auto: multiworker when TF_CONFIG names a cluster, mirrored with several GPUs, "
-        "else none; mirrored: all local GPUs; multiworker: the workers of TF_CONFIG "
-        "(run the command on each; only worker 0 writes --output); none: one device "
-        "(default: %(default)s)",
+        help="auto: multiworker when TF_CONFIG names a cluster, mirrored with several GPUs, else none; mirrored: "
+        "all local GPUs; multiworker: the workers of TF_CONFIG (run the command on each; only worker 0 writes "
+        "--output); none: one device (default: %(default)s)",
     )
     train.add_argument(
-        "--per-replica-batch-size",
-        type=_positive_int,
-        help="images per replica and step, instead of --batch-size: the global batch is this "
-        "times the number of replicas",
+        "--per-replica-batch-size", type=_positive_int, help="images per replica and step, instead of --batch-size"
     )
     train.add_argument(
         "--full-train",
         action="store_true",
-        help="cifar10/cifar100: train on all 50,000 training images and report only the final "
-        "model's test error (the paper's tables); by default the last 10%% of each class "
-        "validates (best.keras, plateaus) and the test set scores the final model separately",
+        help="cifar10/cifar100: train on all 50,000 training images and report only the final model's test error "
+        "(the paper's tables); by default the last 10%% of each class validates (best.keras, plateaus)",
     )
     train.add_argument(
         "--overwrite",
@@ -201,10 +172,10 @@ def build_parser():
     _add_dataset_arguments(evaluate, None, None)
     evaluate.add_argument(
         "--method",
-        choices=trainer.METHODS,
+        choices=evaluation.METHODS,
         default="center",
-        help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet "
-        "testing (ImageNet augmentation only) (default: %(default)s)",
+        help="center: one view per image; ten_crop, multi_scale: the paper's ImageNet testing (ImageNet "
+        "augmentation only) (default: %(default)s)",
     )
     evaluate.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
     evaluate.add_argument(
@@ -311,26 +282,17 @@ def _benchmark(args):
     print(f"wrote {args.output}")
 
 
+# Flags of `train` passed to `trainer.train` under their own names.
+_TRAIN_FLAGS = (
+    *("epochs", "batch_size", "lr", "weight_decay", "recipe", "seed", "strategy", "per_replica_batch_size"),
+    *("verbose", "full_train", "overwrite", "weights"),
+)
+
+
 def _train(args):
     output = args.output or os.path.join("runs", f"{args.model}-{_slug(args.dataset)}")
-    result = trainer.train(
-        args.model,
-        args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        recipe=args.recipe,
-        output_dir=output,
-        seed=args.seed,
-        strategy=args.strategy,
-        per_replica_batch_size=args.per_replica_batch_size,
-        verbose=args.verbose,
-        full_train=args.full_train,
-        overwrite=args.overwrite,
-        weights=args.weights,
-        **_dataset_options(args),
-    )
+    options = {name: getattr(args, name) for name in _TRAIN_FLAGS}
+    result = trainer.train(args.model, args.dataset, output_dir=output, **options, **_dataset_options(args))
     print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
     for split, key in (("validation", "val_accuracy"), ("test", "test_accuracy")):
         if result[key] is not None:
@@ -347,15 +309,8 @@ def _slug(dataset):
 
 
 def _evaluate(args):
-    result = trainer.evaluate_run(
-        args.checkpoint,
-        args.dataset,
-        method=args.method,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        split=args.split,
-        **_dataset_options(args),
-    )
+    options = {name: getattr(args, name) for name in ("method", "batch_size", "seed", "split")}
+    result = trainer.evaluate_run(args.checkpoint, args.dataset, **options, **_dataset_options(args))
     print(f"{result['count']} images of {result['split']} ({result['dataset']}), {args.method}")
     for k in (1, 5):
         print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
@@ -394,13 +349,9 @@ def _summary(args):
         )
         for name, figures, weights in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        print(
-            "  ".join(
-                cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))
-            ).rstrip()
-        )
+    widths = [max(map(len, column)) for column in zip(*lines)]
+    for name, *cells in lines:
+        print("  ".join([name.ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(cells, widths[1:]))]).rstrip())
 
 
 def _plot(args):
@@ -464,7 +415,7 @@ def _add_export_command(commands):
     parser.add_argument(
         "--quantization",
         choices=("int8",),
-        help="litert: post-training full-integer int8 (needs --representative-data)",
+        help="litert: post-training int8 quantization (needs --representative-data)",
     )
     parser.add_argument(
         "--representative-data",
@@ -497,19 +448,13 @@ def _export(args):
             options["class_names"] = file.read().splitlines()
     if args.representative_data:
         options["representative_data"] = folder_source(args.representative_data)
-    for name in ("image_size", "top_k", "version", "quantization", "opset"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    for name in ("from_logits", "crop_to_aspect_ratio"):
-        if getattr(args, name):
-            options[name] = True
+    given = ("image_size", "top_k", "version", "quantization", "opset", "from_logits", "crop_to_aspect_ratio")
+    options.update({name: value for name in given if (value := getattr(args, name)) is not None and value is not False})
     format = export.format_for(args.output, args.format)
     written = export.export(model, args.output, format, **options)
     if format != "saved_model":
-        print(
-            f"wrote {written} ({format}{', int8' if args.quantization else ''}): uint8 images "
-            f"[batch, height, width, 3] in, probabilities out"
-        )
+        quantized = ", int8" if args.quantization else ""
+        print(f"wrote {written} ({format}{quantized}): uint8 images [batch, height, width, 3] in, probabilities out")
         return
     height, width = written["image_size"]
     folder = args.output if args.version is None else os.path.join(args.output, str(args.version))
@@ -521,22 +466,19 @@ def _export(args):
 
 
 def _one_line(error):
-    """An error's message on one line, as argparse's: a list under it (the layers weights did not match) joined by
-    "; "."""
+    """An error's message on one line, as argparse's: a list under it (e.g. unmatched layers) joined by "; "."""
     first, *listed = [line.strip() for line in str(error).splitlines()] or [""]
     return f"{first} {'; '.join(listed)}".strip()
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Runs the `keras-resnet` command.
 
     Args:
-        argv: the arguments after the program name; defaults to
-            `sys.argv[1:]`.
+        argv: the arguments after the program name; defaults to `sys.argv[1:]`.
 
     Returns:
-        The exit status: 0, or 2 after a library error (printed as one
-        line). Bad flags exit with status 2 through argparse.
+        The exit status: 0, or 2 after a library error (printed as one line) or bad flags (argparse).
 
     Example:
 

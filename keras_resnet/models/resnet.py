@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet import recipes
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet.models import pretrained as pretrained_lib
 from keras_resnet.models import weights as weights_lib
@@ -21,7 +22,6 @@ from keras_resnet.models.blocks import STRIDE_IN, LayerSettings, batch_norm, con
 from keras_resnet.models.layers import ConstantPadding2D, channel_axis, spatial_axes
 from keras_resnet.models.model import ResNetModel
 from keras_resnet.models.preprocessing import PIPELINE_KEYS, add_preprocessing, preprocessing_statistics, resize_plan
-from keras_resnet import recipes
 
 POOLINGS = (None, "avg", "max")
 POOL_PADDINGS = ("zeros", "-inf")

@@ -1,12 +1,11 @@
-"""Evaluation with averaged scores over views: centre crop, 10-crop and multi-scale fully-convolutional testing.
+"""Evaluation over several views of each image: centre crop, the paper's 10-crop and multi-scale testing.
 
-He et al. (2015, section 3.4) compare models with "the standard 10-crop testing" and report their best results
-with "the fully-convolutional form", averaging the scores at multiple scales (shorter side in
-{224, 256, 384, 480, 640}). `evaluate` takes a Keras model and a dataset of full-size images, scores every view
-of each image, averages the model outputs over the views and reports top-1 and top-5 error.
-
-TensorFlow is imported inside the functions: importing this module does not need it.
+He et al. (2015, section 3.4) compare models with 10-crop testing and report their best results with the
+fully-convolutional form, averaging the scores at several scales. TensorFlow is imported inside the functions.
 """
+
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -24,16 +23,13 @@ METHODS = ("center", "ten_crop", "multi_scale")
 """How `evaluate` (and `trainer.evaluate_run`) views each image: centre crop, 10 crops, several scales."""
 
 
-def top_k_error(scores, labels, k=1):
-    """Returns the fraction of examples whose label is not among the `k` highest scores.
+def top_k_error(scores: Any, labels: Any, k: int = 1) -> float:
+    """The fraction of examples whose label is not among the `k` highest scores, a float in [0, 1].
 
     Args:
         scores: array of shape `(count, classes)`.
         labels: int array of shape `(count,)`.
-        k: int, how many of the highest scores count as a hit; at least the number of classes means no error.
-
-    Returns:
-        A float in [0, 1].
+        k: int, how many of the highest scores count as a hit.
 
     Example:
 
@@ -65,57 +61,46 @@ def _ten_crops(image, size):
 
 
 def evaluate(
-    model,
-    images,
+    model: keras.Model,
+    images: Any,
     *,
-    method="ten_crop",
-    crop_size=CROP_SIZE,
-    resize_size=RESIZE_SIZE,
-    scales=PAPER_SCALES,
-    flip=False,
-    preprocess=None,
-):
+    method: str = "ten_crop",
+    crop_size: int = CROP_SIZE,
+    resize_size: int = RESIZE_SIZE,
+    scales: tuple[int, ...] = PAPER_SCALES,
+    flip: bool = False,
+    preprocess: Callable | None = None,
+) -> dict:
     """Scores each image over several views, averages the model outputs and reports top-1 and top-5 error.
 
-    Methods (all resizing keeps the aspect ratio and makes the shorter side the given length):
-
-    - `"center"`: resize to `resize_size`, score the centre `crop_size` crop.
-    - `"ten_crop"`: resize to `resize_size`, score the four corner crops and the centre crop of side
-      `crop_size` and their horizontal flips (10 views), as in AlexNet and the paper's comparisons.
-    - `"multi_scale"`: resize to each of `scales` and score the whole image (the fully-convolutional form:
-      the model must accept inputs of any size, e.g. built with `input_shape=(None, None, 3)` and global
-      pooling), plus its horizontal flip if `flip`.
-
-    The averaged score of an image is the mean of the model outputs over its views (probabilities for a model
-    ending in softmax). Each image is scored on its own, so images may differ in size.
+    Each resize keeps the aspect ratio, the shorter side at the given length. `"center"`: resize to
+    `resize_size`, the centre `crop_size` crop. `"ten_crop"`: resize to `resize_size`, the four corner and the
+    centre crops and their flips. `"multi_scale"`: the whole image at each of `scales` (the model must take any
+    size, e.g. `input_shape=(None, None, 3)`), and its flips if `flip`. Each image is scored on its own, so
+    images may differ in size.
 
     Args:
         model: a Keras model mapping a batch of images to class scores of shape `(batch, classes)`.
-        images: an unbatched `tf.data.Dataset` of `(image, label)`: images of shape `(height, width, 3)` on the
-            0-255 scale, any size (e.g. `source.images()` of a `keras_resnet.data` source).
-        method: one of `"center"`, `"ten_crop"`, `"multi_scale"`.
-        crop_size: int, side of the crops (`"center"`, `"ten_crop"`).
+        images: an unbatched `tf.data.Dataset` of `(image, label)`, images of shape `(height, width, 3)` on the
+            0-255 scale (e.g. `source.images()` of a `keras_resnet.data` source).
+        method: one of `METHODS`.
+        crop_size: int, side of the crops.
         resize_size: int, shorter side before cropping; at least `crop_size`.
         scales: tuple of ints, the shorter sides of `"multi_scale"`.
-        flip: bool, whether `"multi_scale"` also scores the horizontally flipped images.
-        preprocess: optional function, run in tf.data, mapping float32 views of shape
-            `(views, height, width, 3)` on the 0-255 scale to model inputs, e.g.
-            `keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)`. `None` passes them unchanged.
+        flip: bool, whether `"multi_scale"` also scores the flipped images.
+        preprocess: optional function mapping float32 views `(views, height, width, 3)` on the 0-255 scale to
+            model inputs, e.g. `keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)`.
 
     Returns:
-        A dict with `"top1_error"` and `"top5_error"` (floats in [0, 1]), `"scores"` (float array of shape
-        `(count, classes)`, the averaged scores) and `"labels"` (int array of shape `(count,)`).
+        A dict with `"top1_error"`, `"top5_error"`, `"scores"` (the averaged scores, `(count, classes)`) and
+        `"labels"` (`(count,)`).
 
     Example:
 
     ```python
     validation = keras_resnet.data.tfds_source("imagenet2012", split="validation", data_dir="/data/tfds")
-    result = keras_resnet.training.evaluation.evaluate(
-        model,
-        validation.images(),
-        method="ten_crop",
-        preprocess=keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN),
-    )
+    normalize = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)
+    result = keras_resnet.training.evaluation.evaluate(model, validation.images(), preprocess=normalize)
     print(result["top1_error"], result["top5_error"])
     ```
     """

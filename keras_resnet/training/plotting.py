@@ -1,13 +1,14 @@
-"""Training curves in the paper's style, from CSV logs or Keras histories.
+"""Training curves in the paper's style (Fig. 4, 6): training error dashed, validation error solid, one colour a run.
 
-He et al. (2015) draw training error as a thin dashed line and validation
-(test) error as a bold solid line, one colour per network, so that a plain
-network and its residual twin can be compared on one figure (Fig. 4, 6).
 matplotlib is imported only when a figure is drawn, with the Agg backend.
 """
 
+from __future__ import annotations
+
 import csv
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from keras_resnet._validation import check_int as _check_int
 
@@ -15,18 +16,15 @@ from keras_resnet._validation import check_int as _check_int
 _NOT_TOP1 = ("top", "_k_", "sparse_top")
 
 
-def read_log(path):
-    """Reads a `keras.callbacks.CSVLogger` file into columns.
-
-    When an epoch appears more than once (runs appended to one log), its
-    last row is kept.
+def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Reads a `keras.callbacks.CSVLogger` file into columns, keeping the last row of an epoch logged twice.
 
     Args:
         path: path of the CSV file.
 
     Returns:
-        A dict from column name to a list of floats, one per epoch, in
-        epoch order; `"epoch"` counts from 0 as Keras writes it.
+        A dict from column name to a list of floats, one per epoch in epoch
+        order; `"epoch"` counts from 0 as Keras writes it.
 
     Example:
 
@@ -64,7 +62,14 @@ def _accuracy_key(columns):
     return "accuracy" if "accuracy" in candidates else candidates[0]
 
 
-def plot_curves(logs, output, *, labels=None, steps_per_epoch=None, title=None):
+def plot_curves(
+    logs: Any,
+    output: str | os.PathLike,
+    *,
+    labels: Sequence[str] | None = None,
+    steps_per_epoch: int | None = None,
+    title: str | None = None,
+) -> str | os.PathLike:
     """Draws training (dashed) and validation (solid) error of one or more runs.
 
     Args:

@@ -1,6 +1,9 @@
-"""The run folder: the names of its files and the callbacks that write them (checkpoints, log, backup)."""
+"""The run folder: its files, the callbacks that write them, where a run resumes and what is written when."""
+
+from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import tempfile
 import types
@@ -17,11 +20,21 @@ from keras_resnet.training.callbacks import (
     ErrorWarmUp,
     PlateauDecay,
     StopOnNaN,
+    resume_epoch,
 )
+from keras_resnet.training.plotting import plot_curves, read_log
 
-# Names of the files `run_callbacks(recipe, directory)` writes in `directory`.
+# Names of a run folder's files: `run_callbacks(recipe, directory)` writes the first five, `RunFolder` the others.
 RUN_FILES = types.MappingProxyType(
-    {"backup": "backup", "best": "best.keras", "last": "last.keras", "log": "log.csv", "tensorboard": "tensorboard"}
+    {
+        "backup": "backup",
+        "best": "best.keras",
+        "last": "last.keras",
+        "log": "log.csv",
+        "tensorboard": "tensorboard",
+        "curves": "curves.png",
+        "config": "run.json",
+    }
 )
 
 
@@ -117,3 +130,99 @@ def run_callbacks(
     if not is_chief:
         result.append(DeleteOnTrainEnd(target))
     return result
+
+
+class RunFolder:
+    """The folder of a `train` run: `run.json`, the log and curves, and where the run resumes.
+
+    `start` checks that a backup in the folder is of this run (a run resumes only with its own arguments) and
+    that a finished run is not trained over unasked, then writes `run.json`; `finish` adds the results to it
+    and draws `curves.png` from the whole run's log. Without a directory, or in a worker that is not the
+    chief, nothing is written.
+
+    Args:
+        directory: the run's folder, or `None`.
+        is_chief: bool, whether this process writes the folder.
+
+    Example:
+
+    ```python
+    folder = RunFolder("runs/resnet20")
+    folder.start({"model": "resnet20", "dataset": "shapes"})
+    folder.resume_epoch  # 0, or the first epoch a backup left to run
+    ```
+    """
+
+    def __init__(self, directory: str | os.PathLike | None, *, is_chief: bool = True):
+        self.directory = None if directory is None else os.fspath(directory)
+        self.writes = self.directory is not None and is_chief
+        self.files = (
+            {name: os.path.join(self.directory, file) for name, file in RUN_FILES.items()} if self.writes else {}
+        )
+        self._record = None
+
+    @property
+    def resume_epoch(self) -> int:
+        """The first epoch still to run: the backup's, else 0."""
+        return 0 if self.directory is None else resume_epoch(os.path.join(self.directory, RUN_FILES["backup"]))
+
+    def start(self, record: dict, *, overwrite: bool = False) -> None:
+        """Checks the folder against the run's `record` and writes it as `run.json`."""
+        if not self.writes:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        record = json.loads(json.dumps(record))  # as JSON reads it back: tuples become lists
+        previous = read_run(self.directory)
+        if os.path.isdir(self.files["backup"]):
+            if previous != record:
+                raise ValueError(
+                    f"output_dir {self.directory!r} holds the backup of an unfinished run with other arguments "
+                    f"({previous}); received {record}. Re-run with the same arguments to resume it, or use "
+                    "another output_dir."
+                )
+            _trim_log(self.files["log"], self.resume_epoch)
+        else:
+            if previous is not None and "results" in previous and not overwrite:
+                raise ValueError(
+                    f"output_dir {self.directory!r} holds a finished run ({previous['model']} on "
+                    f"{previous['dataset']}); received overwrite=False. Pass overwrite=True (keras-resnet train "
+                    "--overwrite) to train it afresh over its files, or use another output_dir."
+                )
+            if os.path.isfile(self.files["log"]):
+                os.remove(self.files["log"])
+        _write_json(self.files["config"], record)
+        self._record = record
+
+    def finish(self, report: dict, *, label: str, steps_per_epoch: int) -> dict | None:
+        """Adds `report` to `run.json` and draws the curves; returns the whole run's log (`None`: nothing written)."""
+        if not self.writes:
+            return None
+        _write_json(self.files["config"], {**self._record, **report})
+        plot_curves(self.files["log"], self.files["curves"], labels=[label], steps_per_epoch=steps_per_epoch)
+        return read_log(self.files["log"])
+
+
+def read_run(directory: str | os.PathLike) -> dict | None:
+    """The `run.json` of a run folder, or `None`."""
+    path = os.path.join(directory, RUN_FILES["config"])
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _write_json(path, content):
+    with open(path, "w") as handle:
+        json.dump(content, handle, indent=1)
+
+
+def _trim_log(path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs: a killed run may have logged an epoch it redoes."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as handle:
+        lines = handle.readlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
+    if kept != lines:
+        with open(path, "w", newline="") as handle:
+            handle.writelines(kept)
