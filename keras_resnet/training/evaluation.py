@@ -16,6 +16,8 @@ from keras_resnet._validation import check_positive_ints as _check_positive_ints
 from keras_resnet.data.transforms import center_crop, resize_shorter_side
 from keras_resnet.imagenet import CROP_SIZE, RESIZE_SIZE
 
+__all__ = ["METHODS", "PAPER_SCALES", "evaluate", "top_k_error"]
+
 PAPER_SCALES = (224, 256, 384, 480, 640)
 """Shorter sides of the paper's multi-scale fully-convolutional testing."""
 
