@@ -37,7 +37,7 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     Example:
 
     >>> import numpy as np
-    >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].round(3).tolist()
+    >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].astype(float).round(3).tolist()
     [151.061, 138.221, 131.32]
     """
     _check_choice("mode", mode, MODES)

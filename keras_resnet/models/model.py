@@ -53,7 +53,8 @@ class ResNetModel(keras.Model):
 
         Example:
 
-        >>> model = keras_resnet.ResNet20()
+        >>> from keras_resnet import ResNet20
+        >>> model = ResNet20()
         >>> model.record(class_names=[f"c{i}" for i in range(10)])
         >>> model.class_names[0], model.includes_preprocessing
         ('c0', False)

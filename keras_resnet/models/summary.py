@@ -52,7 +52,7 @@ def model_summary(model: keras.Model) -> dict:
 
     >>> import keras_resnet
     >>> model_summary(keras_resnet.ResNet18())["gmacs"]
-    1.82
+    1.81
     """
     _check_model("model", model)
     macs = count_macs(model)
