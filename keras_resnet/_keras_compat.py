@@ -10,10 +10,7 @@ import keras
 
 
 def flatten_layers(model):
-    """Every layer of `model`, nested models' included (`model.layers` stops at one level).
-
-    Keras: `Layer._flatten_layers()`.
-    """
+    """Every layer of `model`, nested models' included (Keras: `Layer._flatten_layers()`)."""
     return list(model._flatten_layers())
 
 
@@ -56,10 +53,7 @@ def output_activation(model):
 
 
 def override_steps(model, train_step=None, test_step=None):
-    """Makes `fit` and `evaluate` of `model` run these step functions instead of its own.
-
-    Keras: `fit`/`evaluate` compile `self.train_step`/`self.test_step` when they build their function.
-    """
+    """Makes `fit`/`evaluate` run these steps (Keras compiles `self.train_step`/`self.test_step` then)."""
     if train_step is not None:
         model.train_step = train_step
     if test_step is not None:
@@ -75,34 +69,22 @@ def override_symbolic_build(model, build):
 
 
 def epoch_iterator_element_spec(iterator):
-    """The `tf.TypeSpec` structure of one batch of the data that `fit` iterates over.
-
-    Keras: `TFEpochIterator.data_adapter.get_tf_dataset()`.
-    """
+    """The `tf.TypeSpec` of one batch `fit` iterates (Keras: `TFEpochIterator.data_adapter.get_tf_dataset()`)."""
     return iterator.data_adapter.get_tf_dataset().element_spec
 
 
 def symbolic_build(model, data_batch):
-    """Builds `model`, its compiled loss and metrics and its optimizer from the shapes of `data_batch`.
-
-    Keras: `Trainer._symbolic_build(data_batch=...)`; `data_batch` may be tensors or `tf.TypeSpec`s.
-    """
+    """Builds `model`, loss, metrics, optimizer from `data_batch`, tensors or specs (Keras: `_symbolic_build`)."""
     model._symbolic_build(data_batch=data_batch)
 
 
 def optimizer_variable_index(optimizer, variable):
-    """The position of `variable` (or of its `tf.distribute` replica component) among the optimizer's variables.
-
-    Keras: `BaseOptimizer._get_variable_index(variable)`.
-    """
+    """The optimizer's index of `variable` or its replica component (Keras: `BaseOptimizer._get_variable_index`)."""
     return optimizer._get_variable_index(variable)
 
 
 def saving_class_key(class_name):
-    """The snake-case name under which Keras's `save_weights` files key a layer of class `class_name`.
-
-    Keras: `keras.src.utils.naming.to_snake_case`, used by `keras.src.saving.saving_lib`.
-    """
+    """How `save_weights` files key a layer of class `class_name` (Keras: `keras.src.utils.naming`)."""
     from keras.src.utils.naming import to_snake_case
 
     return to_snake_case(class_name)

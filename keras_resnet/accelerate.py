@@ -59,13 +59,10 @@ class Acceleration:
         )
 
     def apply(self, *, verbose: bool = True) -> Acceleration:
-        """Sets the global dtype policy and the distribution; call it before building the model.
+        """Sets the global dtype policy and the distribution, and returns `self`; call it before building the model.
 
         Args:
             verbose: print `describe()` the first time this choice is applied in the process.
-
-        Returns:
-            `self`, for chaining.
         """
         keras.config.set_dtype_policy(self.precision)
         if self.data_parallel:
@@ -125,7 +122,7 @@ def acceleration(
     steps_per_execution: int | str = "auto",
     data_parallel: bool | str = "auto",
 ) -> Acceleration:
-    """Chooses the fastest correct training settings for this machine; every choice can be overridden.
+    """An `Acceleration` of the fastest correct training settings for this machine; every choice can be overridden.
 
     Args:
         precision: one of `PRECISIONS`, or `"auto"`: a global dtype policy other than float32 if set, else
@@ -133,9 +130,6 @@ def acceleration(
         jit_compile: `"auto"` (on JAX, and on TensorFlow accelerators: oneDNN beats XLA on CPU), or a bool.
         steps_per_execution: `"auto"` (8 on accelerators, 1 on CPUs) or a positive int.
         data_parallel: `"auto"` (JAX with several accelerators) or a bool; `True` needs the JAX backend.
-
-    Returns:
-        An `Acceleration`; call `.apply()` on it before building the model.
 
     Example:
 

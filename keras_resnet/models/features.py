@@ -83,15 +83,12 @@ def feature_extractor(
 
 
 def freeze(model: keras.Model) -> keras.Model:
-    """Freezes a whole model, BatchNormalization included (Keras 3 runs it in inference mode then).
+    """Freezes a whole model in place and returns it, BatchNormalization included (then in inference mode).
 
     Compile the model that trains afterwards: `compile` reads which weights train.
 
     Args:
         model: a `keras.Model` (or any layer).
-
-    Returns:
-        The same model.
 
     Example:
 
@@ -107,16 +104,13 @@ def freeze(model: keras.Model) -> keras.Model:
 def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: bool = True) -> keras.Model:
     """Makes the last `stages` stages of a backbone (and what follows them) trainable, the rest frozen.
 
-    Compile the model that trains afterwards.
+    Changes the model in place and returns it; compile the model that trains afterwards.
 
     Args:
         model: a model built by `keras_resnet`.
         stages: how many of the last stages to unfreeze; `None`: the whole network, stem included.
         keep_bn_frozen: keep BatchNormalization frozen, so small batches of a new data set
             do not undo the pretrained statistics (as the Keras transfer-learning guide).
-
-    Returns:
-        The same model.
 
     Example:
 

@@ -97,9 +97,6 @@ def add_preprocessing(
         resize_size: a size to resize to (antialiased, as PIL) before centre-cropping `image_size`.
         interpolation: `"bilinear"` or `"bicubic"`.
 
-    Returns:
-        The preprocessed tensor.
-
     Example:
 
     >>> x = keras.Input((None, None, 3))
