@@ -30,7 +30,6 @@ import keras
 import numpy as np
 
 from keras_resnet import ResNet
-from keras_resnet._validation import check_int, check_positive_int
 from keras_resnet.models.features import freeze, unfreeze
 
 DIRECTIONS = ("left", "right", "up", "down")
@@ -38,6 +37,15 @@ DIRECTIONS = ("left", "right", "up", "down")
 # (row, column) displacement of one step towards each direction.
 _STEPS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
 _NOISE = 0.05
+
+
+def check_int(argument, value, minimum, maximum=None, context=""):
+    """Raises a ValueError naming the argument, the value received and the integers allowed."""
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if integer and value >= minimum and (maximum is None or value <= maximum):
+        return
+    allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+    raise ValueError(f"{argument} must be {allowed}{context}; received {value!r}")
 
 
 def moving_shapes_clips(count, *, frames=5, image_size=32, seed=0):
@@ -136,7 +144,7 @@ def video_classifier(backbone, classes, *, frames, filters=16, data_format=None,
             f"received output shape {backbone.output_shape}"
         )
     for argument, value in (("classes", classes), ("frames", frames), ("filters", filters)):
-        check_positive_int(argument, value)
+        check_int(argument, value, 1)
     data_format = data_format or keras.config.image_data_format()
     inputs = keras.Input((frames, *backbone.input_shape[1:]))
     x = keras.layers.TimeDistributed(backbone, name="frames")(inputs)

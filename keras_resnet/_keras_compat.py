@@ -83,28 +83,6 @@ def optimizer_variable_index(optimizer, variable):
     return optimizer._get_variable_index(variable)
 
 
-def saving_class_key(class_name):
-    """How `save_weights` files key a layer of class `class_name` (Keras: `keras.src.utils.naming`)."""
-    from keras.src.utils.naming import to_snake_case
-
-    return to_snake_case(class_name)
-
-
-def with_imagenet_class_index(index, function, *args, **kwargs):
-    """Calls `function(*args, **kwargs)` with `keras.applications`' ImageNet class index set to `index`.
-
-    Keras: the module global `keras.src.applications.imagenet_utils.CLASS_INDEX`, put back afterwards.
-    """
-    from keras.src.applications import imagenet_utils
-
-    saved = imagenet_utils.CLASS_INDEX
-    imagenet_utils.CLASS_INDEX = index
-    try:
-        return function(*args, **kwargs)
-    finally:
-        imagenet_utils.CLASS_INDEX = saved
-
-
 _CHECKPOINT_METHODS = ("_save_model", "_get_file_path", "_should_save_model")
 
 

@@ -8,7 +8,6 @@ a message naming the Keras release and the change, so a Keras upgrade shows at o
 import contextlib
 import sys
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -194,44 +193,6 @@ def test_optimizer_variable_index_maps_a_replica_component_back():
     ):
         step()
         assert seen == [0, 1]
-
-
-def test_saving_class_key_names_the_layers_of_a_weights_file(tmp_path):
-    model = tiny_model()
-    path = str(tmp_path / "tiny.weights.h5")
-    model.save_weights(path)
-    with h5py.File(path, "r") as file:
-        keys = set(file["layers"])
-    expected, seen = set(), {}
-    for layer in model.layers:
-        base = _keras_compat.saving_class_key(type(layer).__name__)
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        expected.add(base if count == 0 else f"{base}_{count}")
-    with keras_still(
-        "keys the layers of a .weights.h5 file by keras.src.utils.naming.to_snake_case(class name)",
-        _keras_compat.saving_class_key,
-    ):
-        assert {"dense", "dense_1", "batch_normalization"} <= keys
-        assert keys <= expected, f"file keys {sorted(keys)}, expected among {sorted(expected)}"
-
-
-def test_with_imagenet_class_index_is_what_decode_predictions_reads():
-    from keras.src.applications import imagenet_utils
-
-    before = imagenet_utils.CLASS_INDEX
-    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
-    preds = np.zeros((1, 1000), "float32")
-    preds[0, [5, 9]] = [0.25, 0.75]
-    with keras_still(
-        "decodes with the module global imagenet_utils.CLASS_INDEX when it is set",
-        _keras_compat.with_imagenet_class_index,
-    ):
-        decoded = _keras_compat.with_imagenet_class_index(
-            index, keras.applications.resnet.decode_predictions, preds, top=2
-        )
-        assert [name for _, name, _ in decoded[0]] == ["class_9", "class_5"]
-        assert imagenet_utils.CLASS_INDEX is before
 
 
 def test_installed_keras_is_in_the_pinned_range():
