@@ -124,3 +124,25 @@ def test_code_passes_ruff(command):
     """The ruff configuration of pyproject.toml holds for the whole tree (run `ruff check --fix . && ruff format .`)."""
     result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-1000:]
+
+
+def _imports(folder):
+    """`(module file, imported keras_resnet module)` for every import in a package folder, lazy ones too."""
+    import ast
+
+    for path in sorted((ROOT / "keras_resnet" / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            yield from ((path.relative_to(ROOT).as_posix(), name) for name in names if name.startswith("keras_resnet"))
+
+
+@pytest.mark.parametrize(
+    "folder, forbidden",
+    [("models", ("data", "training", "export")), ("data", ("models", "training", "export"))],
+)
+def test_models_and_data_stand_side_by_side(folder, forbidden):
+    prefixes = tuple(f"keras_resnet.{name}" for name in forbidden)
+    wrong = [(path, name) for path, name in _imports(folder) if name.startswith(prefixes)]
+    assert not wrong, f"keras_resnet/{folder} must not import {', '.join(prefixes)}: {wrong}"
