@@ -29,8 +29,7 @@ class RunPlan:
         dataset: the data set's name, or `"pipelines"` for a `(train, validation)` pair.
         recipe: the `keras_resnet.recipes.Recipe` that runs: chosen for the data set (or named), overridden
             by `batch_size`, `lr`, `weight_decay`, its schedule stretched or squeezed to `epochs`.
-        epochs: epochs to train.
-        steps_per_epoch: optimizer steps per epoch.
+        epochs, steps_per_epoch: epochs to train and optimizer steps per epoch.
         image_size: side of the training images.
         augmentation: `"cifar"` or `"imagenet"` for a named data set, `None` for pipelines.
         classes: the number of classes to build a model name for (`None`: a built model's own).
@@ -117,9 +116,6 @@ def plan_run(
     """The plan of `keras_resnet.training.train` with these arguments (see there); nothing is trained.
 
     A named data set's sources are listed (its images are not read); a pair of pipelines is asked its length.
-
-    Returns:
-        A `RunPlan`.
 
     Example:
 
