@@ -20,14 +20,10 @@ __all__ = ["feature_extractor", "feature_info", "freeze", "unfreeze"]
 
 
 def feature_info(model: keras.Model) -> list[dict]:
-    """Describes the feature levels of a `keras_resnet` backbone.
+    """The feature levels of a model built by `keras_resnet`, shallowest first.
 
-    Args:
-        model: a model built by `keras_resnet`.
-
-    Returns:
-        One dict per level, shallowest first: `"level"` (`"C2"`, ...), `"layer"` (whose output
-        it is), `"stride"` (input pixels per feature pixel) and `"channels"`.
+    Each is a dict: `"level"` (`"C2"`, ...), `"layer"` (whose output it is), `"stride"` (input pixels per
+    feature pixel) and `"channels"`.
 
     Example:
 
@@ -87,9 +83,6 @@ def freeze(model: keras.Model) -> keras.Model:
 
     Compile the model that trains afterwards: `compile` reads which weights train.
 
-    Args:
-        model: a `keras.Model` (or any layer).
-
     Example:
 
     >>> from keras_resnet import ResNet20
@@ -109,8 +102,7 @@ def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: b
     Args:
         model: a model built by `keras_resnet`.
         stages: how many of the last stages to unfreeze; `None`: the whole network, stem included.
-        keep_bn_frozen: keep BatchNormalization frozen, so small batches of a new data set
-            do not undo the pretrained statistics (as the Keras transfer-learning guide).
+        keep_bn_frozen: keep BatchNormalization frozen, so small batches do not undo the pretrained statistics.
 
     Example:
 
