@@ -43,8 +43,7 @@ class ZeroPadShortcut(_ImageLayer):
     """The paper's option A shortcut: strided identity with zero-padded channels, no parameters.
 
     Args:
-        filters: channels of the output; at least the input's channels.
-        strides: spatial subsampling factor.
+        filters, strides: output channels (at least the input's) and spatial subsampling factor.
         data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
@@ -118,8 +117,7 @@ class ConstantPadding2D(_ImageLayer):
     """Pads height and width with a constant, e.g. `-inf` before a max-pool (torch's padding).
 
     Args:
-        padding: pixels added on each side of height and width.
-        value: the constant (`-inf` lets a following max-pool ignore the border).
+        padding, value: pixels added on each side of height and width, and their value.
         data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
