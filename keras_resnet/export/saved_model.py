@@ -10,9 +10,9 @@ The SavedModel needs TensorFlow alone (not keras_resnet or the model's code). Si
   model without checks, resizing or strings, which the LiteRT converter turns into builtin ops alone;
 - `metadata` (no input): `image_size`, `class_names`, `top_k`, `preprocessing` (JSON) and `crop_to_aspect_ratio`.
 
-The loaded object's `predict` is the bare model on preprocessed float32 input. Images of another size are
-resized as `keras.layers.Resizing(antialias=True)` does. Wrong input fails with an `InvalidArgumentError`
-naming what was expected and received. `assets/` holds `class_names.txt` and `metadata.json`.
+The loaded object's `predict` is the bare model on preprocessed float32 input. Other sizes are resized as
+`keras.layers.Resizing(antialias=True)` does; wrong input fails with an `InvalidArgumentError` saying why.
+`assets/` holds `class_names.txt` and `metadata.json`.
 """
 
 from __future__ import annotations

@@ -76,11 +76,8 @@ def conv_bn(
 
     Example:
 
-    >>> import keras
-    >>> x = keras.Input((32, 32, 3))
-    >>> y = conv_bn(x, 16, 3, LayerSettings(), name="stem")
-    >>> tuple(y.shape)
-    (None, 32, 32, 16)
+    >>> tuple(conv_bn(keras.Input((32, 32, 3)), 16, 3, LayerSettings(), strides=2, name="stem").shape)
+    (None, 16, 16, 16)
     """
     padding = "same"
     if strides > 1 and kernel_size > 1:
@@ -201,9 +198,7 @@ def residual_block(
 
     Example:
 
-    >>> import keras
-    >>> x = keras.Input((32, 32, 16))
-    >>> y = residual_block(x, 32, LayerSettings(), name="conv3_block1", strides=2, shortcut="A")
+    >>> y = residual_block(keras.Input((32, 32, 16)), 32, LayerSettings(), name="conv3_block1", strides=2, shortcut="A")
     >>> tuple(y.shape)
     (None, 16, 16, 32)
     """

@@ -27,8 +27,7 @@ def feature_info(model: keras.Model) -> list[dict]:
 
     Example:
 
-    >>> from keras_resnet import ResNet18
-    >>> feature_info(ResNet18(include_top=False))[0]
+    >>> feature_info(get_model("resnet18", include_top=False))[0]
     {'level': 'C2', 'layer': 'conv2_block2_out', 'stride': 4, 'channels': 64}
     """
     _check_model("model", model)
@@ -52,9 +51,7 @@ def feature_extractor(
 
     Example:
 
-    >>> import numpy as np
-    >>> extractor = feature_extractor("resnet18", levels=("C3", "C5"))
-    >>> features = extractor(np.zeros((1, 64, 64, 3), "float32"))
+    >>> features = feature_extractor("resnet18", levels=("C3", "C5"))(keras.ops.zeros((1, 64, 64, 3)))
     >>> {level: tuple(x.shape) for level, x in features.items()}
     {'C3': (1, 8, 8, 128), 'C5': (1, 2, 2, 512)}
     """
@@ -85,8 +82,7 @@ def freeze(model: keras.Model) -> keras.Model:
 
     Example:
 
-    >>> from keras_resnet import ResNet20
-    >>> len(freeze(ResNet20(include_top=False)).trainable_weights)
+    >>> len(freeze(get_model("resnet20", include_top=False)).trainable_weights)
     0
     """
     _check_model("model", model)
@@ -106,8 +102,7 @@ def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: b
 
     Example:
 
-    >>> from keras_resnet import ResNet20
-    >>> model = unfreeze(freeze(ResNet20(include_top=False)), stages=1)
+    >>> model = unfreeze(freeze(get_model("resnet20", include_top=False)), stages=1)
     >>> sorted({w.path.split("_")[0] for w in model.trainable_weights})
     ['conv4']
     """

@@ -48,9 +48,7 @@ class ZeroPadShortcut(_ImageLayer):
 
     Example:
 
-    >>> import numpy as np
-    >>> layer = ZeroPadShortcut(8, strides=2)
-    >>> tuple(layer(np.ones((1, 4, 4, 3), "float32")).shape)
+    >>> tuple(ZeroPadShortcut(8, strides=2)(keras.ops.ones((1, 4, 4, 3))).shape)
     (1, 2, 2, 8)
     """
 
@@ -122,8 +120,7 @@ class ConstantPadding2D(_ImageLayer):
 
     Example:
 
-    >>> import numpy as np
-    >>> y = ConstantPadding2D(1, value=-np.inf)(-np.ones((1, 2, 2, 1), "float32"))
+    >>> y = ConstantPadding2D(1, value=float("-inf"))(-keras.ops.ones((1, 2, 2, 1)))
     >>> tuple(y.shape), float(keras.ops.convert_to_numpy(y)[0, 0, 0, 0])
     ((1, 4, 4, 1), -inf)
     """

@@ -41,8 +41,7 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     """`keras.callbacks.ReduceLROnPlateau` with the paper's divide-by-10 on the validation accuracy, and a state.
 
     Args:
-        monitor: the log key to watch.
-        patience: epochs without improvement before dividing.
+        monitor, patience: the log key to watch, and epochs without improvement before dividing.
         factor: the multiplier of the learning rate, in (0, 1).
         **kwargs: other arguments of `keras.callbacks.ReduceLROnPlateau` (`min_delta`, `cooldown`, ...).
 
@@ -78,8 +77,7 @@ class ErrorWarmUp(keras.callbacks.Callback):
     in `switched_at`); a `LearningRateSchedule` is then evaluated before every batch.
 
     Args:
-        learning_rate: the rate after the warm-up.
-        warmup_learning_rate: the rate during the warm-up.
+        learning_rate, warmup_learning_rate: the rates after and during the warm-up.
         max_error: the training error in (0, 1] that ends the warm-up.
         monitor: the log key of the training accuracy.
 
