@@ -221,10 +221,9 @@ def export_saved_model(
     Args:
         model: a `keras.Model` from `(batch, height, width, 3)` images to `(batch, classes)` scores.
         export_dir: folder to write; it must not exist or be empty.
-        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (mean subtracted, BGR:
-            ResNet v1), `"tf"` (scaled to [-1, 1]: v2), a dict `{"mean", "std", "channel_order"}` on the 0-255 scale
-            (e.g. from `cifar_preprocessing`), `None` (pixels as they are) or `"auto"`: what the model records.
-            A model built with `include_preprocessing=True` takes only `"auto"` or `None`.
+        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (v1), `"tf"` (v2), a
+            dict `{"mean", "std", "channel_order"}` on the 0-255 scale (e.g. `cifar_preprocessing`), `None`, or
+            `"auto"`: what the model records (the only choices, with `None`, under `include_preprocessing=True`).
         class_names: one string per class; defaults to the model's recorded `class_names`, else `"0"`, ...
         top_k: how many best classes the signatures return; defaults to 5, or the number of classes if fewer.
         image_size: `(height, width)` (or one int) served images are resized to; defaults to the model's.

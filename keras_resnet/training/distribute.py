@@ -1,9 +1,8 @@
 """Data-parallel training: one model replicated over devices and worker processes.
 
-Strategies (`STRATEGIES`): `"mirrored"` replicates over the local GPUs (logical CPUs without one),
-`"multiworker"` over the cluster in `TF_CONFIG` (every process on JAX), `"none"` distributes nothing, and
-`"auto"` picks `"multiworker"` in a cluster, `"mirrored"` with several devices, else `"none"`. Only the chief
-writes the run's folder (`run_callbacks(..., is_chief=...)`); read replicated variables with `.numpy()`.
+`STRATEGIES`: `"mirrored"` over the local GPUs (logical CPUs without one), `"multiworker"` over the cluster in
+`TF_CONFIG` (every process on JAX), `"none"`, and `"auto"`: multiworker in a cluster, else mirrored with several
+devices, else none. Only the chief writes the run's folder; read replicated variables with `.numpy()`.
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ class Replication(typing.NamedTuple):
     Attributes:
         kind: the resolved strategy name: `"mirrored"`, `"multiworker"` or `"none"`.
         strategy: a `tf.distribute.Strategy`, a `keras.distribution.DataParallel` (JAX) or `None`.
-        num_replicas: replicas in the whole cluster; the global batch is split between them.
-        num_workers: processes in the cluster (1 without `"multiworker"`).
+        num_replicas, num_workers: replicas (the global batch is split between them) and processes in the cluster.
         is_chief: whether this process writes the run's files.
         devices: the local devices that hold a replica (empty for the default placement of `"none"`).
     """
