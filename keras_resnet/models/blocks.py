@@ -115,15 +115,13 @@ def batch_norm(x: KerasTensor, settings: LayerSettings, *, name: str, zero_init:
 
 
 def shortcut_kind(option: str, in_channels: int, out_channels: int, strides: int, plain: bool = False) -> str | None:
-    """Which shortcut a block gets under the paper's options A, B and C.
+    """The shortcut a block gets under the paper's options A, B and C: `None`, `"identity"`, `"subsample"`
+    (strided identity), `"pad"` (option A) or `"projection"`.
 
     Args:
         option: `"A"`, `"B"` or `"C"`.
         in_channels, out_channels, strides: the block's channels in and out, and its stride.
         plain: a plain network has no shortcuts at all.
-
-    Returns:
-        `None`, `"identity"`, `"subsample"` (strided identity), `"pad"` (option A) or `"projection"`.
 
     Example:
 

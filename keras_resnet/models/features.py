@@ -20,10 +20,7 @@ __all__ = ["feature_extractor", "feature_info", "freeze", "unfreeze"]
 
 
 def feature_info(model: keras.Model) -> list[dict]:
-    """The feature levels of a model built by `keras_resnet`, shallowest first.
-
-    Each is a dict: `"level"` (`"C2"`, ...), `"layer"` (whose output it is), `"stride"` (input pixels per
-    feature pixel) and `"channels"`.
+    """The feature levels of a `keras_resnet` model, shallowest first (`stride`: input pixels per feature pixel).
 
     Example:
 

@@ -13,15 +13,12 @@ from keras_resnet.normalization import pixel_statistics, preprocessing_constants
 
 
 def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Resolves the `preprocessing` argument of a builder into its statistics.
+    """A builder's `preprocessing` as `(mean, std, reverse_channels)`: float32 `(3,)` or `(height, width, 3)`, a bool.
 
     Args:
         preprocessing: a value `keras_resnet.normalization` reads (`"caffe"`, `"tf"`, `{"mean": ..., "std": ...}`),
             or training images (an array or batches) whose per-pixel mean is subtracted before dividing by 255.
         image_size: `(height, width)` of the network's input.
-
-    Returns:
-        `(mean, std, reverse_channels)`: float32 arrays `(3,)` or `(height, width, 3)`, and a bool.
 
     Example:
 

@@ -73,8 +73,7 @@ def evaluate(
         images: an unbatched `tf.data.Dataset` of `(image, label)`, images `(height, width, 3)` on 0-255.
         method: one of `METHODS`.
         crop_size, resize_size: side of the crops, and shorter side before cropping (at least `crop_size`).
-        scales: the shorter sides of `"multi_scale"`.
-        flip: whether `"multi_scale"` also scores the flipped images.
+        scales, flip: the shorter sides of `"multi_scale"`, and whether it also scores the flipped images.
         preprocess: optional function mapping float32 views on 0-255 to model inputs.
 
     Returns:
