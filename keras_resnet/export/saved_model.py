@@ -10,9 +10,9 @@ The SavedModel needs TensorFlow alone (not keras_resnet or the model's code). Si
   model without checks, resizing or strings, which the LiteRT converter turns into builtin ops alone;
 - `metadata` (no input): `image_size`, `class_names`, `top_k`, `preprocessing` (JSON) and `crop_to_aspect_ratio`.
 
-The loaded object's `predict` is the bare model on preprocessed float32 input. Images of another size are
-resized as `keras.layers.Resizing(antialias=True)` does. Wrong input fails with an `InvalidArgumentError`
-naming what was expected and received. `assets/` holds `class_names.txt` and `metadata.json`.
+The loaded object's `predict` is the bare model on preprocessed float32 input. Other sizes are resized as
+`keras.layers.Resizing(antialias=True)` does; wrong input fails with an `InvalidArgumentError` saying why.
+`assets/` holds `class_names.txt` and `metadata.json`.
 """
 
 from __future__ import annotations
@@ -55,10 +55,8 @@ def _top_k(top_k, classes):
 
 
 def _checked(valid, value, placeholder, message, received):
-    """`value` where `valid` holds, else an assertion returning the well-formed `placeholder`.
-
-    No later op sees a malformed input, so TensorFlow's optimiser cannot raise a shape error before ours.
-    """
+    """`value` where `valid` holds, else an assertion returning the well-formed `placeholder` (so no shape
+    error of a later op comes before ours)."""
     import tensorflow as tf
 
     def fail():
@@ -218,17 +216,14 @@ def export_saved_model(
     from_logits: bool | None = None,
     version: int | None = None,
 ) -> dict[str, Any]:
-    """Writes a SavedModel that classifies raw images with the model's own preprocessing.
-
-    The signatures and files are listed in `keras_resnet.export.saved_model`.
+    """Writes a SavedModel that classifies raw images with the model's own preprocessing (signatures: see module).
 
     Args:
         model: a `keras.Model` from `(batch, height, width, 3)` images to `(batch, classes)` scores.
-        export_dir: folder to write; it must not exist or be empty (with `version`, `export_dir/<version>`).
-        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (mean subtracted, BGR:
-            ResNet v1), `"tf"` (scaled to [-1, 1]: v2), a dict `{"mean", "std", "channel_order"}` on the 0-255 scale
-            (e.g. from `cifar_preprocessing`), `None` (pixels as they are) or `"auto"`: what the model records.
-            A model built with `include_preprocessing=True` takes only `"auto"` or `None`.
+        export_dir: folder to write; it must not exist or be empty.
+        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (v1), `"tf"` (v2), a
+            dict `{"mean", "std", "channel_order"}` on the 0-255 scale (e.g. `cifar_preprocessing`), `None`, or
+            `"auto"`: what the model records (the only choices, with `None`, under `include_preprocessing=True`).
         class_names: one string per class; defaults to the model's recorded `class_names`, else `"0"`, ...
         top_k: how many best classes the signatures return; defaults to 5, or the number of classes if fewer.
         image_size: `(height, width)` (or one int) served images are resized to; defaults to the model's.
@@ -245,8 +240,7 @@ def export_saved_model(
     model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
     keras_resnet.export_saved_model(model, "resnet20_serving", preprocessing="tf", version=1)
     serving = tf.saved_model.load("resnet20_serving/1")  # anywhere with TensorFlow only
-    outputs = serving.signatures["serving_default"](images=tf.zeros((1, 32, 32, 3), tf.uint8))
-    outputs["top_k_classes"]  # shape (1, 5), strings
+    serving.signatures["serving_default"](images=tf.zeros((1, 32, 32, 3), tf.uint8))["top_k_classes"]
     ```
     """
     import tensorflow as tf

@@ -1,7 +1,5 @@
-"""Residual blocks as small Functional-API functions, every convolution made by `conv_bn`.
-
-Layer names follow `keras.applications` (`conv3_block2_1_conv`, ..., `conv3_block2_out`).
-"""
+"""Residual blocks as small Functional-API functions, every convolution made by `conv_bn`; layer names follow
+`keras.applications` (`conv3_block2_1_conv`, ..., `conv3_block2_out`)."""
 
 from __future__ import annotations
 
@@ -24,12 +22,10 @@ class LayerSettings:
     """Settings shared by every convolution and normalisation of a network.
 
     Args:
-        bn_epsilon: `BatchNormalization` epsilon (the paper's Torch/Caffe models).
-        bn_momentum: moving-average momentum of BN statistics (PyTorch's 0.1).
+        bn_epsilon, bn_momentum: of every `BatchNormalization` (the paper's Torch models; PyTorch's 0.1).
         kernel_initializer: initializer of every convolution kernel (He).
         data_format: `None` means `keras.config.image_data_format()`.
-        zero_init_residual: zero the last BN gamma (v1) or last conv (v2) of each branch,
-            so each block starts as an identity.
+        zero_init_residual: zero the last BN gamma (v1) or last conv (v2) of each branch: blocks start as identities.
 
     Example:
 
@@ -72,25 +68,16 @@ def conv_bn(
     A strided conv wider than 1x1 pads symmetrically (`{name}_pad`), as keras.applications does.
 
     Args:
-        x: input tensor.
-        filters: output channels.
-        kernel_size: square kernel side.
+        x, filters, kernel_size, strides, dilation, use_bias: input tensor and the convolution's settings.
         settings: a `LayerSettings`.
         name: prefix of the layer names.
-        strides: convolution stride.
-        dilation: convolution dilation rate.
-        use_bias: add a bias to the convolution.
-        norm: follow the convolution with BatchNormalization.
-        activation: follow with ReLU.
+        norm, activation: whether BatchNormalization and ReLU follow.
         zero_init: start the BN gamma (or, without BN, the kernel) at zero.
 
     Example:
 
-    >>> import keras
-    >>> x = keras.Input((32, 32, 3))
-    >>> y = conv_bn(x, 16, 3, LayerSettings(), name="stem")
-    >>> tuple(y.shape)
-    (None, 32, 32, 16)
+    >>> tuple(conv_bn(keras.Input((32, 32, 3)), 16, 3, LayerSettings(), strides=2, name="stem").shape)
+    (None, 16, 16, 16)
     """
     padding = "same"
     if strides > 1 and kernel_size > 1:
@@ -128,17 +115,13 @@ def batch_norm(x: KerasTensor, settings: LayerSettings, *, name: str, zero_init:
 
 
 def shortcut_kind(option: str, in_channels: int, out_channels: int, strides: int, plain: bool = False) -> str | None:
-    """Which shortcut a block gets under the paper's options A, B and C.
+    """The shortcut a block gets under the paper's options A, B and C: `None`, `"identity"`, `"subsample"`
+    (strided identity), `"pad"` (option A) or `"projection"`.
 
     Args:
         option: `"A"`, `"B"` or `"C"`.
-        in_channels: channels entering the block.
-        out_channels: channels leaving the block.
-        strides: the block's spatial stride.
+        in_channels, out_channels, strides: the block's channels in and out, and its stride.
         plain: a plain network has no shortcuts at all.
-
-    Returns:
-        `None`, `"identity"`, `"subsample"` (strided identity), `"pad"` (option A) or `"projection"`.
 
     Example:
 
@@ -203,23 +186,17 @@ def residual_block(
         settings: a `LayerSettings`.
         name: block name, e.g. `"conv2_block1"`.
         block: `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1).
-        strides: spatial stride of the block.
-        dilation: dilation of the 3x3 convolutions after the first one.
+        strides, dilation: the block's stride, and the dilation of its 3x3 convolutions after the first.
         previous_dilation: dilation of the first 3x3 (torchvision's rule); defaults to `dilation`.
         shortcut: the paper's option `"A"`, `"B"` or `"C"`.
         preact: pre-activation ("v2", He et al. 2016) instead of post-activation ("v1").
         plain: no shortcut (the degradation experiment).
         stride_in: v1 bottlenecks stride the `"1x1"` (the paper) or the `"3x3"` (torchvision's v1.5).
-        return_activated_input: also return the post-BN-ReLU map the block reads (feature levels).
-
-    Returns:
-        Output tensor, or `(output, activated input)` with `return_activated_input=True`.
+        return_activated_input: return `(output, the post-BN-ReLU map the block reads)` (feature levels).
 
     Example:
 
-    >>> import keras
-    >>> x = keras.Input((32, 32, 16))
-    >>> y = residual_block(x, 32, LayerSettings(), name="conv3_block1", strides=2, shortcut="A")
+    >>> y = residual_block(keras.Input((32, 32, 16)), 32, LayerSettings(), name="conv3_block1", strides=2, shortcut="A")
     >>> tuple(y.shape)
     (None, 16, 16, 32)
     """

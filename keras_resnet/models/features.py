@@ -20,19 +20,11 @@ __all__ = ["feature_extractor", "feature_info", "freeze", "unfreeze"]
 
 
 def feature_info(model: keras.Model) -> list[dict]:
-    """Describes the feature levels of a `keras_resnet` backbone.
-
-    Args:
-        model: a model built by `keras_resnet`.
-
-    Returns:
-        One dict per level, shallowest first: `"level"` (`"C2"`, ...), `"layer"` (whose output
-        it is), `"stride"` (input pixels per feature pixel) and `"channels"`.
+    """The feature levels of a `keras_resnet` model, shallowest first (`stride`: input pixels per feature pixel).
 
     Example:
 
-    >>> from keras_resnet import ResNet18
-    >>> feature_info(ResNet18(include_top=False))[0]
+    >>> feature_info(get_model("resnet18", include_top=False))[0]
     {'level': 'C2', 'layer': 'conv2_block2_out', 'stride': 4, 'channels': 64}
     """
     _check_model("model", model)
@@ -56,9 +48,7 @@ def feature_extractor(
 
     Example:
 
-    >>> import numpy as np
-    >>> extractor = feature_extractor("resnet18", levels=("C3", "C5"))
-    >>> features = extractor(np.zeros((1, 64, 64, 3), "float32"))
+    >>> features = feature_extractor("resnet18", levels=("C3", "C5"))(keras.ops.zeros((1, 64, 64, 3)))
     >>> {level: tuple(x.shape) for level, x in features.items()}
     {'C3': (1, 8, 8, 128), 'C5': (1, 2, 2, 512)}
     """
@@ -87,13 +77,9 @@ def freeze(model: keras.Model) -> keras.Model:
 
     Compile the model that trains afterwards: `compile` reads which weights train.
 
-    Args:
-        model: a `keras.Model` (or any layer).
-
     Example:
 
-    >>> from keras_resnet import ResNet20
-    >>> len(freeze(ResNet20(include_top=False)).trainable_weights)
+    >>> len(freeze(get_model("resnet20", include_top=False)).trainable_weights)
     0
     """
     _check_model("model", model)
@@ -109,13 +95,11 @@ def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: b
     Args:
         model: a model built by `keras_resnet`.
         stages: how many of the last stages to unfreeze; `None`: the whole network, stem included.
-        keep_bn_frozen: keep BatchNormalization frozen, so small batches of a new data set
-            do not undo the pretrained statistics (as the Keras transfer-learning guide).
+        keep_bn_frozen: keep BatchNormalization frozen, so small batches do not undo the pretrained statistics.
 
     Example:
 
-    >>> from keras_resnet import ResNet20
-    >>> model = unfreeze(freeze(ResNet20(include_top=False)), stages=1)
+    >>> model = unfreeze(freeze(get_model("resnet20", include_top=False)), stages=1)
     >>> sorted({w.path.split("_")[0] for w in model.trainable_weights})
     ['conv4']
     """

@@ -43,15 +43,12 @@ class ZeroPadShortcut(_ImageLayer):
     """The paper's option A shortcut: strided identity with zero-padded channels, no parameters.
 
     Args:
-        filters: channels of the output; at least the input's channels.
-        strides: spatial subsampling factor.
+        filters, strides: output channels (at least the input's) and spatial subsampling factor.
         data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
 
-    >>> import numpy as np
-    >>> layer = ZeroPadShortcut(8, strides=2)
-    >>> tuple(layer(np.ones((1, 4, 4, 3), "float32")).shape)
+    >>> tuple(ZeroPadShortcut(8, strides=2)(keras.ops.ones((1, 4, 4, 3))).shape)
     (1, 2, 2, 8)
     """
 
@@ -118,14 +115,12 @@ class ConstantPadding2D(_ImageLayer):
     """Pads height and width with a constant, e.g. `-inf` before a max-pool (torch's padding).
 
     Args:
-        padding: pixels added on each side of height and width.
-        value: the constant (`-inf` lets a following max-pool ignore the border).
+        padding, value: pixels added on each side of height and width, and their value.
         data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
 
-    >>> import numpy as np
-    >>> y = ConstantPadding2D(1, value=-np.inf)(-np.ones((1, 2, 2, 1), "float32"))
+    >>> y = ConstantPadding2D(1, value=float("-inf"))(-keras.ops.ones((1, 2, 2, 1)))
     >>> tuple(y.shape), float(keras.ops.convert_to_numpy(y)[0, 0, 0, 0])
     ((1, 4, 4, 1), -inf)
     """

@@ -1,7 +1,5 @@
 """In-model preprocessing (`include_preprocessing=True`): raw RGB images (0-255, any size) in, normalised input out.
-
-The statistics are constants, not weights, so weight files load with preprocessing on or off.
-"""
+The statistics are constants, not weights, so weight files load with preprocessing on or off."""
 
 from __future__ import annotations
 
@@ -15,16 +13,12 @@ from keras_resnet.normalization import pixel_statistics, preprocessing_constants
 
 
 def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Resolves the `preprocessing` argument of a builder into its statistics.
+    """A builder's `preprocessing` as `(mean, std, reverse_channels)`: float32 `(3,)` or `(height, width, 3)`, a bool.
 
     Args:
-        preprocessing: a value `keras_resnet.normalization` reads (`"caffe"`, `"tf"`, a dict
-            `{"mean": ..., "std": ...}`), or training images (an array or batches) whose per-pixel
-            mean is subtracted before dividing by 255 (the paper's CIFAR preprocessing).
+        preprocessing: a value `keras_resnet.normalization` reads (`"caffe"`, `"tf"`, `{"mean": ..., "std": ...}`),
+            or training images (an array or batches) whose per-pixel mean is subtracted before dividing by 255.
         image_size: `(height, width)` of the network's input.
-
-    Returns:
-        `(mean, std, reverse_channels)`: float32 arrays `(3,)` or `(height, width, 3)`, and a bool.
 
     Example:
 
@@ -57,10 +51,7 @@ PIPELINE_KEYS = ("resize_size", "crop_size", "interpolation")
 
 
 def resize_plan(preprocessing: Any, image_size: tuple[int, int]) -> dict:
-    """The resize before a centre crop that a `preprocessing` dict with `resize_size` asks for.
-
-    Returns:
-        `{}` or `{"resize_size": image_size * resize_size / crop_size, "interpolation": ...}`.
+    """The resize before a centre crop that a `preprocessing` dict with `resize_size` asks for, or `{}`.
 
     Example:
 
@@ -89,21 +80,11 @@ def add_preprocessing(
 
     Args:
         x: tensor of RGB images, 0-255, any height and width.
-        mean: float32 array `(3,)` or `(height, width, 3)` (channels last).
-        std: float32 array of the mean's shape.
-        reverse_channels: reverse the channels after normalising (RGB to BGR).
+        mean, std, reverse_channels: as `preprocessing_statistics` returns them (channels last).
         image_size: `(height, width)` the images are resized to.
         data_format: `"channels_last"` or `"channels_first"`.
         resize_size: a size to resize to (antialiased, as PIL) before centre-cropping `image_size`.
         interpolation: `"bilinear"` or `"bicubic"`.
-
-    Example:
-
-    >>> x = keras.Input((None, None, 3))
-    >>> y = add_preprocessing(x, np.zeros(3, "float32"), np.ones(3, "float32"), False,
-    ...                       image_size=(32, 32), data_format="channels_last")
-    >>> tuple(y.shape)
-    (None, 32, 32, 3)
     """
     if data_format == "channels_first":  # (3,) -> (3, 1, 1); (height, width, 3) -> (3, height, width)
         mean, std = (a.reshape(3, 1, 1) if a.ndim == 1 else np.moveaxis(a, -1, 0) for a in (mean, std))

@@ -101,17 +101,6 @@ def resume_epoch(backup_dir: str | os.PathLike) -> int:
 
     Args:
         backup_dir: the folder of an `AtomicBackupAndRestore`.
-
-    Returns:
-        The first epoch the next `fit` with that backup runs.
-
-    Example:
-
-    ```python
-    import tempfile
-
-    resume_epoch(tempfile.mkdtemp())  # 0
-    ```
     """
     check_path("backup_dir", backup_dir)
     metadata = _read_metadata(backup_dir)
@@ -121,21 +110,20 @@ def resume_epoch(backup_dir: str | os.PathLike) -> int:
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` whose backup is always complete and holds the callbacks' state.
 
-    Keras writes weights and epoch count as two files in place, so a kill between them corrupts the backup.
-    Here the weights file is written first and `training_metadata.json`, which names it, is the atomic commit
-    point. The metadata also keeps `get_state()` of each callback in `state_of`: put this callback after them
-    in `fit`'s list. An integer `save_freq` counts batches, also under `steps_per_execution`.
+    Keras writes weights and epoch count as two files in place, so a kill between them corrupts the backup;
+    here `training_metadata.json`, naming the weights file written before it, is the atomic commit point.
+    An integer `save_freq` counts batches, also under `steps_per_execution`.
 
     Args:
         backup_dir: the backup folder.
-        state_of: callbacks with `get_state()` and `set_state(state)` whose state the backup keeps.
+        state_of: callbacks with `get_state()`/`set_state(state)` whose state the backup keeps; put this
+            callback after them in `fit`'s list.
         **kwargs: other arguments of `keras.callbacks.BackupAndRestore` (`save_freq`, `delete_checkpoint`).
 
     Example:
 
     ```python
-    backup = AtomicBackupAndRestore("runs/backup")  # model.fit(..., callbacks=[backup])
-    resume_epoch("runs/backup")  # 0 before the first save
+    model.fit(x, y, epochs=5, callbacks=[AtomicBackupAndRestore("runs/backup")])
     ```
     """
 
@@ -233,13 +221,6 @@ class ClusterBackupAndRestore(AtomicBackupAndRestore):
         backup_dir: the backup folder, on a file system every worker mounts.
         is_chief: whether this process is the chief (`keras_resnet.training.distribute.Replication.is_chief`).
         **kwargs: other arguments of `AtomicBackupAndRestore`.
-
-    Example:
-
-    ```python
-    backup = ClusterBackupAndRestore(os.path.join(tempfile.mkdtemp(), "backup"), is_chief=False)
-    backup.backup_dir != backup.shared_dir  # 1
-    ```
     """
 
     def __init__(self, backup_dir: str | os.PathLike, *, is_chief: bool, **kwargs):
@@ -263,19 +244,7 @@ class ClusterBackupAndRestore(AtomicBackupAndRestore):
 
 
 class DeleteOnTrainEnd(keras.callbacks.Callback):
-    """Deletes a folder when training ends: the scratch folder of a worker that is not the chief.
-
-    Args:
-        directory: the folder to delete, with everything in it.
-
-    Example:
-
-    ```python
-    scratch = tempfile.mkdtemp()
-    DeleteOnTrainEnd(scratch).on_train_end()
-    os.path.exists(scratch)  # 0
-    ```
-    """
+    """Deletes `directory` and everything in it when training ends: the scratch folder of a non-chief worker."""
 
     def __init__(self, directory: str | os.PathLike):
         super().__init__()

@@ -38,14 +38,10 @@ def _require_float_learning_rate(callback):
 
 
 class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
-    """Divides the learning rate by 10 when the validation error plateaus.
-
-    `keras.callbacks.ReduceLROnPlateau` with the paper's factor on the validation accuracy, and a state for
-    `AtomicBackupAndRestore`.
+    """`keras.callbacks.ReduceLROnPlateau` with the paper's divide-by-10 on the validation accuracy, and a state.
 
     Args:
-        monitor: the log key to watch.
-        patience: epochs without improvement before dividing.
+        monitor, patience: the log key to watch, and epochs without improvement before dividing.
         factor: the multiplier of the learning rate, in (0, 1).
         **kwargs: other arguments of `keras.callbacks.ReduceLROnPlateau` (`min_delta`, `cooldown`, ...).
 
@@ -77,12 +73,11 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
 class ErrorWarmUp(keras.callbacks.Callback):
     """Trains at a small learning rate until the training error is low enough.
 
-    The paper's ResNet-110 warm-up. It switches once, the first time the running `1 - accuracy < max_error`
-    (`switched_at` records the iteration); a `LearningRateSchedule` is then evaluated before every batch.
+    The paper's ResNet-110 warm-up: it switches once, when the running `1 - accuracy < max_error` (recorded
+    in `switched_at`); a `LearningRateSchedule` is then evaluated before every batch.
 
     Args:
-        learning_rate: the rate after the warm-up.
-        warmup_learning_rate: the rate during the warm-up.
+        learning_rate, warmup_learning_rate: the rates after and during the warm-up.
         max_error: the training error in (0, 1] that ends the warm-up.
         monitor: the log key of the training accuracy.
 
@@ -153,9 +148,6 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
     Raises `FloatingPointError`, also at the end of an epoch whose validation loss or weights are not
     finite; placed before the checkpoint callbacks it stops the run before they save the broken epoch.
-
-    Args:
-        None: put it in `fit`'s callbacks before any checkpoint callback.
 
     Example:
 

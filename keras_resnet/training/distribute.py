@@ -1,9 +1,8 @@
 """Data-parallel training: one model replicated over devices and worker processes.
 
-Strategies (`STRATEGIES`): `"mirrored"` replicates over the local GPUs (logical CPUs without one),
-`"multiworker"` over the cluster in `TF_CONFIG` (every process on JAX), `"none"` distributes nothing, and
-`"auto"` picks `"multiworker"` in a cluster, `"mirrored"` with several devices, else `"none"`. Only the chief
-writes the run's folder (`run_callbacks(..., is_chief=...)`); read replicated variables with `.numpy()`.
+`STRATEGIES`: `"mirrored"` over the local GPUs (logical CPUs without one), `"multiworker"` over the cluster in
+`TF_CONFIG` (every process on JAX), `"none"`, and `"auto"`: multiworker in a cluster, else mirrored with several
+devices, else none. Only the chief writes the run's folder; read replicated variables with `.numpy()`.
 """
 
 from __future__ import annotations
@@ -42,18 +41,9 @@ class Replication(typing.NamedTuple):
     Attributes:
         kind: the resolved strategy name: `"mirrored"`, `"multiworker"` or `"none"`.
         strategy: a `tf.distribute.Strategy`, a `keras.distribution.DataParallel` (JAX) or `None`.
-        num_replicas: replicas in the whole cluster; the global batch is split between them.
-        num_workers: processes in the cluster (1 without `"multiworker"`).
+        num_replicas, num_workers: replicas (the global batch is split between them) and processes in the cluster.
         is_chief: whether this process writes the run's files.
         devices: the local devices that hold a replica (empty for the default placement of `"none"`).
-
-    Example:
-
-    ```python
-    replication = replicate("auto")
-    with replication.scope():
-        model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-    ```
     """
 
     kind: str
@@ -68,14 +58,7 @@ class Replication(typing.NamedTuple):
         return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
     def global_batch_size(self, per_replica_batch_size: int) -> int:
-        """The batch the input pipeline must yield per step.
-
-        Example:
-
-        ```python
-        replicate("none").global_batch_size(128)  # 128
-        ```
-        """
+        """The batch the input pipeline must yield per step."""
         _check_positive("per_replica_batch_size", per_replica_batch_size)
         return per_replica_batch_size * self.num_replicas
 
@@ -88,14 +71,11 @@ def replicate(strategy: str | Replication = "auto") -> Replication:
     Args:
         strategy: one of `STRATEGIES`, or a `Replication` (returned as it is).
 
-    Returns:
-        A `Replication`.
-
     Example:
 
     ```python
-    replication = replicate("auto")
-    replication.num_replicas, replication.is_chief
+    with replicate("auto").scope():
+        model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
     ```
     """
     if isinstance(strategy, Replication):
@@ -191,7 +171,7 @@ def with_strategy(
     *,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
-    """Builds a compiled model inside a strategy's scope and readies it to train.
+    """Returns the compiled model `build_fn` builds inside a strategy's scope, ready to train.
 
     Under several tf.distribute replicas the train step also averages the batch-norm moving statistics across
     replicas (Keras 3 keeps them per replica).
@@ -201,20 +181,6 @@ def with_strategy(
         strategy: one of `STRATEGIES` or a `Replication`.
         jit_compile: `True` compiles the train step wherever the strategy allows and warns where not;
             `"auto"` compiles where `keras_resnet.accelerate.acceleration()` would, silently; `False` never.
-
-    Returns:
-        The model `build_fn` returned.
-
-    Example:
-
-    ```python
-    def build():
-        model = keras_resnet.ResNet20(input_shape=(32, 32, 3), classes=10)
-        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-    model = with_strategy(build, "auto")
-    ```
     """
     replication = replicate(strategy)
     with replication.scope():
@@ -302,16 +268,6 @@ def shard_dataset(dataset: typing.Any, policy: str) -> typing.Any:
         dataset: a `tf.data.Dataset` yielding global batches.
         policy: `"data"`: every worker runs the whole pipeline and keeps its share of each batch;
             `"file"`: each worker reads its own files (needs at least one record file per worker).
-
-    Returns:
-        The dataset with its auto-shard policy set.
-
-    Example:
-
-    ```python
-    splits = keras_resnet.data.datasets("cifar10", batch_size=512, data_dir="~/data")
-    train = shard_dataset(splits.train, "data")
-    ```
     """
     _check_choice("policy", policy, SHARD_POLICIES)
     import tensorflow as tf
@@ -322,15 +278,12 @@ def shard_dataset(dataset: typing.Any, policy: str) -> typing.Any:
 
 
 def local_cluster(num_workers: int = 2) -> list[str]:
-    """`TF_CONFIG` values for a cluster of worker processes on this machine, on free ports of 127.0.0.1.
+    """The JSON `TF_CONFIG` of worker 0 (the chief), 1, ... of a cluster on free ports of 127.0.0.1.
 
     TensorFlow's gRPC server binds every interface: isolate the workers in a network namespace if that matters.
 
     Args:
         num_workers: the number of worker processes.
-
-    Returns:
-        The JSON `TF_CONFIG` of worker 0 (the chief), 1, ...
 
     Example:
 

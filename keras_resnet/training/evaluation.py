@@ -1,5 +1,4 @@
-"""Evaluation over several views of each image: centre crop, the paper's 10-crop and multi-scale testing
-(He et al. 2015, section 3.4)."""
+"""Evaluation over several views of each image: centre crop, 10-crop and multi-scale (He et al. 2015, 3.4)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +25,8 @@ def top_k_error(scores: Any, labels: Any, k: int = 1) -> float:
     """The fraction of examples whose label is not among the `k` highest scores, a float in [0, 1].
 
     Args:
-        scores: array of shape `(count, classes)`.
-        labels: int array of shape `(count,)`.
+        scores, labels: arrays of shape `(count, classes)` and int `(count,)`.
         k: how many of the highest scores count as a hit.
-
-    Example:
-
-    ```python
-    keras_resnet.training.evaluation.top_k_error([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]], [2, 0], k=1)  # 0.5
-    ```
     """
     scores = np.asarray(scores)
     labels = np.asarray(labels).reshape(-1)
@@ -80,10 +72,8 @@ def evaluate(
         model: a Keras model mapping a batch of images to class scores of shape `(batch, classes)`.
         images: an unbatched `tf.data.Dataset` of `(image, label)`, images `(height, width, 3)` on 0-255.
         method: one of `METHODS`.
-        crop_size: side of the crops.
-        resize_size: shorter side before cropping; at least `crop_size`.
-        scales: the shorter sides of `"multi_scale"`.
-        flip: whether `"multi_scale"` also scores the flipped images.
+        crop_size, resize_size: side of the crops, and shorter side before cropping (at least `crop_size`).
+        scales, flip: the shorter sides of `"multi_scale"`, and whether it also scores the flipped images.
         preprocess: optional function mapping float32 views on 0-255 to model inputs.
 
     Returns:
@@ -93,9 +83,7 @@ def evaluate(
 
     ```python
     validation = keras_resnet.data.tfds_source("imagenet2012", split="validation", data_dir="/data/tfds")
-    normalize = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)
-    result = keras_resnet.training.evaluation.evaluate(model, validation.images(), preprocess=normalize)
-    print(result["top1_error"], result["top5_error"])
+    evaluate(model, validation.images(), preprocess=keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN))
     ```
     """
     import tensorflow as tf

@@ -25,22 +25,17 @@ class RunPlan:
     """What a `train` run will do: the arguments resolved against the data set, before any training.
 
     Attributes:
-        model: the model's name (a built model's `name`).
-        dataset: the data set's name, or `"pipelines"` for a `(train, validation)` pair.
-        recipe: the `keras_resnet.recipes.Recipe` that runs: chosen for the data set (or named), overridden
-            by `batch_size`, `lr`, `weight_decay`, its schedule stretched or squeezed to `epochs`.
-        epochs: epochs to train.
-        steps_per_epoch: optimizer steps per epoch.
+        model, dataset: the model's name, and the data set's (`"pipelines"` for a `(train, validation)` pair).
+        recipe: the `Recipe` that runs, with the overrides and its schedule stretched or squeezed to `epochs`.
+        epochs, steps_per_epoch: epochs to train and optimizer steps per epoch.
         image_size: side of the training images.
         augmentation: `"cifar"` or `"imagenet"` for a named data set, `None` for pipelines.
         classes: the number of classes to build a model name for (`None`: a built model's own).
         described: dict from split name to what the split is, for `run.json` and the results.
-        seed: the run's seed.
-        full_train: whether CIFAR trains on all its training images, without validation.
+        seed, full_train: as given to `train`.
         weights: the pretrained weights fine-tuned from, or `None`.
         dataset_options: the data set options, with the image size the weights default to.
-        sources: a named data set's `keras_resnet.data.Sources`, else `None`.
-        pipelines: the `(train, validation)` pair of pipelines, else `None`.
+        sources, pipelines: a named data set's `keras_resnet.data.Sources`, or the pair of pipelines.
     """
 
     model: str
@@ -117,9 +112,6 @@ def plan_run(
     """The plan of `keras_resnet.training.train` with these arguments (see there); nothing is trained.
 
     A named data set's sources are listed (its images are not read); a pair of pipelines is asked its length.
-
-    Returns:
-        A `RunPlan`.
 
     Example:
 
@@ -263,7 +255,6 @@ def _crop_size(model_name, weights):
 
 
 def _check_data_arguments(model, dataset, batch_size, classes, steps_per_epoch, full_train, dataset_options):
-    """Checks the arguments that go with a data set name, or with a `(train, validation)` pair of pipelines."""
     if isinstance(dataset, str):
         if classes is not None or steps_per_epoch is not None:
             raise ValueError(

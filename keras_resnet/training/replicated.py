@@ -28,7 +28,7 @@ def scale_recipe(
     *,
     scale_learning_rate: bool = True,
 ) -> recipes.Recipe:
-    """A recipe for the global batch of a replication.
+    """`recipe` with `batch_size` the global batch of a replication.
 
     Args:
         recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`.
@@ -36,9 +36,6 @@ def scale_recipe(
         per_replica_batch_size: examples per replica and step; `None` keeps the recipe's batch as the global one.
         scale_learning_rate: whether the learning rates scale linearly with the global batch (step counts
             always do, so the epochs stay the same).
-
-    Returns:
-        A `keras_resnet.recipes.Recipe` whose `batch_size` is the global batch.
 
     Example:
 
@@ -69,25 +66,14 @@ def distributed_model(
 ) -> DistributedModel:
     """Builds a model and compiles it with a recipe, replicated by a strategy.
 
+    Build the input pipeline with the returned `recipe.batch_size`, the global batch.
+
     Args:
         model: a name of `keras_resnet.MODELS`, or a function returning an uncompiled `keras.Model`.
-        recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`, scaled by `scale_recipe`.
-        strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a `Replication`.
-        per_replica_batch_size: examples per replica and step; `None` splits the recipe's batch.
-        scale_learning_rate: whether the learning rate follows the global batch linearly.
-        jit_compile: `True`, `False` or `"auto"` (see `keras_resnet.training.distribute.with_strategy`).
+        recipe, strategy, per_replica_batch_size, scale_learning_rate: as in `scale_recipe`.
+        jit_compile: as in `keras_resnet.training.distribute.with_strategy`.
         sparse_labels: whether the labels are class indices.
         **model_kwargs: arguments of the model constructor (`input_shape`, `classes`, ...).
-
-    Returns:
-        A `DistributedModel`: build the input pipeline with `recipe.batch_size`, the global batch.
-
-    Example:
-
-    ```python
-    model, recipe, replication = distributed_model(
-        "resnet20", "cifar10", per_replica_batch_size=64, input_shape=(32, 32, 3), classes=10)
-    ```
     """
     replication = distribute.replicate(strategy)
     recipe = scale_recipe(recipe, replication, per_replica_batch_size, scale_learning_rate=scale_learning_rate)

@@ -61,13 +61,9 @@ def run_callbacks(
         directory: `None`, or the folder of the run's files (in a cluster, mounted by every worker).
         is_chief: whether this process writes the run's files (`Replication.is_chief`).
         monitor: the log key for the best checkpoint and `PlateauDecay`.
-        save_best: whether to keep `best.keras`.
-        save_last: whether to keep `last.keras`.
+        save_best, save_last: whether to keep `best.keras`, `last.keras`.
         tensorboard: whether to log for TensorBoard when it is installed.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
-
-    Returns:
-        A list of `keras.callbacks.Callback`.
 
     Example:
 
@@ -118,21 +114,8 @@ def run_callbacks(
 class RunFolder:
     """The folder of a `train` run: `run.json`, the log and curves, and where the run resumes.
 
-    `start` checks that a backup in the folder is of this run and that a finished run is not trained over
-    unasked, then writes `run.json`; `finish` adds the results and draws `curves.png`. Without a directory, or
-    in a worker that is not the chief, nothing is written.
-
-    Args:
-        directory: the run's folder, or `None`.
-        is_chief: whether this process writes the folder.
-
-    Example:
-
-    ```python
-    folder = RunFolder("runs/resnet20")
-    folder.start({"model": "resnet20", "dataset": "shapes"})
-    folder.resume_epoch  # 0, or the first epoch a backup left to run
-    ```
+    `start` refuses a backup of another run and a finished run unless `overwrite`; `finish` adds the results
+    and draws `curves.png`. Without a directory, or when `is_chief` is False, nothing is written.
     """
 
     def __init__(self, directory: str | os.PathLike | None, *, is_chief: bool = True):

@@ -1,11 +1,9 @@
 """Pretrained weights of other frameworks, loaded exactly: torchvision, timm, keras-hub, akamaster.
 
-`weights=` of every builder takes a catalog name (`"torchvision_v2"`, `"timm/resnet50.a1_in1k"`,
-`"keras_hub/resnet_50_imagenet"`, `"akamaster"`) or a local file of those sources (a torch `.pth`
-state dict, a `.safetensors` file, a keras-hub preset folder). The weights set the architecture
-switches they need (`stride_in="3x3"` for torchvision's "v1.5", ...), their input pipeline is
-recorded in the model (and built into it with `include_preprocessing=True`), and a checkpoint of
-another network is refused with the list of what did not match, before anything is loaded.
+`weights=` of every builder takes a catalog name (`"torchvision_v2"`, `"timm/resnet50.a1_in1k"`, ...) or a
+local `.pth`, `.safetensors` or keras-hub preset folder. The weights set the switches they need
+(`stride_in="3x3"` for torchvision's "v1.5", ...) and their input pipeline is recorded in the model; a
+checkpoint of another network is refused, listing what did not match, before anything is loaded.
 """
 
 import dataclasses
@@ -25,8 +23,7 @@ from keras_resnet.models.pretrained.catalog import (
 
 __all__ = ["CATALOG", "Weights", "Pretrained", "find", "names_for", "resolve", "load", "weights_path"]
 
-# What a local torch file implies about its input pipeline: torchvision's V1 evaluation transform,
-# and akamaster's CIFAR-10 normalisation.
+# A local torch file's input pipeline: torchvision's V1 evaluation transform, akamaster's CIFAR-10 normalisation.
 _LOCAL_PREPROCESSING = {
     "torch": dict(resize_size=256, crop_size=224, interpolation="bilinear", mean=IMAGENET_MEAN, std=IMAGENET_STD),
     "akamaster": dict(resize_size=32, crop_size=32, interpolation="bilinear", mean=IMAGENET_MEAN, std=IMAGENET_STD),
@@ -41,8 +38,7 @@ class Pretrained:
         description: the catalog name or the file, for messages.
         layout: a key of `catalog.LAYOUTS`.
         switches: the builder switches the weights need.
-        preprocessing: the input pipeline (`resize_size`, `crop_size`, `interpolation`, and `mean`
-            and `std` on the 0-1 scale).
+        preprocessing: the input pipeline (`resize_size`, `crop_size`, `interpolation`; `mean`, `std` on 0-1).
         classes: classifier width of the weights.
         location: a local file or folder, or `None` until a catalog entry is fetched.
         entry: the catalog row, `None` for a local file.
@@ -85,20 +81,14 @@ def resolve(weights, *, architecture, include_top, classes, switches):
     """Resolves `weights=` of another framework before the model is built.
 
     Args:
-        weights: the builder's `weights` argument.
+        weights, include_top, classes: the builder's arguments.
         architecture: the network's name in `ARCHITECTURES`, or `None` for a custom one.
-        include_top: whether the classifier is built.
-        classes: classifier width.
         switches: the builder's `preact`, `plain`, `shortcut`, `stride_in`, `downsample_at` and
             `pool_padding` as given (`None`: not given).
 
     Returns:
         `None` when `weights` is not such a value (`None`, `"imagenet"`, a Keras file), else a
         `Pretrained` whose `switches` are the given ones completed with those the weights need.
-
-    Raises:
-        ValueError: unknown name, weights of another architecture, a switch the weights contradict,
-            or `classes` different from the weights' with `include_top=True`.
     """
     if not is_pretrained(weights):
         return None
@@ -188,13 +178,7 @@ def _check_keras_hub_config(config, architecture, path):
 
 
 def weights_path(entry):
-    """Local path of a catalog entry's file: Keras's cache (`$KERAS_HOME/models`), downloaded if absent.
-
-    Args:
-        entry: a `Weights` row of a torchvision, timm or akamaster checkpoint.
-
-    Returns:
-        The path of the verified file.
+    """Local path of a catalog `entry`'s file in Keras's cache (`$KERAS_HOME/models`), downloaded if absent.
 
     Raises:
         ValueError: the file's sha256 does not match the published one.
@@ -211,15 +195,10 @@ def weights_path(entry):
 
 
 def load(model, pretrained):
-    """Loads resolved weights of another framework into a model built with their switches.
-
-    Args:
-        model: the keras_resnet model.
-        pretrained: a `Pretrained` from `resolve`.
+    """Loads `pretrained` (from `resolve`) into a keras_resnet model built with its switches.
 
     Raises:
-        ValueError: the layers that did not match (nothing is loaded).
-        OSError: a catalog file that cannot be fetched.
+        ValueError: naming the layers that did not match (nothing is loaded).
     """
     include_top = any(layer.name == "predictions" for layer in model.layers)
     if pretrained.layout.startswith("keras_hub"):

@@ -1,11 +1,7 @@
 """The catalog of pretrained weights: one table, name -> where the file is and what it needs.
 
-Each `Weights` row says where its file is (URL and hash), what network it fills (architecture and
-tensor layout, which sets the builder's switches), how it was scored (top-1 as the source publishes
-it) and what input it expects (resize, crop, interpolation, mean and std), so a model built from it
-records its preprocessing. The rows are copied from the sources' own lists (torchvision's `Weights`
-enums, timm's pretrained cfgs, keras-hub's presets, akamaster's README); `tests/models/test_pretrained.py`
-checks them against the installed packages.
+The rows are copied from the sources' own lists (torchvision's `Weights` enums, timm's pretrained cfgs,
+keras-hub's presets, akamaster's README); `tests/models/test_pretrained.py` checks them against the packages.
 """
 
 import csv
@@ -24,8 +20,8 @@ LAYOUTS = {
     "torch": dict(preact=False, stride_in="3x3"),
     # keras-hub ResNetBackbone, v1: the same network under keras-hub's layer names.
     "keras_hub": dict(preact=False, stride_in="3x3"),
-    # keras-hub ResNetBackbone, v2: pre-activation, stride in the first block of a stage, max-pool padded
-    # with -inf (its stem output is not yet through a ReLU, so zero padding would change the border).
+    # keras-hub ResNetBackbone, v2: pre-activation, stride in a stage's first block, max-pool padded with -inf
+    # (its stem output has no ReLU yet, so zero padding would change the border).
     "keras_hub_v2": dict(preact=True, downsample_at="first", pool_padding="-inf"),
     # akamaster/pytorch_resnet_cifar10: the paper's CIFAR network, option A padding both channel ends.
     "akamaster": dict(preact=False),
@@ -41,12 +37,10 @@ class Weights:
         architecture: the network it fills, a key of `keras_resnet.ARCHITECTURES`.
         source: `"torchvision"`, `"timm"`, `"keras_hub"` or `"akamaster"`.
         url: where the file is (a keras-hub preset: its Kaggle handle).
-        file_hash: the file's sha256 or the prefix of it in its name (torch.hub's
-            convention); `None` where the source publishes none.
-        top1: ImageNet (CIFAR-10 for akamaster) top-1 accuracy in percent as the
-            source publishes it; `None` where it publishes none.
-        preprocessing: the input pipeline: `resize_size` (shorter side), `crop_size`
-            (centre crop), `interpolation`, and `mean` and `std` on the 0-1 scale.
+        file_hash: the file's sha256 or its prefix in the file name (torch.hub's convention), or `None`.
+        top1: ImageNet (CIFAR-10 for akamaster) top-1 accuracy in percent as the source publishes it, or `None`.
+        preprocessing: `resize_size` (shorter side), `crop_size` (centre crop), `interpolation`, and `mean`
+            and `std` on the 0-1 scale.
         licence: the licence of the weights, as the source states it.
         layout: a key of `LAYOUTS`: the tensor names and the builder switches.
         classes: classifier width.
@@ -173,8 +167,7 @@ _HOSTS = {
 
 
 def _timm_rows():
-    """timm's pretrained cfgs of resnet18/34/50/101/152 with an ImageNet-1k classifier, all the plain v1.5
-    network, as timm's `resolve_data_config` gives them by default: the rows of `timm.csv`."""
+    """The rows of `timm.csv`: timm's ImageNet-1k resnet18..152 (v1.5) cfgs as `resolve_data_config` gives them."""
     with open(os.path.join(os.path.dirname(__file__), "timm.csv"), newline="") as file:
         for row in csv.DictReader(file):
             statistics = {key: tuple(map(float, row[key].split())) for key in ("mean", "std") if row[key]}
@@ -210,12 +203,6 @@ def find(architecture, name):
     Args:
         architecture: a key of `keras_resnet.ARCHITECTURES`, e.g. `"resnet50"`.
         name: a catalog name, e.g. `"torchvision_v2"` or `"timm/resnet50.a1_in1k"`.
-
-    Returns:
-        A `Weights`.
-
-    Raises:
-        ValueError: no such weights for this architecture; the message lists those there are.
 
     Example:
 
