@@ -11,6 +11,7 @@ another network is refused with the list of what did not match, before anything 
 import dataclasses
 import os
 
+from keras_resnet.models import shipped
 from keras_resnet.models import weights as weights_lib
 from keras_resnet.models.pretrained import convert
 from keras_resnet.models.pretrained.catalog import (
@@ -73,7 +74,7 @@ class Pretrained:
 
 def is_pretrained(weights):
     """Whether `weights=` names weights of another framework (a catalog name or such a file)."""
-    if not isinstance(weights, (str, os.PathLike)) or weights == "imagenet":
+    if not isinstance(weights, (str, os.PathLike)) or weights in ("imagenet", *shipped.DATASET_NAMES):
         return False
     path = os.fspath(weights)
     if os.path.isdir(path) or path.endswith((*convert.TORCH_SUFFIXES, convert.SAFETENSORS_SUFFIX)):
