@@ -103,13 +103,9 @@ def throughput(report, name, models, *, sizes, deadline, ceiling):
 
     from keras_resnet import benchmark
 
-    batch_size, image_size, rounds, steps = sizes
     results = benchmark.benchmark(
         models,
-        batch_size=batch_size,
-        image_size=image_size,
-        rounds=rounds,
-        steps=steps,
+        **dict(zip(("batch_size", "image_size", "rounds", "steps"), sizes)),
         ceiling=ceiling,
         deadline=deadline,
         extra=torchvision_speed.contenders,

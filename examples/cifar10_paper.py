@@ -6,75 +6,38 @@ subtracted; ResNet-110 warms up at 0.01) and draws the degradation figure of the
 error dashed, validation error bold, plain networks in `plain.png`, residual networks in `resnet.png`. With
 enough training the deeper plain networks have the higher training error, the deeper ResNets the lower.
 
-Data: the real CIFAR-10 JPEGs in `../shared/data/cifar10-jpeg/train` (beside the project) when present,
-with images 0000-4499 of each class for training and 4500-4999 for validation (the paper's 45k/5k split);
-otherwise the `cifar10` data set of `--data-dir` (python batch files or a prepared tensorflow-datasets copy):
-the last 10% of each class of its training set validates and selects `best.keras`, and the test set scores
-each final model once.
+Data: the `cifar10` data set of `--data-dir` (the original python batch files, by default
+`../shared/data/cifar-10-batches-py` beside the project, or a prepared tensorflow-datasets copy): the paper's
+45k/5k split, the last 10% of each class validating and selecting `best.keras`; the test set scores each
+final model once.
 
-The defaults finish in a few minutes on a CPU (ResNet-20 and Plain-20, one epoch on 500 images per class).
-The paper's run (64k iterations = 182 epochs of 45k images):
+The defaults finish in a few minutes on a CPU (ResNet-20 and Plain-20, one epoch each). The paper's run
+(64k iterations = 182 epochs of 45k images):
 
-    python examples/cifar10_paper.py --depths 20 32 44 56 110 --train-per-class 4500 --epochs 182
+    python examples/cifar10_paper.py --depths 20 32 44 56 110 --epochs 182
 """
 
 import argparse
 import os
 
-from keras_resnet import data
 from keras_resnet.training.plotting import plot_curves
 from keras_resnet.training.trainer import train
 
-JPEG_FOLDER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpeg", "train")
-VALIDATION_START = 4500
+DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar-10-batches-py")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--depths",
-        type=int,
-        nargs="+",
-        default=[20],
-        choices=(20, 32, 44, 56, 110),
-        help="depths 6n+2 to train, each as ResNet and plain twin (default: 20)",
-    )
+    depths = (20, 32, 44, 56, 110)
+    parser.add_argument("--depths", type=int, nargs="+", default=[20], choices=depths, help="ResNets and plain twins")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per network (default: 1; the paper: 182)")
-    parser.add_argument(
-        "--train-per-class",
-        type=int,
-        default=500,
-        help="JPEG folder: training images per class, from 0000 (default: 500; the paper: 4500)",
-    )
-    parser.add_argument(
-        "--validation-per-class",
-        type=int,
-        default=100,
-        help="JPEG folder: validation images per class, from 4500 (default: 100; the paper: 500)",
-    )
-    parser.add_argument("--jpeg-folder", default=JPEG_FOLDER, help="the CIFAR-10 JPEG folder (default: %(default)s)")
-    parser.add_argument(
-        "--data-dir", help="CIFAR-10 python batch files or prepared tensorflow-datasets folder, without the JPEG folder"
-    )
+    parser.add_argument("--data-dir", default=DATA_DIR, help="CIFAR-10 python batches or tensorflow-datasets folder")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: %(default)s)")
     parser.add_argument("--output", default="runs/cifar10_paper", help="folder of the runs (default: %(default)s)")
     args = parser.parse_args()
 
-    if os.path.isdir(args.jpeg_folder):
-        print(f"CIFAR-10 JPEGs from {os.path.abspath(args.jpeg_folder)}")
-        splits = data.folder(
-            args.jpeg_folder,
-            train_indices=range(args.train_per_class),
-            validation_indices=range(VALIDATION_START, VALIDATION_START + args.validation_per_class),
-            batch_size=args.batch_size,
-            seed=0,
-        )
-        dataset, options = (splits.train, splits.validation), {"classes": len(splits.class_names)}
-    else:
-        # Never the test set for choosing: train() validates on a hold-out and reads the test set once, at the end.
-        print(f"CIFAR-10 from {args.data_dir}: hold-out validation, test set scored once")
-        dataset, options = "cifar10", {"data_dir": args.data_dir}
-
+    # Never the test set for choosing: train() validates on a hold-out and reads the test set once, at the end.
+    print(f"CIFAR-10 from {os.path.abspath(args.data_dir)}: 45k/5k hold-out validation, test set scored once")
     logs = {"plain": [], "resnet": []}
     errors = {}
     for depth in args.depths:
@@ -83,12 +46,12 @@ def main():
             print(f"\n{name}")
             result = train(
                 name,
-                dataset,
+                "cifar10",
+                data_dir=args.data_dir,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 output_dir=os.path.join(args.output, name),
                 verbose=2,
-                **options,
             )
             logs[kind].append(result["files"]["log"])
             errors[name] = 100 * (1 - result["val_accuracy"])

@@ -1,9 +1,6 @@
-"""Every use of a private Keras entry point, fenced in one module.
+"""Every use of a private Keras entry point, fenced in one module; each function names what it relies on.
 
-The rest of the package calls only public Keras plus the functions here. Each function names the private
-Keras method or module it relies on, and `tests/test_keras_compat.py` has one test per use that fails with
-a message naming the Keras change when a Keras release breaks it. `setup.cfg` pins the Keras releases
-those tests passed on.
+`tests/test_keras_compat.py` tests each use; `setup.cfg` pins the Keras releases they passed on.
 """
 
 import contextlib
@@ -13,24 +10,16 @@ import keras
 
 
 def flatten_layers(model):
-    """Every layer of `model`, `model` and the layers of nested models included.
-
-    Keras: `Layer._flatten_layers()`. Public `model.layers` stops at the first level of nesting.
-    """
+    """Every layer of `model`, nested models' included (Keras: `Layer._flatten_layers()`)."""
     return list(model._flatten_layers())
 
 
 @contextlib.contextmanager
 def graph_recursion_room(outputs):
-    """Python stack room for Keras to map the functional graph that ends in `outputs`.
+    """Raises the recursion limit by 3 frames per operation of the graph ending in `outputs`, for the duration.
 
-    Keras maps a functional model's graph recursively, one Python frame per operation along a path, so
-    ResNet-1202 (about 4,000 operations deep) exceeds Python's default recursion limit of 1000 whenever the
-    caller's own stack is not shallow (under pytest, in a notebook). The limit is raised by three frames per
-    operation for the duration and put back after.
-
-    Keras: `keras.src.ops.function._build_map_helper` (the recursion) and a symbolic tensor's
-    `_keras_history` and the operation's `_inbound_nodes` (read to count the operations, without recursion).
+    Keras maps a functional graph recursively, one frame per operation: ResNet-1202 exceeds the default 1000.
+    Keras: `keras.src.ops.function._build_map_helper`, `_keras_history`, `_inbound_nodes`.
     """
     pending, nodes = list(keras.tree.flatten(outputs)), set()
     while pending:
@@ -48,28 +37,15 @@ def graph_recursion_room(outputs):
 
 
 def output_activation(model):
-    """The activation function that computes `model`'s (first) output, read through nested models.
-
-    Follows the output tensor back to the layer that produced it: when that is a model called as a layer (a
-    ResNet inside an augmentation model), into that model's own output, and so on. `Activation` and
-    `Softmax` layers and layers with an `activation` attribute (`Dense`, `Conv2D`) are read; a model that
-    was never called on an input is read from its last layer.
+    """The activation that computes `model`'s first output, read through nested models; `None` if unreadable.
 
     Keras: a symbolic tensor's `_keras_history.operation`, the layer or model that produced it.
-
-    Args:
-        model: a `keras.Model`.
-
-    Returns:
-        The activation function (e.g. `keras.activations.softmax`, or `keras.activations.linear` for
-        logits), or `None` when the producing layer has none that this can read (a `Lambda`, a subclassed
-        model).
     """
     layer = model
     while isinstance(layer, keras.Model):
         try:
             layer = layer.outputs[0]._keras_history.operation
-        except (AttributeError, IndexError, ValueError):  # never called: no symbolic output
+        except (AttributeError, IndexError, ValueError):  # never called: read its last layer
             layer = layer.layers[-1] if layer.layers else None
     if isinstance(layer, keras.layers.Softmax):
         return keras.activations.softmax
@@ -77,11 +53,7 @@ def output_activation(model):
 
 
 def override_steps(model, train_step=None, test_step=None):
-    """Makes `fit` and `evaluate` of `model` run these step functions instead of its own.
-
-    Keras: `fit` compiles `self.train_step` (`evaluate`, `self.test_step`) when it builds its train (test)
-    function, so an instance attribute set before then is the step that runs.
-    """
+    """Makes `fit`/`evaluate` run these steps (Keras compiles `self.train_step`/`self.test_step` then)."""
     if train_step is not None:
         model.train_step = train_step
     if test_step is not None:
@@ -91,43 +63,28 @@ def override_steps(model, train_step=None, test_step=None):
 def override_symbolic_build(model, build):
     """Makes the TensorFlow trainer call `build(iterator=..., data_batch=...)` to build `model` before `fit`.
 
-    Keras: the TensorFlow trainer's `Trainer._maybe_symbolic_build(iterator=None, data_batch=None)`, called by
-    `fit` and `evaluate` under a `tf.distribute` strategy before the first step.
+    Keras: `Trainer._maybe_symbolic_build`, called under a `tf.distribute` strategy before the first step.
     """
     model._maybe_symbolic_build = build
 
 
 def epoch_iterator_element_spec(iterator):
-    """The `tf.TypeSpec` structure of one batch of the data that `fit` iterates over.
-
-    Keras: the `TFEpochIterator` passed to `_maybe_symbolic_build` keeps its data adapter in `.data_adapter`,
-    whose `get_tf_dataset()` is the `tf.data.Dataset` of batches.
-    """
+    """The `tf.TypeSpec` of one batch `fit` iterates (Keras: `TFEpochIterator.data_adapter.get_tf_dataset()`)."""
     return iterator.data_adapter.get_tf_dataset().element_spec
 
 
 def symbolic_build(model, data_batch):
-    """Builds `model`, its compiled loss and metrics and its optimizer from the shapes of `data_batch`.
-
-    Keras: `Trainer._symbolic_build(data_batch=...)`; `data_batch` may be tensors or `tf.TypeSpec`s.
-    """
+    """Builds `model`, loss, metrics, optimizer from `data_batch`, tensors or specs (Keras: `_symbolic_build`)."""
     model._symbolic_build(data_batch=data_batch)
 
 
 def optimizer_variable_index(optimizer, variable):
-    """The position of `variable` in the list the optimizer was built with, as `update_step` receives it.
-
-    Keras: `BaseOptimizer._get_variable_index(variable)`; under `tf.distribute`, `update_step` receives a
-    replica's component of a variable, which this maps back too.
-    """
+    """The optimizer's index of `variable` or its replica component (Keras: `BaseOptimizer._get_variable_index`)."""
     return optimizer._get_variable_index(variable)
 
 
 def saving_class_key(class_name):
-    """The snake-case name under which Keras's `save_weights` files key a layer of class `class_name`.
-
-    Keras: `keras.src.utils.naming.to_snake_case`, used by `keras.src.saving.saving_lib`.
-    """
+    """How `save_weights` files key a layer of class `class_name` (Keras: `keras.src.utils.naming`)."""
     from keras.src.utils.naming import to_snake_case
 
     return to_snake_case(class_name)
@@ -136,9 +93,7 @@ def saving_class_key(class_name):
 def with_imagenet_class_index(index, function, *args, **kwargs):
     """Calls `function(*args, **kwargs)` with `keras.applications`' ImageNet class index set to `index`.
 
-    `keras.applications.*.decode_predictions` then decode with `index` instead of downloading theirs.
-    Keras: the module global `keras.src.applications.imagenet_utils.CLASS_INDEX`, which `decode_predictions`
-    fills on first use; its previous value is put back afterwards.
+    Keras: the module global `keras.src.applications.imagenet_utils.CLASS_INDEX`, put back afterwards.
     """
     from keras.src.applications import imagenet_utils
 
@@ -154,19 +109,10 @@ _CHECKPOINT_METHODS = ("_save_model", "_get_file_path", "_should_save_model")
 
 
 def route_checkpoint_saves(cls):
-    """Class decorator: a `keras.callbacks.ModelCheckpoint` subclass whose saves go through `cls.write`.
+    """Class decorator: a `keras.callbacks.ModelCheckpoint` subclass whose saves go through `cls.write(filepath)`.
 
-    Private Keras: `ModelCheckpoint._save_model(epoch, batch, logs)`, which `on_epoch_end` and
-    `on_train_batch_end` call for every save, `_get_file_path(epoch, batch, logs)` (formats `filepath`) and
-    `_should_save_model(epoch, batch, logs, filepath)` (the `save_best_only` decision; it updates `best`).
-    Keras writes the file with `model.save`/`save_weights` in place; the decorated class's
-    `write(filepath)` writes it instead, and everything else (formatting, `best`, `save_freq`) stays Keras'.
-
-    Args:
-        cls: a subclass of `keras.callbacks.ModelCheckpoint` with a `write(filepath)` method.
-
-    Returns:
-        `cls`, its `_save_model` replaced.
+    Formatting, `best` and `save_freq` stay Keras'. Keras: `ModelCheckpoint._save_model`, `_get_file_path`
+    and `_should_save_model` (the `save_best_only` decision).
     """
     missing = [
         name for name in _CHECKPOINT_METHODS if not callable(getattr(keras.callbacks.ModelCheckpoint, name, None))
@@ -190,12 +136,7 @@ def route_checkpoint_saves(cls):
 def set_initial_epoch(model, epoch):
     """Makes the `fit` running now start at `epoch`; call it from a callback's `on_train_begin`.
 
-    Private Keras: `Model._initial_epoch`, which `fit` reads after `on_train_begin` (as
-    `keras.callbacks.BackupAndRestore` sets it).
-
-    Args:
-        model: the `keras.Model` being fitted.
-        epoch: int, the first epoch to run.
+    Keras: `Model._initial_epoch`, read by `fit` after `on_train_begin` (as `BackupAndRestore` sets it).
     """
     if not hasattr(model, "_initial_epoch"):
         raise AttributeError(

@@ -1,18 +1,4 @@
-"""Device-aware training settings: what makes training fast on the machine at hand, chosen once.
-
-`acceleration()` looks at the Keras backend and its devices and picks the precision (bfloat16 on GPUs of
-compute capability 8.0 and newer and on TPUs, float16 with loss scaling on older GPUs, float32 on CPUs),
-`jit_compile` (on accelerators; always on JAX; off on a TensorFlow CPU, where oneDNN beats XLA, see
-benchmarks/RESULTS.md), `steps_per_execution` (8 on accelerators, 1 on CPUs) and, on JAX with several
-accelerators, data parallelism. Every choice can be overridden by an argument.
-
-```python
-from keras_resnet import accelerate
-setup = accelerate.acceleration().apply()     # e.g. "keras_resnet: gpu x1 (jax): mixed_bfloat16, jit, ..."
-model = keras_resnet.ResNet50(weights=None)
-model.compile("sgd", "sparse_categorical_crossentropy", **setup.compile_options())
-```
-"""
+"""Device-aware training settings (precision, `jit_compile`, `steps_per_execution`, data parallelism), chosen once."""
 
 from __future__ import annotations
 
@@ -35,19 +21,20 @@ class Acceleration:
     """The training settings chosen for a machine; build one with `acceleration()`.
 
     Attributes:
-        backend: the Keras backend (`"tensorflow"`, `"jax"`, `"torch"`).
+        backend: the Keras backend.
         device: `"gpu"`, `"tpu"` or `"cpu"`: the kind of the first device.
         device_count: number of local devices of that kind.
         precision: the dtype policy to build models under, one of `PRECISIONS`.
-        jit_compile: bool, the `jit_compile` of `model.compile`.
-        steps_per_execution: int, the `steps_per_execution` of `model.compile`.
-        data_parallel: bool, whether `apply()` distributes over the devices (JAX only).
+        jit_compile: the `jit_compile` of `model.compile`.
+        steps_per_execution: the `steps_per_execution` of `model.compile`.
+        data_parallel: whether `apply()` distributes over the devices (JAX only).
 
     Example:
 
     ```python
-    setup = Acceleration("jax", "gpu", 1, "mixed_bfloat16", True, 8, False)
-    setup.describe()  # 'gpu x1 (jax): mixed_bfloat16, jit_compile=True, steps_per_execution=8'
+    setup = keras_resnet.accelerate.acceleration().apply()  # before building the model
+    model = keras_resnet.ResNet50(weights=None)
+    model.compile("sgd", "sparse_categorical_crossentropy", **setup.compile_options())
     ```
     """
 
@@ -60,25 +47,11 @@ class Acceleration:
     data_parallel: bool
 
     def compile_options(self) -> dict:
-        """The arguments of `model.compile` this setup chooses: `jit_compile` and `steps_per_execution`.
-
-        Example:
-
-        ```python
-        model.compile("sgd", "mse", **acceleration().compile_options())
-        ```
-        """
+        """The arguments of `model.compile` this setup chooses: `jit_compile` and `steps_per_execution`."""
         return {"jit_compile": self.jit_compile, "steps_per_execution": self.steps_per_execution}
 
     def describe(self) -> str:
-        """One line naming the device and every choice.
-
-        Example:
-
-        ```python
-        print(acceleration().describe())  # cpu x1 (tensorflow): float32, jit_compile=False, ...
-        ```
-        """
+        """One line naming the device and every choice, e.g. `cpu x1 (tensorflow): float32, jit_compile=False, ...`."""
         parallel = ", DataParallel" if self.data_parallel else ""
         return (
             f"{self.device} x{self.device_count} ({self.backend}): {self.precision}, "
@@ -86,13 +59,10 @@ class Acceleration:
         )
 
     def apply(self, *, verbose: bool = True) -> Acceleration:
-        """Sets the global dtype policy and the distribution; call it before building the model.
+        """Sets the global dtype policy and the distribution, and returns `self`; call it before building the model.
 
         Args:
-            verbose: whether to print `describe()` the first time this choice is applied in the process.
-
-        Returns:
-            `self`, for chaining.
+            verbose: print `describe()` the first time this choice is applied in the process.
         """
         keras.config.set_dtype_policy(self.precision)
         if self.data_parallel:
@@ -110,8 +80,7 @@ def device_kind() -> tuple[str, int, float | None]:
     """The kind and number of the accelerators the Keras backend sees.
 
     Returns:
-        A tuple `(kind, count, compute_capability)`: kind `"gpu"`, `"tpu"` or `"cpu"`; compute capability
-        as a float for NVIDIA GPUs when the backend reports it, else `None`.
+        `(kind, count, compute_capability)`: kind `"gpu"`, `"tpu"` or `"cpu"`; capability `None` if unknown.
 
     Example:
 
@@ -126,7 +95,7 @@ def device_kind() -> tuple[str, int, float | None]:
         devices = jax.local_devices()
         kind = {"gpu": "gpu", "cuda": "gpu", "rocm": "gpu", "tpu": "tpu"}.get(devices[0].platform.lower(), "cpu")
         capability = getattr(devices[0], "compute_capability", None)
-        # Forced host devices (--xla_force_host_platform_device_count) share one CPU: count it once.
+        # Forced host devices (--xla_force_host_platform_device_count) share one CPU.
         return kind, len(devices) if kind != "cpu" else 1, float(capability) if capability else None
     if backend == "tensorflow":
         import tensorflow as tf
@@ -153,17 +122,14 @@ def acceleration(
     steps_per_execution: int | str = "auto",
     data_parallel: bool | str = "auto",
 ) -> Acceleration:
-    """Chooses the fastest correct training settings for this machine (see the module docstring).
+    """An `Acceleration` of the fastest correct training settings for this machine; every choice can be overridden.
 
     Args:
-        precision: `"auto"` (the global dtype policy when one other than
-            `"float32"` is set, else the device's choice) or one of `PRECISIONS`.
-        jit_compile: `"auto"`, `True` or `False`.
-        steps_per_execution: `"auto"` or a positive int.
-        data_parallel: `"auto"`, `True` or `False`; `True` needs the JAX backend.
-
-    Returns:
-        An `Acceleration`; call `.apply()` on it before building the model.
+        precision: one of `PRECISIONS`, or `"auto"`: a global dtype policy other than float32 if set, else
+            bfloat16 on TPUs and GPUs of compute capability >= 8.0, float16 on older GPUs, float32 on CPUs.
+        jit_compile: `"auto"` (on JAX, and on TensorFlow accelerators: oneDNN beats XLA on CPU), or a bool.
+        steps_per_execution: `"auto"` (8 on accelerators, 1 on CPUs) or a positive int.
+        data_parallel: `"auto"` (JAX with several accelerators) or a bool; `True` needs the JAX backend.
 
     Example:
 

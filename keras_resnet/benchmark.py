@@ -1,23 +1,9 @@
 """Training and inference throughput of the library's models on this machine: `keras-resnet benchmark`.
 
-Contenders, each compiled and warmed up first, then timed in interleaved rounds (a slow moment of the machine
-hits all alike; the table reports medians):
-
-- `library`: a keras_resnet model in `model.fit` the library's way: uint8 images in memory, augmented on the
-  device inside the compiled step (`keras_resnet.data.augment`), with `keras_resnet.accelerate`'s settings;
-- `keras.applications`: its ResNet of the same name in `model.fit` on float32 images, same dtype policy;
-- `jitted step` (JAX only): the library's model in one `jax.jit` step on a device-resident batch, the ceiling
-  no input pipeline beats.
-
-MFU is `images/s x FLOPs per image / peak`: FLOPs are 2 x `count_macs` (x 3 when training), the peak a
-measured matrix product in the compute type (`matmul_peak`). `benchmarks/torchvision_speed.py` adds
-torchvision's ResNets.
-
-```python
-from keras_resnet import benchmark
-results = benchmark.benchmark(["resnet50"], batch_size=64, image_size=224, rounds=3, steps=5)
-print(benchmark.table(results))
-```
+Contenders are timed in interleaved rounds (a slow moment of the machine hits all alike; medians are
+reported): `library` (uint8 images augmented on the device, `keras_resnet.accelerate`'s settings),
+`keras.applications` (same model and dtype policy, float32 images) and, on JAX, a `jitted step` on a
+device-resident batch, the ceiling no input pipeline beats. MFU is images/s x FLOPs per image / `matmul_peak`.
 """
 
 from __future__ import annotations
@@ -280,8 +266,8 @@ def environment(precision: str = "auto") -> dict[str, Any]:
         precision: the precision whose compute type the peak is measured in.
 
     Returns:
-        A dict: `python`, `keras`, `backend`, the versions of the backend and of torch when imported, `device`,
-        `cpu_count`, `load_average`, `precision`, `peak_flops`, `peak_dtype`.
+        A dict of versions (`python`, `keras`, the backend's), `device`, `cpu_count`, `load_average`,
+        `precision`, `peak_flops`, `peak_dtype`.
 
     Example: `environment()["device"]`, e.g. `'cuda x1: NVIDIA H200'`.
     """
@@ -325,8 +311,7 @@ def run(
         rounds: timed rounds; each times every contender once, in turn.
         steps: steps per contender and round.
         peak_flops: FLOP/s for the MFU column (`matmul_peak`); `None` leaves MFU out.
-        deadline: optional `time.monotonic()` value; no contender is prepared and no round started after
-            it (a round already running finishes).
+        deadline: optional `time.monotonic()` value after which nothing new starts.
         on_round: optional function called with the rows after each round (to save partial results).
         log: prints one line of progress.
 
@@ -432,7 +417,7 @@ def benchmark(
         models: keras_resnet model names.
         modes: `"train"` and/or `"inference"`.
         batch_size: images per step.
-        image_size: side of the square inputs (CIFAR-style augmentation at 64 and below, else ImageNet-style).
+        image_size: side of the square inputs (CIFAR-style augmentation at 64 and below).
         precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
         rounds: interleaved timed rounds per model and mode.
         steps: steps per contender and round.
@@ -440,8 +425,7 @@ def benchmark(
         ceiling: whether to time the jitted device-resident step (JAX).
         output: optional path of a JSON file, rewritten after every round.
         deadline: optional `time.monotonic()` value after which nothing new starts.
-        extra: optional function `(contenders, image_size) -> more contenders`, peers from outside the library
-            (`benchmarks/torchvision_speed.py` adds torchvision's).
+        extra: optional function `(contenders, image_size) -> more contenders` (e.g. torchvision's).
         on_round: optional function called with the results after every round.
         log: prints one line of progress.
 

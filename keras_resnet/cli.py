@@ -397,33 +397,19 @@ def _add_export_command(commands):
         "--image-size", type=int, metavar="SIDE", help="side of the served images (default: the model's input size)"
     )
     parser.add_argument("--from-logits", action="store_true", help="the model outputs logits: apply a softmax")
-    parser.add_argument(
-        "--class-names",
-        metavar="FILE",
-        help="saved_model: text file with one class name per line, in class-id order (default: 0, 1, ...)",
-    )
-    parser.add_argument(
-        "--top-k", type=int, metavar="K", help="saved_model: how many best classes to return (default: 5)"
-    )
-    parser.add_argument(
-        "--crop-to-aspect-ratio",
-        action="store_true",
-        help="saved_model: centre-crop to the model's aspect ratio before resizing, instead of stretching",
-    )
-    parser.add_argument(
-        "--version", type=int, metavar="N", help="saved_model: write OUTPUT/N/, the TensorFlow Serving layout"
-    )
-    parser.add_argument(
-        "--quantization",
-        choices=("int8",),
-        help="litert: post-training int8 quantization (needs --representative-data)",
-    )
-    parser.add_argument(
+    served = parser.add_argument_group("saved_model options")
+    served.add_argument("--class-names", metavar="FILE", help="class names, a line each, by id (default: 0, 1, ...)")
+    served.add_argument("--top-k", type=int, metavar="K", help="how many best classes to return (default: 5)")
+    served.add_argument("--crop-to-aspect-ratio", action="store_true", help="centre-crop, do not stretch")
+    served.add_argument("--version", type=int, metavar="N", help="write OUTPUT/N/, the TensorFlow Serving layout")
+    litert = parser.add_argument_group("litert options")
+    litert.add_argument("--quantization", choices=("int8",), help="post-training int8 (needs --representative-data)")
+    litert.add_argument(
         "--representative-data",
         metavar="DIR",
-        help="litert int8: a folder of training images in class sub-folders (the first 200 calibrate the int8 ranges)",
+        help="int8: a folder of training images in class sub-folders (the first 200 calibrate the int8 ranges)",
     )
-    parser.add_argument("--opset", type=int, metavar="N", help="onnx: the opset (default: 17)")
+    parser.add_argument_group("onnx options").add_argument("--opset", type=int, metavar="N", help="opset (default: 17)")
     return parser
 
 

@@ -1,5 +1,4 @@
-"""The one reading of a `preprocessing` value and of training-set statistics: the mean, standard deviation and
-channel order that turn RGB 0-255 pixels into a model's input, shared by the models, the pipelines and export."""
+"""The one reading of `preprocessing` and training-set statistics, shared by the models, the pipelines and export."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from keras_resnet.imagenet import IMAGENET_MEAN
 CHANNEL_ORDERS = ("rgb", "bgr")
 CIFAR_NORMALIZATIONS = ("pixel", "channel", None)
 PREPROCESSING_MODES = ("caffe", "tf", None)
-# Keys of a `preprocessing` dict: the statistics, then what pretrained weights record of their pipeline.
 _PREPROCESSING_KEYS = ("mean", "std", "channel_order", "resize_size", "crop_size", "interpolation")
 
 
@@ -26,11 +24,14 @@ def normalization_constants(
     image_size: Sequence[int] | None = None,
     names: tuple[str, str, str] = ("mean", "std", "channel_order"),
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Checks a normalisation and returns it as `(mean, std, reverse_channels)`: float32 arrays and a bool.
+    """Checks a normalisation of RGB 0-255 pixels and returns it as `(mean, std, reverse_channels)`.
 
-    `mean` is per channel `(3,)` or per pixel `(height, width, 3)` (of `image_size` if given), RGB; `std`
-    (`None`: 1) must be positive and broadcast to it (it is returned at `mean`'s shape); `"bgr"` reverses
-    the channels after standardising. `names` name the three arguments in error messages.
+    Args:
+        mean: RGB, per channel `(3,)` or per pixel `(height, width, 3)`.
+        std: positive, broadcast to `mean`'s shape; `None`: 1.
+        channel_order: `"bgr"` reverses the channels after standardising.
+        image_size: `(height, width)` a per-pixel mean must have.
+        names: the three arguments' names in error messages.
 
     Example:
 
@@ -66,9 +67,11 @@ def preprocessing_constants(
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """The `normalization_constants` of a `preprocessing` value, as the models and export read it.
 
-    `"caffe"`: ImageNet mean subtracted, then RGB to BGR (keras.applications ResNet); `"tf"`: scaled to [-1, 1]
-    (ResNet v2); `None`: unchanged; or a dict `{"mean", "std", "channel_order"}` (with the pipeline keys
-    `resize_size`, `crop_size`, `interpolation` that pretrained weights record).
+    Args:
+        preprocessing: `"caffe"` (ImageNet mean subtracted, then BGR), `"tf"` (scaled to [-1, 1]), `None`
+            (unchanged), or a dict of `normalization_constants` arguments (plus `resize_size`, `crop_size`,
+            `interpolation` that pretrained weights record).
+        image_size: `(height, width)` a per-pixel mean must have.
 
     Example:
 
@@ -104,8 +107,7 @@ def preprocessing_constants(
 
 
 def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False) -> Any:
-    """Returns `(images - mean) / std`, channels reversed afterwards if `reverse_channels`: plain arithmetic, so
-    it runs in tf.data, on symbolic Keras tensors and on any backend's arrays.
+    """`(images - mean) / std`, then channels reversed if `reverse_channels`; runs in tf.data and on any tensor.
 
     Example:
 
@@ -118,7 +120,7 @@ def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False
 
 
 def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Callable[[Any], Any]:
-    """Returns a function that `standardize`s batches of RGB images (arguments as `normalization_constants`).
+    """A function that `standardize`s batches of RGB images (arguments as `normalization_constants`).
 
     Example:
 
@@ -139,12 +141,11 @@ def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = 
     """The per-pixel mean and the per-channel mean and standard deviation of images, in one pass.
 
     Args:
-        batches: iterable of batches `(count, height, width, 3)` (of `image_size` if given), or of
-            `(images, labels)` pairs.
+        batches: iterable of batches `(count, height, width, 3)`, or of `(images, labels)` pairs.
+        image_size: `(height, width)` the batches must have.
 
     Returns:
-        float32 arrays on the images' scale: `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and
-        `"channel_std"` `(3,)`; `None` for no image.
+        float32 `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and `"channel_std"` `(3,)`; `None` for no image.
 
     Example:
 
@@ -174,13 +175,12 @@ def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = 
 
 
 def cifar_preprocessing(statistics: dict | None, normalization: str | None = "pixel") -> dict[str, Any]:
-    """The JSON-ready `{"mean", "std"}` of a CIFAR normalisation: what `cifar_pipeline` normalises with and
-    export takes as `preprocessing`, so that served images are normalised as the training batches were.
+    """The JSON-ready `{"mean", "std"}` of a CIFAR normalisation, as `cifar_pipeline` and export use it.
 
     Args:
         statistics: the training set's `pixel_statistics`; unused for `normalization=None`.
-        normalization: `"pixel"` (per-pixel mean subtracted, divided by 255: the paper), `"channel"`
-            (per-channel mean and standard deviation) or `None` (divided by 255).
+        normalization: `"pixel"` (per-pixel mean, divided by 255: the paper), `"channel"` (per-channel
+            mean and standard deviation) or `None` (divided by 255).
 
     Example:
 

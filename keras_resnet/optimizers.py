@@ -1,9 +1,4 @@
-"""The optimizer and learning-rate schedules of the paper's recipes (`keras_resnet.recipes` assembles them).
-
-Weight decay is the paper's coupled L2 (`L2SGD`): `weight_decay * kernel` is added to the gradient before
-momentum, as in Caffe and `torch.optim.SGD`. Keras's own `weight_decay` is decoupled, which with momentum 0.9
-decays about 10 times less for the same number.
-"""
+"""The optimizer and learning-rate schedules of the paper's recipes (`keras_resnet.recipes` assembles them)."""
 
 from __future__ import annotations
 
@@ -20,11 +15,7 @@ __all__ = ["L2SGD", "LinearWarmUp", "StepDecay"]
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
-    """Multiplies the learning rate by `factor` at each boundary: iteration `step` trains at
-    `initial_learning_rate * factor ** n`, `n` being the number of boundaries `<= step`.
-
-    Keras's `PiecewiseConstantDecay` changes rate one iteration after each boundary, the paper at it; so
-    `boundaries` holds each boundary minus one and `drop_steps` the boundaries as given.
+    """Multiplies the learning rate by `factor` at each boundary (at it, as the paper; Keras drops one step later).
 
     Args:
         initial_learning_rate: the rate before the first boundary.
@@ -50,7 +41,7 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
         self.drop_steps = tuple(boundaries)
         self.factor = factor
         rates = [initial_learning_rate * factor**drops for drops in range(len(boundaries) + 1)]
-        # PiecewiseConstantDecay needs one boundary at least: no drops is two equal pieces.
+        # `boundaries` holds each drop minus one; without drops, two equal pieces (Keras needs a boundary).
         super().__init__([b - 1 for b in boundaries] or [0], rates if boundaries else rates * 2)
 
     def get_config(self) -> dict:
@@ -63,13 +54,11 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class LinearWarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """Ramps linearly from `initial_learning_rate` into another schedule over `warmup_steps` iterations.
-
-    The wrapped schedule sees the same iteration count, so a `StepDecay`'s boundaries stay where they were.
+    """Ramps linearly from `initial_learning_rate` into another schedule, which sees the same iteration count.
 
     Args:
         schedule: the `LearningRateSchedule` to ramp into.
-        warmup_steps: positive int, iterations of the ramp.
+        warmup_steps: iterations of the ramp.
         initial_learning_rate: the rate at iteration 0.
 
     Example:
@@ -111,17 +100,16 @@ class LinearWarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class L2SGD(keras.optimizers.SGD):
-    """SGD with the paper's coupled L2 weight decay, on kernels only.
+    """SGD with the paper's coupled L2 weight decay on kernels, as Caffe and `torch.optim.SGD`.
 
-    `l2 * variable` is added to the gradient of the variables named in `l2_names` before the momentum step;
-    biases and batch-norm `gamma`/`beta` are left alone. The update uses only `keras.ops`, so it runs on every
-    backend. Keras's (decoupled) `weight_decay`, still accepted, is off by default.
+    `l2 * variable` joins the gradient before momentum; Keras's decoupled `weight_decay` (off by default)
+    decays about 10 times less at momentum 0.9 for the same number.
 
     Args:
         learning_rate: float or `LearningRateSchedule`.
         momentum: float in [0, 1].
         nesterov: whether to use Nesterov momentum.
-        l2: float >= 0, the L2 coefficient.
+        l2: the L2 coefficient, >= 0.
         l2_names: variable names (the last part of `variable.path`) that decay.
         **kwargs: other arguments of `keras.optimizers.SGD`.
 

@@ -1,19 +1,5 @@
 """Training recipes of He et al. (2015) as data: `RECIPES` maps a name to a `Recipe`, and every function here
-takes a name (or a `Recipe`) plus keyword overrides of its fields.
-
-```python
-import keras_resnet as kr
-
-model = kr.ResNet20(input_shape=(32, 32, 3), classes=10)
-recipe = kr.recipes.compile_for(model, "cifar10")
-model.fit(
-    train.batch(recipe.batch_size),
-    validation_data=test.batch(recipe.batch_size),
-    epochs=recipe.epochs(50_000),
-    callbacks=kr.training.run_callbacks(recipe, directory="runs/resnet20"),
-)
-```
-"""
+takes a name (or a `Recipe`) plus keyword overrides of its fields."""
 
 from __future__ import annotations
 
@@ -47,7 +33,6 @@ __all__ = [
 
 _ITERATION_FIELDS = ("total_steps", "boundaries", "warmup_steps")
 _LEARNING_RATE_FIELDS = ("lr", "error_warmup_lr")
-# How each `Recipe.schedule` becomes a learning rate (see `learning_rate_schedule`).
 _SCHEDULES = {
     "step": lambda recipe: StepDecay(recipe.lr, recipe.boundaries),
     "cosine": lambda recipe: keras.optimizers.schedules.CosineDecay(recipe.lr, recipe.total_steps),
@@ -59,8 +44,7 @@ _SCHEDULES = {
 class Recipe:
     """One training recipe: batch, learning rate and its schedule, decay, loss.
 
-    Steps are optimizer iterations at `batch_size`; `recipe_for` rescales a recipe to another batch size by
-    the linear scaling rule, so the same number of epochs is trained.
+    Steps are optimizer iterations at `batch_size` (`recipe_for` rescales them with the batch size).
 
     Args:
         batch_size: examples per optimizer iteration.
@@ -74,8 +58,7 @@ class Recipe:
         weight_decay: coupled L2 on kernels, >= 0 (see `L2SGD`).
         label_smoothing: in [0, 1).
         warmup_steps: iterations of linear warm-up from 0 (`LinearWarmUp`); not with `"plateau"`.
-        error_warmup_lr: `None`, or the rate to train at until the training error drops under
-            `error_warmup_until` (the paper's ResNet-110 warm-up, `ErrorWarmUp`).
+        error_warmup_lr: the rate until the training error drops under `error_warmup_until` (`ErrorWarmUp`).
         error_warmup_until: the training error in (0, 1] that ends the error warm-up.
         plateau_patience: epochs without improvement before `"plateau"` divides the rate by 10.
         top5: whether to add the top-5 accuracy metric.
@@ -356,21 +339,17 @@ def compile_for(
 ) -> Recipe:
     """Compiles a model with a recipe's optimizer, loss and metrics.
 
-    Part of the `"plateau"` schedule and of the `error_warmup_lr` warm-up lives in callbacks
-    (`PlateauDecay`, `ErrorWarmUp`; `keras_resnet.training.run_callbacks(recipe)` has them): without them the
-    learning rate never drops or never warms up, so `model.fit` then warns, naming the missing ones.
+    `"plateau"` and `error_warmup_lr` need callbacks (`keras_resnet.training.run_callbacks(recipe)`):
+    `model.fit` warns when they are missing.
 
     Args:
         model: the `keras.Model` to compile.
         recipe: a name in `RECIPES` or a `Recipe`.
-        mixed_precision: `None`, or one of `keras_resnet.accelerate.PRECISIONS`: checks that the model was
-            built under that policy and sets it as the global policy.
+        mixed_precision: one of `keras_resnet.accelerate.PRECISIONS` the model was built under, set globally.
         sparse_labels: whether the labels are class indices (else one-hot or soft).
-        from_logits: whether the model outputs logits; `None` infers it (probabilities when the activation
-            that computes the output is softmax, read through nested models).
-        acceleration: `"auto"` compiles with the `jit_compile` and `steps_per_execution` that
-            `keras_resnet.accelerate.acceleration()` chooses here; an `Acceleration` uses its choice; `None`
-            leaves Keras' defaults.
+        from_logits: whether the model outputs logits; `None`: unless its output activation is softmax.
+        acceleration: an `Acceleration` giving `jit_compile` and `steps_per_execution`; `"auto"`:
+            `keras_resnet.accelerate.acceleration()`; `None`: Keras' defaults.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
@@ -420,10 +399,7 @@ def _schedule_callbacks(recipe):
 
 
 def _warn_at_fit_without(model, needed: Sequence[str]):
-    """Makes `model.fit` warn when a callback named in `needed` is not among its callbacks.
-
-    The check lasts while the model keeps the optimizer compiled now: a later `compile` ends it.
-    """
+    """Makes `model.fit` warn, until the next `compile`, when a callback named in `needed` is missing."""
     vars(model).pop("fit", None)  # an earlier compile_for's check
     if not needed:
         return

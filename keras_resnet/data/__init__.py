@@ -25,7 +25,7 @@ from keras_resnet.data.named import (
     pipelines_for,
     sources_and_inputs,
 )
-from keras_resnet.data.pipelines import AUGMENTATIONS, cifar_pipeline, imagenet_pipeline
+from keras_resnet.data.pipelines import AUGMENTATIONS, PipelineOptions, cifar_pipeline, imagenet_pipeline
 from keras_resnet.data.sources import (
     IMAGE_SIGNATURES,
     ImageSource,
@@ -48,6 +48,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGE_SIGNATURES",
     "ImageSource",
+    "PipelineOptions",
     "Sources",
     "Splits",
     "array_source",

@@ -1,11 +1,8 @@
 """On-device augmentation in `keras.ops`: the tf.data pipelines' crops and flips inside the compiled step.
 
-A GPU trains a small ResNet faster than a few CPU cores decode and crop CIFAR images; keeping the decoded uint8
-images in memory and augmenting whole batches on the accelerator removes that limit. The random draws follow
-the pipelines': `random_crop_flip` is `cifar_pipeline`'s, `random_scale_crop_flip` `imagenet_pipeline`'s (its
-bilinear resize is not antialiased: exact when enlarging, sharper when shrinking). Every crop, resize and flip is
-one bilinear resampling written as two batched matrix products, so one code path runs on any backend.
-`Augmentation` is the layer to put first in a model that takes uint8 images.
+A GPU trains a small ResNet faster than a few CPU cores crop CIFAR images: here whole uint8 batches are
+augmented on the accelerator, with the pipelines' random draws. Every crop, resize and flip is one bilinear
+resampling written as two batched matrix products (not antialiased), so one code path runs on any backend.
 """
 
 from __future__ import annotations
@@ -28,12 +25,7 @@ __all__ = ["Augmentation", "center_crop", "random_crop_flip", "random_scale_crop
 
 
 def _interpolation(coordinates, length, clamp):
-    """Bilinear weights `(batch, out, length)` reading source positions `coordinates` `(batch, out)`.
-
-    A weight is the triangle `max(0, 1 - |position - coordinate|)`: integer coordinates pick one pixel
-    exactly, and those outside `[0, length)` read zeros (padding) unless `clamp` holds them at the border
-    (as `tf.image.resize` does).
-    """
+    """Bilinear weights `(batch, out, length)` at `coordinates` `(batch, out)`: zeros outside unless `clamp`."""
     if clamp:
         coordinates = ops.clip(coordinates, 0.0, length - 1.0)
     positions = ops.arange(length, dtype="float32")
@@ -88,10 +80,9 @@ def random_crop_flip(images: Any, seed: Any = None, *, size: int | None = None, 
 
     Args:
         images: tensor `(batch, height, width, channels)`, any real dtype, 0-255 scale.
-        seed: `None`, an int, a `keras.random.SeedGenerator` (inside a layer or a jitted step) or a seed
-            tensor, as `keras.random.uniform` takes it.
-        size: int, side of the crop; defaults to the image height.
-        padding: int >= 0, zero pixels added on each side before cropping; each offset is uniform.
+        seed: a seed as `keras.random.uniform` takes it (a `SeedGenerator` inside a layer or a jitted step).
+        size: side of the crop; defaults to the image height.
+        padding: zero pixels added on each side before cropping.
 
     Returns:
         A float32 tensor `(batch, size, size, channels)`.
@@ -126,12 +117,9 @@ def random_scale_crop_flip(
 ) -> Any:
     """Scale augmentation, random crop and flip of a batch: `data.imagenet_pipeline`'s training augmentation.
 
-    Each image is resized (bilinear, half-pixel centres) so that its shorter side is a random integer in
-    `scale_range`, then a random `size` crop is taken (only the crop is computed) and flipped with
-    probability 1/2. All images of a batch share one height and width.
-
-    `images` `(batch, height, width, channels)`, any real dtype; `seed` as in `random_crop_flip`;
-    `size <= min <= max` of `scale_range`. Returns float32 `(batch, size, size, channels)`.
+    Each image's shorter side is resized to a random integer in `scale_range`, then a random `size` crop is
+    taken and flipped with probability 1/2. Takes `images` and `seed` as `random_crop_flip` does (the images of
+    a batch share one size) and returns float32 `(batch, size, size, channels)`.
 
     Example:
 
@@ -192,13 +180,13 @@ def center_crop(images: Any, *, size: int, resize_size: int | None = None) -> An
 class Augmentation(keras.layers.Layer):
     """Augments (in training) or centre-crops (in inference), then normalises a batch, on the device.
 
-    Put it first in a model that takes uint8 images: the decoded data stays in memory as uint8 and Keras
-    compiles the augmentation into the train step. Training applies `random_crop_flip` (`kind="cifar"`) or
-    `random_scale_crop_flip` (`"imagenet"`), inference `center_crop`; then `(images - mean) / std`.
+    Put it first in a model that takes uint8 images: Keras compiles the augmentation into the train step.
+    Training applies `random_crop_flip` (`kind="cifar"`) or `random_scale_crop_flip` (`"imagenet"`),
+    inference `center_crop`; then `(images - mean) / std`.
 
     Args:
         kind: `"cifar"` or `"imagenet"`.
-        image_size: int, side of the output images.
+        image_size: side of the output images.
         padding: `"cifar"`: zero pixels added on each side before cropping.
         scale_range, resize_size: `"imagenet"`: the training and inference shorter sides.
         mean, std: numbers, RGB triples or arrays broadcastable to an image (e.g. a per-pixel mean), 0-255.

@@ -1,13 +1,9 @@
-"""Named data sets: the one way from a data set's name to its sources and pipelines.
+"""Named data sets: the one way from a data set's name to its sources and pipelines (nothing is downloaded).
 
-- `"shapes"`: the embedded `keras_resnet.data.shapes` images, generated from `seed`;
-- `"cifar10"`, `"cifar100"`: the python batch files in `data_dir`, or tensorflow-datasets' copy; the last 10%
-  of each class of the training set validates (the test set never does) unless `full_train=True`;
-- `"folder:PATH"`: `PATH/train/<class>/...` and `PATH/validation/...` (or `PATH/val`; without either, the last
-  10% of each class of `PATH/train` validates);
-- any other tensorflow-datasets name prepared in `data_dir`, with its `validation` split (else `test`).
-
-Nothing is downloaded.
+`"shapes"` (generated from `seed`); `"cifar10"`, `"cifar100"` (python batch files in `data_dir`, else
+tensorflow-datasets'); `"folder:PATH"` (`PATH/train/<class>/...` and `PATH/validation` or `PATH/val`); any other
+prepared tensorflow-datasets name (its `validation` split, else `test`). Without a validation split the last
+`HOLDOUT_FRACTION` of each class of the training set validates.
 """
 
 from __future__ import annotations
@@ -72,8 +68,7 @@ class Sources:
 @dataclasses.dataclass(frozen=True)
 class Splits:
     """The batched `tf.data` pipelines of a data set's splits (`validation`, `test` may be `None`), its class
-    names, the `Sources` they read and the training set's `image_statistics` the CIFAR augmentation normalises
-    with (else `None`).
+    names, the `Sources` they read and the `image_statistics` of the CIFAR augmentation (else `None`).
 
     Example:
 
@@ -96,9 +91,8 @@ def input_defaults(
 ) -> tuple[str, int]:
     """The `(augmentation, image_size)` a named data set uses unless given.
 
-    `augmentation=None` is `"cifar"` for shapes, CIFAR and `sources` whose first training image has at most
-    `SMALL_IMAGE_SIDE` pixels a side, else `"imagenet"`; `image_size=None` is 32 with CIFAR augmentation and
-    224 with ImageNet augmentation.
+    `augmentation=None` is `"cifar"` for shapes, CIFAR and images of at most `SMALL_IMAGE_SIDE` pixels, else
+    `"imagenet"`; `image_size=None` is 32 with CIFAR augmentation and 224 with ImageNet augmentation.
 
     Example:
 
@@ -263,11 +257,9 @@ def pipelines_for(
 
     Args:
         sources: a `Sources` (e.g. from `dataset_sources`).
-        augmentation: `"cifar"` (`cifar_pipeline`) or `"imagenet"` (`imagenet_pipeline`, the paper's sizes
-            scaled by `image_size / 224`).
+        augmentation: `"cifar"` or `"imagenet"` (the paper's sizes scaled by `image_size / 224`).
         image_size, batch_size, seed, epochs: as in the pipelines (`epochs` for training only).
-        statistics: CIFAR augmentation: the training set's `image_statistics`; computed from `sources.train`
-            when `None` (pass a run's own to evaluate exactly as it trained).
+        statistics: CIFAR augmentation: the training set's `image_statistics`; `None` computes them.
         **options: further arguments of the pipeline (e.g. `normalization="channel"`, `lighting_std=0.1`).
 
     Example:
@@ -349,8 +341,7 @@ def datasets(
 def cifar10(
     batch_size: int = 128, data_dir: str | os.PathLike | None = None, *, seed: int | None = None, **options: Any
 ) -> Splits:
-    """The CIFAR-10 pipelines of all 50,000 training images and of the test set: `datasets("cifar10",
-    full_train=True)`.
+    """The CIFAR-10 pipelines of all 50,000 training images and the test set: `datasets("cifar10", full_train=True)`.
 
     Example:
 

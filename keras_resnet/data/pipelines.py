@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -23,8 +23,20 @@ from keras_resnet.data.transforms import _lighting, center_crop, check_scales, r
 from keras_resnet.imagenet import CROP_SIZE, IMAGENET_MEAN, RESIZE_SIZE, SCALE_RANGE
 from keras_resnet.normalization import CIFAR_NORMALIZATIONS, cifar_preprocessing, normalizer
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle_buffer, parallel, epochs=None):
+
+class PipelineOptions(TypedDict, total=False):
+    """The order and batching keywords every pipeline takes (see `cifar_pipeline`)."""
+
+    seed: int | None
+    shuffle_buffer: int | None
+    parallel: bool
+    epochs: range | None
+
+
+def _pipeline(source, augment, normalize, *, training, batch_size, **options):
     """Shuffles (when training), decodes, augments, batches, normalises and prefetches a source.
 
     `augment(image, seed)` maps one uint8 image and its stateless seed `(2,)` to a float32 image. Training
@@ -32,6 +44,11 @@ def _pipeline(source, augment, normalize, *, training, batch_size, seed, shuffle
     """
     import tensorflow as tf
 
+    allowed = sorted(PipelineOptions.__annotations__)
+    if set(options) - set(allowed):
+        raise TypeError(f"unexpected keyword arguments {sorted(set(options) - set(allowed))}; allowed: {allowed}")
+    seed, shuffle_buffer, epochs = options.get("seed"), options.get("shuffle_buffer"), options.get("epochs")
+    parallel = options.get("parallel", True)
     _check_positive("batch_size", batch_size)
     check_epochs(epochs)
     if epochs is not None and not training:
@@ -82,11 +99,8 @@ def cifar_pipeline(
     statistics: dict | None = None,
     image_size: int = 32,
     padding: int = 4,
-    seed: int | None = None,
-    shuffle_buffer: int | None = None,
-    parallel: bool = True,
-    epochs: range | None = None,
     normalize: bool = True,
+    **options: Unpack[PipelineOptions],
 ) -> Any:
     """Builds the CIFAR training or evaluation pipeline of the paper (section 4.2).
 
@@ -98,13 +112,13 @@ def cifar_pipeline(
         normalization: `"pixel"` (the training set's per-pixel mean subtracted, divided by 255: the paper),
             `"channel"` (per-channel mean and standard deviation) or `None` (divided by 255).
         statistics: the training set's `image_statistics`; required unless `normalization` is `None`.
-        seed: optional int: the same batches on every run, new crops, flips and order in every epoch.
-        shuffle_buffer: optional int; defaults to the source's `shuffle_buffer`.
-        parallel: bool; `False` runs on one thread without prefetching (debugging, benchmarks).
-        epochs: training only: `None` (each pass is a new epoch) or `range(first, stop)`: those epochs in
-            turn, each as an uninterrupted run sees it; resume with `model.fit(dataset, epochs=stop,
-            initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`.
         normalize: bool; `False` leaves the images at 0-255 for a model that normalises them itself.
+        **options: `PipelineOptions`, the keywords every pipeline takes:
+            `seed` (int: the same batches on every run, new crops, flips and order in every epoch),
+            `shuffle_buffer` (defaults to the source's), `parallel` (`False`: one thread, no prefetching)
+            and, training only, `epochs` (`None`: each pass is a new epoch; `range(first, stop)`: those
+            epochs in turn, as an uninterrupted run sees them; resume with `model.fit(dataset, epochs=stop,
+            initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`).
 
     Returns:
         A `tf.data.Dataset` of float32 images `(batch, image_size, image_size, 3)` and int32 labels `(batch,)`.
@@ -143,17 +157,7 @@ def cifar_pipeline(
             image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
         return tf.cast(image, tf.float32)
 
-    return _pipeline(
-        source,
-        augment,
-        standardize,
-        training=training,
-        batch_size=batch_size,
-        seed=seed,
-        shuffle_buffer=shuffle_buffer,
-        parallel=parallel,
-        epochs=epochs,
-    )
+    return _pipeline(source, augment, standardize, training=training, batch_size=batch_size, **options)
 
 
 def _unchanged(images):
@@ -172,11 +176,8 @@ def imagenet_pipeline(
     std: Any = None,
     channel_order: str = "rgb",
     lighting_std: float = 0.0,
-    seed: int | None = None,
-    shuffle_buffer: int | None = None,
-    parallel: bool = True,
-    epochs: range | None = None,
     normalize: bool = True,
+    **options: Unpack[PipelineOptions],
 ) -> Any:
     """Builds the ImageNet training or evaluation pipeline of the paper (section 3.4).
 
@@ -192,8 +193,8 @@ def imagenet_pipeline(
         mean, std: RGB mean subtracted and optional standard deviation divided by, 0-255 scale.
         channel_order: `"rgb"`, or `"bgr"` for Caffe-converted weights (keras.applications').
         lighting_std: float, standard deviation of the PCA lighting noise (AlexNet: 0.1); 0 turns it off.
-        seed, shuffle_buffer, parallel, epochs: as in `cifar_pipeline`.
         normalize: bool; `False` leaves the images at 0-255 (`mean`, `std`, `channel_order` unused).
+        **options: `PipelineOptions` (`seed`, `shuffle_buffer`, `parallel`, `epochs`), as in `cifar_pipeline`.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` as `cifar_pipeline` returns them.
@@ -222,17 +223,7 @@ def imagenet_pipeline(
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
         return _lighting(image, lighting_std, lighting_seed) if lighting_std else image
 
-    return _pipeline(
-        source,
-        augment,
-        standardize,
-        training=training,
-        batch_size=batch_size,
-        seed=seed,
-        shuffle_buffer=shuffle_buffer,
-        parallel=parallel,
-        epochs=epochs,
-    )
+    return _pipeline(source, augment, standardize, training=training, batch_size=batch_size, **options)
 
 
 PIPELINES: dict[str, Callable[..., Any]] = {"cifar": cifar_pipeline, "imagenet": imagenet_pipeline}

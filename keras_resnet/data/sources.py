@@ -1,7 +1,4 @@
-"""Sources: labelled image collections listed but not decoded, which the pipelines shuffle, then decode.
-
-TensorFlow (and tensorflow-datasets) are imported inside the functions.
-"""
+"""Sources: labelled image collections listed but not decoded, which the pipelines shuffle, then decode."""
 
 from __future__ import annotations
 
@@ -36,9 +33,8 @@ WARN_PATHS = 3  # how many paths a warning names
 class ImageSource:
     """A labelled image collection, listed but not decoded: what the pipelines read.
 
-    Each example is a cheap *key* (a file path, encoded bytes or a decoded array), so that a pipeline can
-    shuffle keys and decode in parallel afterwards. Build one with `folder_source`, `cifar_source`,
-    `array_source` or `tfds_source`.
+    Each example is a cheap *key* (a path, encoded bytes or an array) to shuffle before decoding in parallel.
+    Build one with `folder_source`, `cifar_source`, `array_source` or `tfds_source`.
 
     Attributes:
         elements: `tf.data.Dataset` of `(key, int32 label)` pairs in a fixed order.
@@ -46,10 +42,8 @@ class ImageSource:
         class_names, size: a label id indexes `class_names`; `size` examples.
         shuffle_buffer: the shuffle window that mixes these keys well (all of them when in memory).
         skipped: paths of files left out at listing because they are not readable images.
-        tensors: `(keys, labels)` when the keys are in memory: an epoch is then an exact permutation;
-            `None` for streamed keys (tensorflow-datasets), shuffled in windows of `shuffle_buffer`.
-        decode_failures: images that failed to decode while a pipeline read them, as they happen:
-            `(pass, position, name)` (the path, or `"example N"` for streamed keys), once per pass.
+        tensors: `(keys, labels)` when the keys are in memory (an epoch is an exact permutation), else `None`.
+        decode_failures: `(pass, position, name)` of each image that failed to decode in a pipeline.
 
     Example:
 
@@ -82,10 +76,8 @@ class ImageSource:
     ) -> Any:
         """The decoded examples as an unbatched `tf.data.Dataset` of full-size `(uint8 image, int32 label)`.
 
-        Every pass yields `len(self)` examples, so Keras knows the number of steps: an image that fails to
-        decode is left out and recorded in `decode_failures`, and the pass ends with as many from its start.
-        `shuffle` shuffles the keys anew in every epoch (reproducibly with `seed`, in windows of
-        `shuffle_buffer`); `parallel` decodes on all cores.
+        Every pass yields `len(self)` examples: an image that fails to decode is left out (see `decode_failures`)
+        and the pass ends with as many from its start. `shuffle` shuffles anew every epoch (reproducibly with `seed`).
         """
         if not shuffle:
             return epoch_images(self, None, shuffle_buffer=shuffle_buffer, parallel=parallel)
@@ -152,17 +144,11 @@ def folder_source(
 ) -> ImageSource:
     """Lists a folder of images in class sub-folders, `directory/<class name>/<image files>`, as file paths.
 
-    Class names are the sorted sub-folder names; every non-hidden file below a class folder is an example
-    of that class (JPEG, PNG, GIF, BMP or WebP). Images load as `(height, width, 3)` uint8 RGB: grey in all
-    three channels, alpha dropped (not composited), palette colours, CMYK JPEG converted, 16-bit PNG's high
-    byte, an animated GIF's first frame.
-
-    With `check`, files that are not complete images by their first and last bytes (empty, truncated, not an
-    image) are skipped, kept in `skipped` and named in one warning; a file that still fails to decode is
-    recorded when a pipeline reads it (`ImageSource.decode_failures`). A class folder with no readable image
-    keeps its label id, with a warning: dropping it would shift the labels of every later class. `indices`
-    (e.g. `range(4500, 5000)`) keeps the files at these positions of each class folder's sorted list, counted
-    before any file is skipped.
+    Class names are the sorted sub-folder names; every non-hidden file below a class folder (JPEG, PNG, GIF,
+    BMP or WebP) is an example, loaded as `(height, width, 3)` uint8 RGB (alpha dropped, a GIF's first frame).
+    With `check`, files that are not complete images by their first and last bytes are skipped with a warning
+    and kept in `skipped`. A class with no readable image keeps its label id, so later labels do not shift.
+    `indices` keeps the files at these positions of each class folder's sorted list, counted before skipping.
 
     Example:
 
@@ -214,8 +200,8 @@ def folder_source(
 
 
 def array_source(images: Any, labels: Any, class_names: Iterable[str] | None = None) -> ImageSource:
-    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels `(count,)` as an `ImageSource`;
-    `class_names` default to `"0"`, `"1"`, ... up to the largest label.
+    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels as an `ImageSource` (class names
+    default to `"0"`, `"1"`, ...).
 
     Example:
 
@@ -250,9 +236,8 @@ def tfds_source(
 ) -> ImageSource:
     """Reads a prepared tensorflow-datasets image classification data set as encoded images.
 
-    Nothing is downloaded: an unprepared data set fails at once with a `FileNotFoundError` that says how to
-    provide the files. `split` is in tensorflow-datasets syntax (`"train[:90%]"`); `shuffle_files` reads the
-    record files in a new order (of `seed`) in every epoch.
+    Nothing is downloaded: an unprepared data set raises `FileNotFoundError`. `split` is in tensorflow-datasets
+    syntax (`"train[:90%]"`); `shuffle_files` reads the record files in a new order (of `seed`) every epoch.
 
     Example:
 
@@ -300,8 +285,7 @@ def tfds_source(
 def holdout_split(source: ImageSource, fraction: float = 0.1) -> tuple[ImageSource, ImageSource]:
     """Splits a source into `(train, validation)`: the last `fraction` of each class, in stored order, validates.
 
-    At least one example of a class of two or more validates, and one trains: on CIFAR's training set, the
-    paper's 45,000 / 5,000 for choosing checkpoints without the test set. Streamed keys are read into memory.
+    A class of two or more examples keeps at least one on each side. Streamed keys are read into memory.
 
     Example:
 
@@ -367,7 +351,7 @@ def _subset(source, keys, labels, mask):
 def image_statistics(source: ImageSource, *, batch_size: int = 500) -> dict[str, np.ndarray]:
     """`normalization.pixel_statistics` of a source whose images have one size, decoding `batch_size` at a time.
 
-    Compute them on the training set only; `cifar_pipeline` normalises training and evaluation with them.
+    Compute them on the training set only.
 
     Example:
 

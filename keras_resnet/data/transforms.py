@@ -21,8 +21,7 @@ def _check_size(name, value):
 def resize(images: Any, size: Any) -> Any:
     """Resizes an image `(height, width, channels)` or a batch to `size` `(new_height, new_width)` (bilinear).
 
-    Antialiased only when a side shrinks: it changes nothing when enlarging, which runs 3 times faster
-    without it. Returns a float32 tensor.
+    Antialiased only when a side shrinks (it changes nothing when enlarging). Returns a float32 tensor.
 
     Example:
 

@@ -1,20 +1,9 @@
 """Export for deployment with the preprocessing inside: SavedModel, LiteRT (TFLite) and ONNX.
 
-`keras_resnet.export.export(model, path)` writes the format that `format=` or else `path` names
-(`.tflite` LiteRT, `.onnx` ONNX, any other path a SavedModel folder):
-
-- `"saved_model"` (`export_saved_model`): signatures on raw uint8 images or encoded image bytes that resize,
-  preprocess and return probabilities and the top-k class names, for TensorFlow Serving (`version=N` writes
-  `PATH/N/`), `tf.saved_model.load`, `saved_model_cli` and `keras.layers.TFSMLayer`;
-- `"litert"` (`export_litert`): a `.tflite` file, uint8 images in, float32 or full-integer int8, builtin ops only;
-- `"onnx"` (`export_onnx`): an `.onnx` file (opset 17 or later), uint8 images in, for ONNX Runtime.
-
-Every format puts the model's preprocessing before it (by default what the model records) and a softmax
-after a logits model, so a consumer feeds plain RGB pixels, gets probabilities and needs no keras_resnet.
-The export is written beside `path` and renamed into place when complete: a failure leaves nothing there.
-To ship a model for further Keras work, save it as a `.keras` archive (`model.save("m.keras")`; loading it
-needs keras_resnet imported, for its custom layers). TensorFlow and `tf2onnx` are imported inside the
-functions.
+Every format puts the model's preprocessing before it and a softmax after a logits model, so a consumer
+feeds plain RGB pixels, gets probabilities and needs no keras_resnet. The export is written beside `path` and
+renamed into place when complete: a failure leaves nothing there. For further Keras work save a `.keras`
+archive instead (loading it needs keras_resnet imported, for its custom layers).
 """
 
 from __future__ import annotations
@@ -43,7 +32,6 @@ __all__ = [
 ]
 
 FORMATS = {"saved_model": export_saved_model, "litert": export_litert, "onnx": export_onnx}
-# The file formats by their file's extension; any other path is a SavedModel folder.
 EXTENSIONS = {".tflite": "litert", ".onnx": "onnx"}
 
 
@@ -75,17 +63,12 @@ def export(model: keras.Model, path: str | os.PathLike, format: str | None = Non
     Args:
         model: a `keras.Model` from `(batch, height, width, 3)` images to `(batch, classes)` scores.
         path: a folder for `"saved_model"`, a file for `"litert"` and `"onnx"`; it must not exist or be empty.
-        format: `"saved_model"`, `"litert"` or `"onnx"`; `None` (default) takes it from `path`. A format that
-            another format's extension contradicts (`format="saved_model"` for `x.onnx`) is refused.
-        **options: the format's keyword options (`export_saved_model`, `export_litert`, `export_onnx`); all
-            take `preprocessing`, `image_size` and `from_logits`.
+        format: `"saved_model"`, `"litert"` or `"onnx"`; `None` takes it from `path` (`.tflite`, `.onnx`,
+            else a SavedModel folder).
+        **options: the format's keyword options (`export_saved_model`, `export_litert`, `export_onnx`).
 
     Returns:
         The metadata dict for `"saved_model"`, the path written for the others.
-
-    Raises:
-        ValueError: an unknown format or one the extension contradicts, an option the format does not take,
-            a model that is no image classifier, a bad option value or an existing non-empty `path`.
 
     Example:
 

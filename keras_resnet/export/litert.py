@@ -1,11 +1,8 @@
 """LiteRT (TFLite) export: uint8 images in, float32 or full-integer int8, builtin ops only.
 
-The file's `serving_default` signature takes `images`, uint8 RGB `(batch, height, width, 3)` at the model's
-input size (dynamic batch), and returns `probabilities` `(batch, classes)`: float32, or with
-`quantization="int8"` uint8 with the output's scale and zero point (`(value - zero_point) * scale`). The uint8
-input is the pixel value 0-255 in both. Keras' `model.export(format="litert")` on `_common.pixels_model`, with
-builtin ops only (Keras allows TensorFlow "select" ops, which need the Flex delegate most LiteRT builds lack)
-and, for int8, post-training full-integer settings calibrated on representative images.
+The `serving_default` signature takes `images`, uint8 RGB pixels `(batch, height, width, 3)`, and returns
+`probabilities` `(batch, classes)`: float32, or with `quantization="int8"` uint8 read as
+`(value - zero_point) * scale`.
 """
 
 from __future__ import annotations
@@ -20,18 +17,11 @@ from keras_resnet._validation import check_choice
 from keras_resnet.export._common import pixels_model, require_tensorflow_backend, served, staged
 
 QUANTIZATIONS = (None, "int8")
-# Images drawn from the representative data to calibrate int8 ranges (TFLite advises a few hundred).
 REPRESENTATIVE_IMAGES = 200
 
 
 def _representative_images(representative_data, image_size):
-    """Up to `REPRESENTATIVE_IMAGES` images `(height, width, 3)` from `representative_data`, and `_pinning_image`.
-
-    Accepts a `keras_resnet.data` source (its `images()`), a `tf.data.Dataset` or any iterable whose
-    elements are images or batches of images, alone or as the first item of a tuple (an `(images,
-    labels)` pipeline); a source's images are drawn in a shuffled order. Images of another size are resized as
-    served images are (bilinear, antialiased).
-    """
+    """Up to `REPRESENTATIVE_IMAGES` images at `image_size` from `representative_data`, and `_pinning_image`."""
     if hasattr(representative_data, "images") and callable(representative_data.images):
         # Shuffled: a source lists its files class by class, and 200 images of one class calibrate badly.
         representative_data = representative_data.images(shuffle=True, seed=0)
@@ -71,8 +61,7 @@ def _representative_images(representative_data, image_size):
 
 
 def _pinning_image(image):
-    """A copy of `image` whose first two pixels are 0 and 255, so that the calibrated input range is [0, 255]
-    (scale 1, zero point 0: a served uint8 value is the pixel value, however dark the calibration images)."""
+    """A copy of `image` with pixels 0 and 255, so the calibrated input is the pixel value (scale 1, zero point 0)."""
     pinned = image.copy()
     pinned[0, 0], pinned[0, 1] = 0.0, 255.0
     return pinned
@@ -93,19 +82,13 @@ def export_litert(
     Args:
         model, preprocessing, image_size, from_logits: as for `keras_resnet.export.export_saved_model`.
         path: the `.tflite` file to write; it must not exist (or be empty).
-        quantization: `None` (float32) or `"int8"` (post-training full-integer: int8 weights and activations,
-            uint8 input and output, about 4x smaller).
-        representative_data: with `"int8"`, training images that calibrate the activation ranges: a
-            `keras_resnet.data` source (200 drawn at random), a `tf.data.Dataset` or an iterable of RGB 0-255
-            images or batches, alone or as `(images, labels)` (the first 200). Images scaled to [0, 1] are
-            refused; the input's range is 0-255 whatever the images span.
+        quantization: `None` (float32) or `"int8"` (post-training full-integer, uint8 input and output).
+        representative_data: with `"int8"`, training images that calibrate the ranges: a `keras_resnet.data`
+            source (drawn at random), a `tf.data.Dataset` or an iterable of RGB 0-255 images or batches, alone
+            or as `(images, labels)`.
 
     Returns:
         The path written, as a string.
-
-    Raises:
-        ValueError: an argument outside its allowed values, int8 without representative data, or a `path`
-            that exists and is not empty.
 
     Example:
 
@@ -144,8 +127,7 @@ def export_litert(
             "representative_data goes with quantization='int8' only; received representative data "
             f"with quantization={quantization!r}"
         )
-    # int8: float pixels in, which the converter replaces by a uint8 input (scale 1, zero point 0: the
-    # calibration images span 0-255, see `_pinning_image`); float: uint8 in, cast inside (a builtin CAST).
+    # int8: float pixels in, which the converter replaces by a uint8 input (see `_pinning_image`).
     pixels = pixels_model(
         model, preprocessing, image_size, from_logits=from_logits, dtype="float32" if quantization else "uint8"
     )

@@ -1,6 +1,4 @@
-"""ONNX export: uint8 images `images` `(batch, height, width, 3)` at the model's size in, float32
-`probabilities` `(batch, classes)` out, preprocessing inside. Keras' `model.export(format="onnx")` (through
-`tf2onnx`: `pip install 'keras-resnet[export]'`) on `_common.pixels_model`, TensorFlow backend."""
+"""ONNX export: uint8 `images` `(batch, height, width, 3)` in, float32 `probabilities` out, preprocessing inside."""
 
 from __future__ import annotations
 
@@ -33,9 +31,6 @@ def export_onnx(
 
     Returns:
         The path written, as a string.
-
-    Raises:
-        ValueError: an argument outside its allowed values, or a `path` that exists and is not empty.
 
     Example:
 

@@ -11,11 +11,8 @@ The SavedModel needs TensorFlow alone (not keras_resnet or the model's code). Si
 - `metadata` (no input): `image_size`, `class_names`, `top_k`, `preprocessing` (JSON) and `crop_to_aspect_ratio`.
 
 The loaded object's `predict` is the bare model on preprocessed float32 input. Images of another size are
-resized as `keras.layers.Resizing(crop_to_aspect_ratio=..., antialias=True)` does; then the preprocessing
-and the model run. Wrong input (rank, channels, an empty batch or image, bytes that are no image file)
-fails with an `InvalidArgumentError` naming what was expected and received. `assets/` holds
-`class_names.txt` and `metadata.json`. Any backend Keras exports from works (JAX through `jax2tf`); Keras'
-own `model.export(format="tf_saved_model")` serves only the bare model.
+resized as `keras.layers.Resizing(antialias=True)` does. Wrong input fails with an `InvalidArgumentError`
+naming what was expected and received. `assets/` holds `class_names.txt` and `metadata.json`.
 """
 
 from __future__ import annotations
@@ -58,11 +55,9 @@ def _top_k(top_k, classes):
 
 
 def _checked(valid, value, placeholder, message, received):
-    """Returns `value` where the scalar `valid` holds, else fails with `InvalidArgumentError: message received`.
+    """`value` where `valid` holds, else an assertion returning the well-formed `placeholder`.
 
-    The assertion is the failing branch of a `tf.cond` that returns `placeholder` (a well-formed stand-in)
-    instead of `value`: no later op sees a malformed input, so TensorFlow's graph optimiser, which knows the
-    served shapes, cannot raise a shape error of its own before the assertion runs.
+    No later op sees a malformed input, so TensorFlow's optimiser cannot raise a shape error before ours.
     """
     import tensorflow as tf
 
@@ -145,8 +140,7 @@ def _serving_module(model, metadata):
         model, metadata["preprocessing"], image_size, from_logits=metadata["from_logits"], dtype="float32"
     )
     archive = keras.export.ExportArchive()
-    # `pixels` holds the model's variables: tracked once (tracking `model` too would list them twice, which
-    # the JAX backend's jax2tf conversion refuses).
+    # Tracked once: listing the model's variables twice makes jax2tf fail.
     archive.track(pixels)
     predict = archive.add_endpoint(
         "predict",
@@ -226,35 +220,24 @@ def export_saved_model(
 ) -> dict[str, Any]:
     """Writes a SavedModel that classifies raw images with the model's own preprocessing.
 
-    The signatures and files are listed in `keras_resnet.export.saved_model`. The SavedModel is written
-    beside the target and renamed into place when complete.
+    The signatures and files are listed in `keras_resnet.export.saved_model`.
 
     Args:
         model: a `keras.Model` from `(batch, height, width, 3)` images to `(batch, classes)` scores.
         export_dir: folder to write; it must not exist or be empty (with `version`, `export_dir/<version>`).
-        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (ImageNet mean
-            subtracted, RGB to BGR: ResNet v1 ImageNet weights), `"tf"` (scaled to [-1, 1]: ResNet v2), a dict
-            `{"mean": ..., "std": ..., "channel_order": "rgb" | "bgr"}` on the 0-255 scale (a mean of shape
-            `(3,)` or `(height, width, 3)`, e.g. from `cifar_preprocessing`), `None` (pixels as they are) or
-            `"auto"` (default): what the model records (`ResNetModel.preprocessing`). A model built with
-            `include_preprocessing=True` normalises its input itself and takes only `"auto"` or `None`.
-        class_names: one string per class, in class-id order; defaults to the model's recorded
-            `class_names`, else `"0"`, `"1"`, ...
+        preprocessing: what turns RGB pixels in [0, 255] into the model's input: `"caffe"` (mean subtracted, BGR:
+            ResNet v1), `"tf"` (scaled to [-1, 1]: v2), a dict `{"mean", "std", "channel_order"}` on the 0-255 scale
+            (e.g. from `cifar_preprocessing`), `None` (pixels as they are) or `"auto"`: what the model records.
+            A model built with `include_preprocessing=True` takes only `"auto"` or `None`.
+        class_names: one string per class; defaults to the model's recorded `class_names`, else `"0"`, ...
         top_k: how many best classes the signatures return; defaults to 5, or the number of classes if fewer.
-        image_size: `(height, width)` (or one int) served images are resized to; defaults to the model's
-            input size, required for a model with a free spatial size.
-        crop_to_aspect_ratio: when resizing, first centre-crop to the model's aspect ratio (no distortion);
-            `False` stretches the whole image.
-        from_logits: `True` adds a softmax (a logits model), `False` serves the output as it is, `None`
-            (default) reads the output activation (softmax or linear; any other must be said).
-        version: a positive integer writes to `export_dir/<version>/`, the TensorFlow Serving layout
-            (`--model_base_path=export_dir`); `None` writes to `export_dir` itself.
+        image_size: `(height, width)` (or one int) served images are resized to; defaults to the model's.
+        crop_to_aspect_ratio: when resizing, first centre-crop to the model's aspect ratio (else stretch).
+        from_logits: `True` adds a softmax, `False` serves the output as it is, `None` reads the activation.
+        version: writes to `export_dir/<version>/`, the TensorFlow Serving layout.
 
     Returns:
         The dict written as `assets/metadata.json`.
-
-    Raises:
-        ValueError: an argument outside its allowed values, or a target folder that is not empty.
 
     Example:
 

@@ -1,9 +1,4 @@
-"""The paper's architecture table, as data.
-
-Every network of He et al. (2015) is one `Architecture` entry: the kind of
-residual block, how many blocks each stage stacks, the stage widths and the
-stem. Adding a ResNet-8 or a ResNet-200 is one line in `ARCHITECTURES`.
-"""
+"""The paper's architecture table as data: adding a ResNet-8 or a ResNet-200 is one line in `ARCHITECTURES`."""
 
 from __future__ import annotations
 
@@ -17,13 +12,10 @@ from keras_resnet._validation import check_positive_ints as _check_positive_ints
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
-# The paper's shortcut options: A zero-padded identity, B projection where the shape changes, C all projections.
 SHORTCUTS = ("A", "B", "C")
 
-# Output channels of a block relative to its width (torchvision's `expansion`).
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
-# Spatial reduction done by each stem before the first stage.
 STEM_STRIDE = {"imagenet": 4, "cifar": 1}
 
 
@@ -32,18 +24,13 @@ class Architecture:
     """One row of the paper's architecture table.
 
     Args:
-        block: `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1 with
-            expansion 4).
+        block: `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1 with expansion 4).
         depths: number of blocks in each stage, e.g. `(3, 4, 6, 3)`.
-        widths: width of each stage (the bottleneck width for bottleneck
-            blocks), e.g. `(64, 128, 256, 512)`.
-        stem: `"imagenet"` (7x7/2 conv + 3x3/2 max-pool, 64 filters) or
-            `"cifar"` (one 3x3 conv with `widths[0]` filters).
-        strides: stride of each stage's transition; defaults to 1 for the
-            first stage and 2 for the others.
-        shortcut: the paper's default shortcut option for this network:
-            `"A"` (zero-padded identity), `"B"` (projection where the shape
-            changes) or `"C"` (projections everywhere).
+        widths: width of each stage (the bottleneck width for bottleneck blocks).
+        stem: `"imagenet"` (7x7/2 conv + 3x3/2 max-pool) or `"cifar"` (one 3x3 conv).
+        strides: stride of each stage; defaults to 1 for the first stage and 2 for the others.
+        shortcut: `"A"` (zero-padded identity), `"B"` (projection where the shape changes) or
+            `"C"` (projections everywhere).
         default_size: input side used when `input_shape` is not given.
         default_classes: number of classes used when `classes` is not given.
 
@@ -81,7 +68,6 @@ class Architecture:
 
     @property
     def expansion(self) -> int:
-        """Output channels of a block divided by its width."""
         return EXPANSION[self.block]
 
     @property
@@ -92,17 +78,14 @@ class Architecture:
 
     @property
     def stem_stride(self) -> int:
-        """Spatial reduction done by the stem."""
         return STEM_STRIDE[self.stem]
 
     @property
     def stem_width(self) -> int:
-        """Filters of the stem convolution."""
         return 64 if self.stem == "imagenet" else self.widths[0]
 
     @property
     def total_stride(self) -> int:
-        """Spatial reduction from the input to the last stage's output."""
         total = self.stem_stride
         for stride in self.strides:
             total *= stride

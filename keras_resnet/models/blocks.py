@@ -1,10 +1,6 @@
-"""Residual blocks as small Functional-API functions.
+"""Residual blocks as small Functional-API functions, every convolution made by `conv_bn`.
 
-Every convolution goes through `conv_bn`, the one place where the settings
-of "conv + BN (+ ReLU)" (epsilon, momentum, initializers, data format) are
-written. Layer names follow `keras.applications`: a block named
-`conv3_block2` holds `conv3_block2_1_conv`, `conv3_block2_1_bn`, ...,
-`conv3_block2_out`, and its projection shortcut is `conv3_block2_0_conv`.
+Layer names follow `keras.applications` (`conv3_block2_1_conv`, ..., `conv3_block2_out`).
 """
 
 from __future__ import annotations
@@ -28,17 +24,12 @@ class LayerSettings:
     """Settings shared by every convolution and normalisation of a network.
 
     Args:
-        bn_epsilon: `BatchNormalization` epsilon (1e-5 as in the paper's
-            Torch/Caffe models).
-        bn_momentum: moving-average momentum of BN statistics (0.9, i.e.
-            PyTorch's 0.1).
-        kernel_initializer: initializer of every convolution kernel (the
-            paper's He initialisation).
-        data_format: `"channels_last"` or `"channels_first"`; `None` means
-            `keras.config.image_data_format()`.
-        zero_init_residual: start the last BN gamma of each residual branch
-            (v1) or the branch's last convolution (v2) at zero, so each
-            block begins as an identity.
+        bn_epsilon: `BatchNormalization` epsilon (the paper's Torch/Caffe models).
+        bn_momentum: moving-average momentum of BN statistics (PyTorch's 0.1).
+        kernel_initializer: initializer of every convolution kernel (He).
+        data_format: `None` means `keras.config.image_data_format()`.
+        zero_init_residual: zero the last BN gamma (v1) or last conv (v2) of each branch,
+            so each block starts as an identity.
 
     Example:
 
@@ -76,12 +67,9 @@ def conv_bn(
     activation: bool = True,
     zero_init: bool = False,
 ) -> KerasTensor:
-    """Convolution, then optionally BatchNormalization and ReLU.
+    """Convolution (`{name}_conv`), then optionally BatchNormalization (`_bn`) and ReLU (`_relu`).
 
-    Layers are named `{name}_conv`, `{name}_bn`, `{name}_relu`. A strided
-    convolution with a kernel wider than 1 gets explicit symmetric padding
-    (`{name}_pad`), as in `keras.applications` and torchvision; otherwise
-    padding is `"same"`.
+    A strided conv wider than 1x1 pads symmetrically (`{name}_pad`), as keras.applications does.
 
     Args:
         x: input tensor.
@@ -95,9 +83,6 @@ def conv_bn(
         norm: follow the convolution with BatchNormalization.
         activation: follow with ReLU.
         zero_init: start the BN gamma (or, without BN, the kernel) at zero.
-
-    Returns:
-        Output tensor.
 
     Example:
 
@@ -153,15 +138,12 @@ def shortcut_kind(option: str, in_channels: int, out_channels: int, strides: int
         plain: a plain network has no shortcuts at all.
 
     Returns:
-        `None` (no shortcut), `"identity"`, `"subsample"` (strided identity),
-        `"pad"` (option A zero padding) or `"projection"` (1x1 conv + BN).
+        `None`, `"identity"`, `"subsample"` (strided identity), `"pad"` (option A) or `"projection"`.
 
     Example:
 
-    >>> shortcut_kind("A", 16, 32, 2)
-    'pad'
-    >>> shortcut_kind("B", 16, 32, 2)
-    'projection'
+    >>> shortcut_kind("A", 16, 32, 2), shortcut_kind("B", 16, 32, 2)
+    ('pad', 'projection')
     """
     _check_choice("shortcut", option, SHORTCUTS)
     if plain:
@@ -174,15 +156,14 @@ def shortcut_kind(option: str, in_channels: int, out_channels: int, strides: int
 
 
 def _shortcut(x, preact, out_channels, strides, kind, settings, name):
-    """Builds the shortcut path; `preact` feeds projections of v2 blocks."""
+    """The shortcut path; `preact` feeds projections of v2 blocks."""
     if kind == "identity":
         return x
     if kind == "subsample":
         return keras.layers.MaxPooling2D(1, strides=strides, data_format=settings.data_format, name=f"{name}_0_pool")(x)
     if kind == "pad":
         return ZeroPadShortcut(out_channels, strides=strides, data_format=settings.data_format, name=f"{name}_0_pad")(x)
-    # Projection: v1 projects the block input and normalises; v2 projects the
-    # pre-activated input and feeds the sum directly (so it keeps its bias).
+    # v2 projects the pre-activated input straight into the sum, so it keeps its bias and has no BN.
     if preact is None:
         return conv_bn(x, out_channels, 1, settings, strides=strides, activation=False, name=f"{name}_0")
     return conv_bn(
@@ -224,25 +205,15 @@ def residual_block(
         block: `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1).
         strides: spatial stride of the block.
         dilation: dilation of the 3x3 convolutions after the first one.
-        previous_dilation: dilation of the block's first 3x3 convolution
-            (torchvision's rule when a stride is replaced by dilation);
-            defaults to `dilation`.
+        previous_dilation: dilation of the first 3x3 (torchvision's rule); defaults to `dilation`.
         shortcut: the paper's option `"A"`, `"B"` or `"C"`.
-        preact: pre-activation ("v2", He et al. 2016) instead of the paper's
-            post-activation ("v1") block.
-        plain: build the block without its shortcut (for the degradation
-            experiment).
-        stride_in: for v1 bottleneck blocks, put the stride on the first
-            `"1x1"` convolution (the paper) or on the `"3x3"` one
-            (torchvision's "v1.5"). Pre-activation bottlenecks stride the 3x3.
-        return_activated_input: also return the activated map the block
-            reads: its input for v1 (already BN + ReLU), the output of its
-            `{name}_preact_relu` for v2. A builder records feature levels
-            with it.
+        preact: pre-activation ("v2", He et al. 2016) instead of post-activation ("v1").
+        plain: no shortcut (the degradation experiment).
+        stride_in: v1 bottlenecks stride the `"1x1"` (the paper) or the `"3x3"` (torchvision's v1.5).
+        return_activated_input: also return the post-BN-ReLU map the block reads (feature levels).
 
     Returns:
-        Output tensor, or `(output, activated input)` with
-        `return_activated_input=True`.
+        Output tensor, or `(output, activated input)` with `return_activated_input=True`.
 
     Example:
 
@@ -284,8 +255,7 @@ def residual_block(
             settings,
             strides=stride,
             dilation=rate,
-            # v2's last conv feeds the sum, not a BN, so it keeps its bias.
-            use_bias=preact and is_last,
+            use_bias=preact and is_last,  # v2's last conv feeds the sum, not a BN
             norm=not (preact and is_last),
             activation=not is_last,
             zero_init=is_last and settings.zero_init_residual,

@@ -124,31 +124,21 @@ def _register(function_name: str, architecture: str, *, preact: bool = False, pl
     return constructor
 
 
-ResNet18 = _register("ResNet18", "resnet18")
-ResNet34 = _register("ResNet34", "resnet34")
-ResNet50 = _register("ResNet50", "resnet50")
-ResNet101 = _register("ResNet101", "resnet101")
-ResNet152 = _register("ResNet152", "resnet152")
-ResNet200 = _register("ResNet200", "resnet200")
-ResNet18V2 = _register("ResNet18V2", "resnet18", preact=True)
-ResNet34V2 = _register("ResNet34V2", "resnet34", preact=True)
-ResNet50V2 = _register("ResNet50V2", "resnet50", preact=True)
-ResNet101V2 = _register("ResNet101V2", "resnet101", preact=True)
-ResNet152V2 = _register("ResNet152V2", "resnet152", preact=True)
-ResNet200V2 = _register("ResNet200V2", "resnet200", preact=True)
-ResNet20 = _register("ResNet20", "resnet20")
-ResNet32 = _register("ResNet32", "resnet32")
-ResNet44 = _register("ResNet44", "resnet44")
-ResNet56 = _register("ResNet56", "resnet56")
-ResNet110 = _register("ResNet110", "resnet110")
-ResNet1202 = _register("ResNet1202", "resnet1202")
-PlainNet18 = _register("PlainNet18", "resnet18", plain=True)
-PlainNet34 = _register("PlainNet34", "resnet34", plain=True)
-Plain20 = _register("Plain20", "resnet20", plain=True)
-Plain32 = _register("Plain32", "resnet32", plain=True)
-Plain44 = _register("Plain44", "resnet44", plain=True)
-Plain56 = _register("Plain56", "resnet56", plain=True)
-Plain110 = _register("Plain110", "resnet110", plain=True)
+def _family(pattern: str, depths: tuple[int, ...], **switches: bool) -> tuple[Callable[..., ResNetModel], ...]:
+    """Registers one constructor per depth: `_family("ResNet{}V2", (50,), preact=True)` is ResNet50V2 of resnet50."""
+    return tuple(_register(pattern.format(depth), f"resnet{depth}", **switches) for depth in depths)
+
+
+_IMAGENET_DEPTHS = (18, 34, 50, 101, 152, 200)
+_CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
+
+ResNet18, ResNet34, ResNet50, ResNet101, ResNet152, ResNet200 = _family("ResNet{}", _IMAGENET_DEPTHS)
+ResNet18V2, ResNet34V2, ResNet50V2, ResNet101V2, ResNet152V2, ResNet200V2 = _family(
+    "ResNet{}V2", _IMAGENET_DEPTHS, preact=True
+)
+ResNet20, ResNet32, ResNet44, ResNet56, ResNet110, ResNet1202 = _family("ResNet{}", _CIFAR_DEPTHS)
+PlainNet18, PlainNet34 = _family("PlainNet{}", (18, 34), plain=True)
+Plain20, Plain32, Plain44, Plain56, Plain110 = _family("Plain{}", _CIFAR_DEPTHS[:5], plain=True)
 
 
 def get_model(name: str, **kwargs: Any) -> ResNetModel:

@@ -1,13 +1,7 @@
-"""Feature extraction: multi-level feature maps, and freezing for fine-tuning.
+"""Feature extraction: multi-level feature maps (as keras-hub's `pyramid_outputs`), and freezing for fine-tuning.
 
-Level `C{k}` is the last feature map at stage `k`'s resolution (strides 4..32 on the ImageNet
-networks), as keras-hub's `pyramid_outputs` and timm's `features_only` give them; the deepest
-is the backbone's final map. For v1 it is the output of stage `k`'s last block
-(`conv{k}_block{n}_out`, as `keras.applications`); for v2, whose block outputs are
-un-normalised sums, one BN + ReLU later: the `*_preact_relu` of the block that consumes the
-map, and `post_relu`. Every level is thus a post-BN-ReLU activation, as FPN-style heads expect.
-The builder records the levels while building (`ResNetModel.feature_levels`), so they follow
-`output_stride`, CIFAR stems, any input size and `.keras` save and load.
+Level `C{k}` is the last post-BN-ReLU map at stage `k`'s resolution: `conv{k}_block{n}_out` for v1, the next
+block's `*_preact_relu` (or `post_relu`) for v2, whose block outputs are un-normalised sums.
 """
 
 from __future__ import annotations
@@ -38,10 +32,8 @@ def feature_info(model: keras.Model) -> list[dict]:
     Example:
 
     >>> from keras_resnet import ResNet18
-    >>> [(i["level"], i["stride"], i["channels"]) for i in feature_info(ResNet18(include_top=False))]
-    [('C2', 4, 64), ('C3', 8, 128), ('C4', 16, 256), ('C5', 32, 512)]
-    >>> feature_info(ResNet18(include_top=False))[0]["layer"]
-    'conv2_block2_out'
+    >>> feature_info(ResNet18(include_top=False))[0]
+    {'level': 'C2', 'layer': 'conv2_block2_out', 'stride': 4, 'channels': 64}
     """
     _check_model("model", model)
     if not isinstance(model, ResNetModel):
@@ -58,13 +50,9 @@ def feature_extractor(
     """A model returning the backbone's feature levels as a dict; it shares the backbone's layers.
 
     Args:
-        model_or_name: a model built by `keras_resnet`, or a name of `keras_resnet.MODELS`
-            to build with `include_top=False`.
+        model_or_name: a `keras_resnet` model, or a name of `keras_resnet.MODELS` (built without top).
         levels: the level names to return, e.g. `("C3", "C4", "C5")`; `None`: every level.
         **builder_kwargs: with a name, arguments of its constructor.
-
-    Returns:
-        A `keras.Model` with the backbone's inputs and a dict `{level: feature map}` as output.
 
     Example:
 
@@ -95,17 +83,12 @@ def feature_extractor(
 
 
 def freeze(model: keras.Model) -> keras.Model:
-    """Freezes a whole model, BatchNormalization included, for fine-tuning.
+    """Freezes a whole model in place and returns it, BatchNormalization included (then in inference mode).
 
-    In Keras 3 a non-trainable BatchNormalization also runs in inference mode inside `fit`, so
-    a frozen backbone is a fixed function. Compile the model that trains afterwards: `compile`
-    reads which weights train.
+    Compile the model that trains afterwards: `compile` reads which weights train.
 
     Args:
         model: a `keras.Model` (or any layer).
-
-    Returns:
-        The same model.
 
     Example:
 
@@ -121,18 +104,13 @@ def freeze(model: keras.Model) -> keras.Model:
 def unfreeze(model: keras.Model, stages: int | None = None, *, keep_bn_frozen: bool = True) -> keras.Model:
     """Makes the last `stages` stages of a backbone (and what follows them) trainable, the rest frozen.
 
-    BatchNormalization stays frozen by default, as the Keras transfer-learning guide and
-    detection backbones (`FrozenBatchNorm2d`) do: small batches from another data set would
-    undo the pretrained statistics. Compile the model that trains afterwards.
+    Changes the model in place and returns it; compile the model that trains afterwards.
 
     Args:
         model: a model built by `keras_resnet`.
-        stages: how many of the last stages to unfreeze, from 1 to the number of stages;
-            `None`: the whole network, stem included.
-        keep_bn_frozen: keep every BatchNormalization layer frozen (in inference mode).
-
-    Returns:
-        The same model.
+        stages: how many of the last stages to unfreeze; `None`: the whole network, stem included.
+        keep_bn_frozen: keep BatchNormalization frozen, so small batches of a new data set
+            do not undo the pretrained statistics (as the Keras transfer-learning guide).
 
     Example:
 

@@ -23,19 +23,13 @@ _KERAS_PREPROCESS = {
 
 
 def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe") -> Any:
-    """Preprocesses RGB images in [0, 255] for a ResNet.
-
-    `mode="caffe"` (ResNet v1, the default) is
-    `keras.applications.resnet.preprocess_input`: RGB to BGR, then subtract
-    the ImageNet channel means. `mode="tf"` (ResNet v2) is
-    `keras.applications.resnet_v2.preprocess_input`: scale to [-1, 1]. Both
-    are called on a float32 copy, so the input is never changed in place.
+    """Preprocesses RGB images in [0, 255] for a ResNet, on a float32 copy (the input is never changed).
 
     Args:
-        x: images, a numpy array or tensor, channels last or first.
-        data_format: `"channels_last"` or `"channels_first"`; defaults to
-            `keras.config.image_data_format()`.
-        mode: `"caffe"` or `"tf"`.
+        x: images, a numpy array or tensor.
+        data_format: defaults to `keras.config.image_data_format()`.
+        mode: `"caffe"` (v1: keras.applications.resnet, BGR minus the ImageNet means) or
+            `"tf"` (v2: keras.applications.resnet_v2, scaled to [-1, 1]).
 
     Returns:
         float32 array (numpy in, numpy out) or tensor of the same shape.
@@ -43,7 +37,7 @@ def preprocess_input(x: Any, data_format: str | None = None, mode: str = "caffe"
     Example:
 
     >>> import numpy as np
-    >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].round(3).tolist()
+    >>> preprocess_input(np.full((1, 2, 2, 3), 255.0))[0, 0, 0].astype(float).round(3).tolist()
     [151.061, 138.221, 131.32]
     """
     _check_choice("mode", mode, MODES)
@@ -69,8 +63,7 @@ def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
 def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
     """Decodes ImageNet predictions as `keras.applications.resnet.decode_predictions` does.
 
-    The class index is Keras' `imagenet_class_index.json`, from Keras' cache (downloaded once);
-    a cached copy is used as it is, and offline, without one, the error says where to put it.
+    The class index is Keras' `imagenet_class_index.json`, downloaded once into Keras' cache.
 
     Args:
         preds: array of shape `(batch, 1000)`.
@@ -80,7 +73,6 @@ def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, fl
         One list per sample of `(class_id, class_name, score)` tuples, best first.
 
     Raises:
-        ValueError: `preds` is not `(batch, 1000)` or `top` is not positive.
         OSError: the class index is neither cached nor downloadable.
 
     Example:

@@ -1,8 +1,4 @@
-"""Custom layers the residual blocks and the in-model preprocessing need beyond `keras.layers`.
-
-Also the one place that knows data formats: which names exist and where the channel and
-spatial axes of a batch are.
-"""
+"""Layers beyond `keras.layers` for the blocks and in-model preprocessing; data formats and their axes."""
 
 from __future__ import annotations
 
@@ -44,16 +40,12 @@ class _ImageLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadShortcut(_ImageLayer):
-    """The paper's option A shortcut: strided identity with zero-padded channels.
-
-    Keeps every `strides`-th pixel (as a strided 1x1 convolution would) and appends zero
-    channels up to `filters`; no parameters.
+    """The paper's option A shortcut: strided identity with zero-padded channels, no parameters.
 
     Args:
         filters: channels of the output; at least the input's channels.
         strides: spatial subsampling factor.
-        data_format: `"channels_last"` or `"channels_first"`; defaults to
-            `keras.config.image_data_format()`.
+        data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
 
@@ -101,13 +93,10 @@ class ZeroPadShortcut(_ImageLayer):
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ReverseChannels(_ImageLayer):
-    """Reverses the order of the channels (RGB to BGR and back), for the "caffe" preprocessing.
-
-    One gather, no parameters, which every export format converts.
+    """Reverses the channels (RGB to BGR and back) with one gather, which every export format converts.
 
     Args:
-        data_format: `"channels_last"` or `"channels_first"`; defaults to
-            `keras.config.image_data_format()`.
+        data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
 
@@ -131,8 +120,7 @@ class ConstantPadding2D(_ImageLayer):
     Args:
         padding: pixels added on each side of height and width.
         value: the constant (`-inf` lets a following max-pool ignore the border).
-        data_format: `"channels_last"` or `"channels_first"`; defaults to
-            `keras.config.image_data_format()`.
+        data_format: defaults to `keras.config.image_data_format()`.
 
     Example:
 

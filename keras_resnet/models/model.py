@@ -15,26 +15,16 @@ _RECORDED = ("preprocessing", "includes_preprocessing", "class_names")
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ResNetModel(keras.Model):
-    """A functional ResNet that knows its feature levels and input, and checks its input.
+    """A functional ResNet that records its feature levels, preprocessing and class names in its config.
 
-    Beyond a functional `keras.Model` it keeps, in its config (so they survive `.keras` save
-    and load and exports need no side file):
-
-    - `feature_levels`: the C2.. levels recorded while the network was built (see
-      `keras_resnet.feature_info`).
-    - `preprocessing` (`"caffe"`, `"tf"`, a dict `{"mean": ..., "std": ...}` on the 0-255
-      scale, or `None` when unknown), `includes_preprocessing` (those layers are inside: it
-      takes raw 0-255 RGB images) and `class_names` (or `None`).
-
-    A batch of the wrong rank, size or channel count fails at once with a message naming the
-    shape the model takes and how to get there, not deep inside the network.
+    So they survive `.keras` save and load, and exports need no side file. A batch of the wrong
+    shape fails at once with a message saying the shape the model takes and how to get there.
 
     Args:
         inputs: the model's input tensor(s).
         outputs: its output tensor(s).
         name: model name.
-        **kwargs: `feature_levels` (dicts with `"level"`, `"layer"`, `"stride"`,
-            `"channels"`), `preprocessing`, `includes_preprocessing`, `class_names`, and
+        **kwargs: `feature_levels` (see `keras_resnet.feature_info`), the keys of `record`, and
             arguments of `keras.Model`.
 
     Example:
@@ -57,13 +47,14 @@ class ResNetModel(keras.Model):
         """Records what the model's input must be and what its classes are; only the given keys change.
 
         Args:
-            **values: `preprocessing` (`None`, `"caffe"`, `"tf"` or a dict
-                `{"mean": ..., "std": ...}`; arrays become lists), `includes_preprocessing`
-                (bool) and `class_names` (`None` or a sequence of strings).
+            **values: `preprocessing` (`None` when unknown, `"caffe"`, `"tf"` or a dict
+                `{"mean": ..., "std": ...}`), `includes_preprocessing` (it takes raw 0-255 RGB)
+                and `class_names`.
 
         Example:
 
-        >>> model = keras_resnet.ResNet20()
+        >>> from keras_resnet import ResNet20
+        >>> model = ResNet20()
         >>> model.record(class_names=[f"c{i}" for i in range(10)])
         >>> model.class_names[0], model.includes_preprocessing
         ('c0', False)
@@ -115,8 +106,7 @@ class ResNetModel(keras.Model):
 
     def call(self, inputs, training=None, mask=None):
         self._check_input(inputs)
-        # `training=None` made explicit as inference: otherwise `model.export` of a model with
-        # preprocessing layers first traced BatchNormalization in training mode.
+        # `training=None` as inference, or `model.export` with preprocessing layers traces BN in training mode.
         return super().call(inputs, training=bool(training), mask=mask)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
@@ -141,15 +131,7 @@ class ResNetModel(keras.Model):
 
 
 def _input_shape_problem(name, expected, received, data_format):
-    """`None` when a batch of shape `received` fits a model taking `expected`, else the error message.
-
-    Example:
-
-    >>> print(_input_shape_problem("resnet20", (None, 32, 32, 3), (8, 32, 32, 3), "channels_last"))
-    None
-    >>> _input_shape_problem("resnet20", (None, 32, 32, 3), (8, 64, 64, 3), "channels_last")[:41]
-    'resnet20 takes images of 32x32 pixels, ba'
-    """
+    """`None` when a batch of shape `received` fits a model taking `expected`, else the error message."""
     channel = channel_axis(data_format)
     spatial = spatial_axes(data_format)
     layout = "(batch, height, width, channels)" if channel == -1 else "(batch, channels, height, width)"

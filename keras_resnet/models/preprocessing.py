@@ -1,10 +1,6 @@
-"""In-model preprocessing: raw RGB images (0-255, any size) in, the network's normalised input out.
+"""In-model preprocessing (`include_preprocessing=True`): raw RGB images (0-255, any size) in, normalised input out.
 
-`include_preprocessing=True` puts these standard Keras layers before the stem, as
-keras.applications' EfficientNet does: `Resizing` to the network's size (centre-cropped to its
-aspect ratio; pretrained pipelines that resize larger first, e.g. torchvision's 256 then 224,
-add a `CenterCrop`), `Rescaling` by fixed statistics, and `ReverseChannels` for "caffe". The
-statistics are constants, not weights, so weight files load with preprocessing on or off.
+The statistics are constants, not weights, so weight files load with preprocessing on or off.
 """
 
 from __future__ import annotations
@@ -23,15 +19,12 @@ def preprocessing_statistics(preprocessing: Any, image_size: tuple[int, int]) ->
 
     Args:
         preprocessing: a value `keras_resnet.normalization` reads (`"caffe"`, `"tf"`, a dict
-            `{"mean": ..., "std": ...}` on the 0-255 scale, per channel or per pixel), or
-            training images to adapt from (an array `(count, height, width, 3)` or batches,
-            e.g. a `tf.data.Dataset` of images or `(images, labels)`): their per-pixel mean is
-            subtracted and the result divided by 255, the paper's CIFAR preprocessing.
+            `{"mean": ..., "std": ...}`), or training images (an array or batches) whose per-pixel
+            mean is subtracted before dividing by 255 (the paper's CIFAR preprocessing).
         image_size: `(height, width)` of the network's input.
 
     Returns:
-        `(mean, std, reverse_channels)`: float32 arrays of shape `(3,)` or
-        `(height, width, 3)`, and a bool.
+        `(mean, std, reverse_channels)`: float32 arrays `(3,)` or `(height, width, 3)`, and a bool.
 
     Example:
 
@@ -60,7 +53,6 @@ def _pixel_mean(images, image_size):
     return statistics["pixel_mean"]
 
 
-# Keys of a `preprocessing` dict that describe resizing rather than statistics.
 PIPELINE_KEYS = ("resize_size", "crop_size", "interpolation")
 
 
@@ -68,8 +60,7 @@ def resize_plan(preprocessing: Any, image_size: tuple[int, int]) -> dict:
     """The resize before a centre crop that a `preprocessing` dict with `resize_size` asks for.
 
     Returns:
-        `{}` (resize straight to `image_size`) or `{"resize_size": (h, w), "interpolation": ...}`,
-        `image_size` scaled by `resize_size / crop_size`.
+        `{}` or `{"resize_size": image_size * resize_size / crop_size, "interpolation": ...}`.
 
     Example:
 
@@ -94,7 +85,7 @@ def add_preprocessing(
     resize_size: tuple[int, int] | None = None,
     interpolation: str = "bilinear",
 ) -> keras.KerasTensor:
-    """Applies resize and normalisation layers to a tensor of raw images.
+    """Applies `Resizing` (aspect-preserving crop), `Rescaling` and, for BGR, `ReverseChannels` to raw images.
 
     Args:
         x: tensor of RGB images, 0-255, any height and width.
@@ -103,12 +94,8 @@ def add_preprocessing(
         reverse_channels: reverse the channels after normalising (RGB to BGR).
         image_size: `(height, width)` the images are resized to.
         data_format: `"channels_last"` or `"channels_first"`.
-        resize_size: `None`, or a size to resize to (antialiased, as PIL and torchvision)
-            before centre-cropping `image_size`.
+        resize_size: a size to resize to (antialiased, as PIL) before centre-cropping `image_size`.
         interpolation: `"bilinear"` or `"bicubic"`.
-
-    Returns:
-        The preprocessed tensor.
 
     Example:
 
@@ -134,8 +121,7 @@ def add_preprocessing(
             name="preprocessing_resize",
         )(x)
         x = keras.layers.CenterCrop(*image_size, data_format=data_format, name="preprocessing_crop")(x)
-    # (x - mean) / std as a Rescaling: the statistics stay constants of the graph, which every
-    # export format folds (a Normalization layer's statistics are captured tensors instead).
+    # Rescaling, not Normalization: constants every export format folds, not captured tensors.
     x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="preprocessing_normalize")(x)
     if reverse_channels:
         x = ReverseChannels(data_format=data_format, name="preprocessing_bgr")(x)

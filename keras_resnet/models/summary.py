@@ -11,16 +11,10 @@ from keras_resnet.models.layers import spatial_axes
 
 
 def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one forward pass, per image.
-
-    Counts convolutions and dense layers, as the paper's "FLOPs" (multiply-adds) do; BN, ReLU,
-    additions and pooling are not counted. The model's input must have a fixed spatial size.
+    """Multiply-accumulates of one forward pass per image: convolutions and dense layers, as the paper's "FLOPs".
 
     Args:
-        model: a built Keras model.
-
-    Returns:
-        int.
+        model: a built Keras model with a fixed input size.
 
     Example:
 
@@ -39,7 +33,6 @@ def count_macs(model: keras.Model) -> int:
                     "model must have a fixed input size to count multiply-adds; "
                     f"layer {layer.name} has output shape {tuple(out_shape)}"
                 )
-            # kernel: (kh, kw, in_channels / groups, filters)
             total += math.prod(spatial) * math.prod(layer.kernel.shape)
         elif isinstance(layer, keras.layers.Dense):
             total += layer.kernel.shape[0] * layer.kernel.shape[1]
@@ -59,7 +52,7 @@ def model_summary(model: keras.Model) -> dict:
 
     >>> import keras_resnet
     >>> model_summary(keras_resnet.ResNet18())["gmacs"]
-    1.82
+    1.81
     """
     _check_model("model", model)
     macs = count_macs(model)

@@ -1,8 +1,5 @@
-"""Crash-safe files of a training run: atomic checkpoints, a complete backup, a worker's scratch folder.
-
-Every file is written to a temporary file in the same folder, flushed to disk and renamed over the old one, so
-a run killed mid-write (even with `SIGKILL`) leaves the previous complete file in place.
-"""
+"""Crash-safe files of a training run: each is written beside its target, flushed and renamed over it, so a
+run killed mid-write (even by `SIGKILL`) leaves the previous complete file in place."""
 
 from __future__ import annotations
 
@@ -54,9 +51,7 @@ def _replace_atomically(path: str, write: Callable[[str], object]) -> None:
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """`keras.callbacks.ModelCheckpoint` that never leaves a half-written file.
 
-    Each save goes to `.tmp-<pid>-<name>` in the checkpoint's folder and is renamed over the checkpoint. Its
-    best monitored value is part of an `AtomicBackupAndRestore` backup that names it in `state_of`, so a
-    resumed run keeps the best checkpoint of the whole run, not the best since the restart.
+    Name it in an `AtomicBackupAndRestore`'s `state_of` so a resumed run keeps the best of the whole run.
 
     Args:
         filepath: the checkpoint's path (`.keras`, or `.weights.h5` with `save_weights_only=True`).
@@ -86,7 +81,6 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 _METADATA = "training_metadata.json"
-# What a backup writes: weights files, and the temporaries of its atomic writes (`_replace_atomically`).
 _WEIGHTS_FILE = r"epoch\d+-batch\d+\.weights\.h5"
 _TEMPORARY_FILE = rf"{re.escape(_TEMPORARY_PREFIX)}\d+-({_WEIGHTS_FILE}|{re.escape(_METADATA)})"
 _BACKUP_FILE = re.compile(f"{_WEIGHTS_FILE}|{_TEMPORARY_FILE}")
@@ -127,16 +121,10 @@ def resume_epoch(backup_dir: str | os.PathLike) -> int:
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` whose backup is always complete and holds the callbacks' state.
 
-    Keras writes the weights and the epoch count as two files, in place: a process killed between or during
-    the writes resumes from a half-written file, or trains an epoch too many. Here each save writes
-    `epoch{e}-batch{b}.weights.h5` atomically, then atomically replaces `training_metadata.json`, which names
-    it: the metadata is the commit point. Older weights files this class wrote are then deleted.
-
-    The metadata also holds `get_state()` of each callback in `state_of` (`PlateauDecay`, `ErrorWarmUp`,
-    `AtomicModelCheckpoint`), restored at the start of the resumed `fit`: put this callback after them in
-    `fit`'s list, so it saves what they did in an epoch and restores after they reset. An integer
-    `save_freq` counts batches, also under `steps_per_execution`; a save in the middle of epoch `e`
-    resumes at the start of epoch `e`, from the weights of the save, as Keras does.
+    Keras writes weights and epoch count as two files in place, so a kill between them corrupts the backup.
+    Here the weights file is written first and `training_metadata.json`, which names it, is the atomic commit
+    point. The metadata also keeps `get_state()` of each callback in `state_of`: put this callback after them
+    in `fit`'s list. An integer `save_freq` counts batches, also under `steps_per_execution`.
 
     Args:
         backup_dir: the backup folder.
@@ -220,7 +208,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._remove_backup_files(keep=name)
 
     def _remove_backup_files(self, keep=None):
-        # Only files this class writes: the folder may hold others.
         for entry in os.listdir(self.backup_dir):
             if entry != keep and _BACKUP_FILE.fullmatch(entry):
                 os.remove(os.path.join(self.backup_dir, entry))
@@ -239,9 +226,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 class ClusterBackupAndRestore(AtomicBackupAndRestore):
     """`AtomicBackupAndRestore` for a cluster: the chief keeps the backup, everyone restores it.
 
-    Every worker saves at the same points (reading distributed variables may need all of them), but only the
-    chief writes into `backup_dir`; the others write to a temporary folder deleted when training ends. Every
-    worker loads the chief's backup at the start of `fit`, so a restarted cluster resumes in step.
+    Every worker saves at the same points (reading distributed variables may need all of them); the others
+    write to a temporary folder. Every worker loads the chief's backup, so a restarted cluster resumes in step.
 
     Args:
         backup_dir: the backup folder, on a file system every worker mounts.

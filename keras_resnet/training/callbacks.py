@@ -1,9 +1,5 @@
-"""Callbacks that carry part of the paper's schedules, and the stop on a diverging run.
-
-`PlateauDecay` (the ImageNet recipe) and `ErrorWarmUp` (ResNet-110 on CIFAR-10) set the optimizer's learning
-rate, so the optimizer needs a float one; `keras_resnet.recipes` compiles it so. The crash-safe checkpoint and
-backup callbacks live in `keras_resnet.training.backup` (also importable from here).
-"""
+"""Callbacks that carry part of the paper's schedules (they set a float learning rate), and the stop on a
+diverging run. The crash-safe checkpoints live in `keras_resnet.training.backup`."""
 
 from __future__ import annotations
 
@@ -25,8 +21,7 @@ __all__ = ["ErrorWarmUp", "PlateauDecay", "StopOnNaN"]
 
 
 def _synced_optimizer(model):
-    # During a JAX fit the variables live in a traced state; syncing writes it
-    # back and makes the next step read what a callback assigns.
+    # During a JAX fit the variables live in a traced state: sync so the next step reads what we assign.
     if keras.backend.backend() == "jax":
         model.jax_state_sync()
     return model.optimizer
@@ -45,8 +40,8 @@ def _require_float_learning_rate(callback):
 class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
     """Divides the learning rate by 10 when the validation error plateaus.
 
-    `keras.callbacks.ReduceLROnPlateau` with the paper's factor 0.1 on the validation accuracy, checking at
-    the start of training that the optimizer's learning rate can be set, with its state kept by a backup.
+    `keras.callbacks.ReduceLROnPlateau` with the paper's factor on the validation accuracy, and a state for
+    `AtomicBackupAndRestore`.
 
     Args:
         monitor: the log key to watch.
@@ -82,13 +77,11 @@ class PlateauDecay(keras.callbacks.ReduceLROnPlateau):
 class ErrorWarmUp(keras.callbacks.Callback):
     """Trains at a small learning rate until the training error is low enough.
 
-    The paper's ResNet-110 warm-up: 0.01 until the training error is under 80% (about 400 iterations), then
-    the usual rate. The first time the running `1 - accuracy < max_error` it switches, once (`switched_at`
-    records the iteration); a `LearningRateSchedule` is then evaluated before every batch, so step decay
-    still applies.
+    The paper's ResNet-110 warm-up. It switches once, the first time the running `1 - accuracy < max_error`
+    (`switched_at` records the iteration); a `LearningRateSchedule` is then evaluated before every batch.
 
     Args:
-        learning_rate: float or `LearningRateSchedule`, the rate after the warm-up.
+        learning_rate: the rate after the warm-up.
         warmup_learning_rate: the rate during the warm-up.
         max_error: the training error in (0, 1] that ends the warm-up.
         monitor: the log key of the training accuracy.
@@ -158,9 +151,8 @@ class ErrorWarmUp(keras.callbacks.Callback):
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Stops training at the first NaN or infinite loss, naming the step.
 
-    Raises `FloatingPointError` naming the optimizer step, epoch and batch; also at the end of an epoch whose
-    validation loss or weights are not finite. Placed before the checkpoint callbacks (as `run_callbacks`
-    does), it stops the run before they save the broken epoch.
+    Raises `FloatingPointError`, also at the end of an epoch whose validation loss or weights are not
+    finite; placed before the checkpoint callbacks it stops the run before they save the broken epoch.
 
     Args:
         None: put it in `fit`'s callbacks before any checkpoint callback.

@@ -1,25 +1,9 @@
 """Data-parallel training: one model replicated over devices and worker processes.
 
-`replicate` resolves a strategy name to a `Replication` (a `tf.distribute` strategy on TensorFlow, a
-`keras.distribution.DataParallel` on JAX); `with_strategy` builds a compiled model in it and keeps its replicas
-in step; `shard_dataset` says how tf.data splits the input between workers; `local_cluster` writes the
-`TF_CONFIG` of worker processes on one machine.
-
-A run: `keras_resnet.training.trainer.distributed_model`, then `fit` on `shard_dataset(...)` with
-`run_callbacks(recipe, directory, is_chief=replication.is_chief)`.
-
-Strategies (`STRATEGIES`): `"mirrored"` is TensorFlow's `MirroredStrategy` over the local GPUs (the logical
-CPUs without one), JAX's `DataParallel` over all devices; `"multiworker"` is `MultiWorkerMirroredStrategy`
-with the cluster from `TF_CONFIG`, JAX's `DataParallel` over every process's devices; `"none"` distributes
-nothing; `"auto"` picks `"multiworker"` in a cluster, `"mirrored"` with several devices, else `"none"`.
-
-Batch normalisation: under tf.distribute each replica normalises with its share of the batch, and Keras 3
-would let each keep moving averages of its own; models readied here average them across replicas after
-every step. On JAX, `DataParallel` is one SPMD program whose statistics span the global batch.
-
-Checkpoints: every worker saves at the same points (reading distributed variables may take all of them),
-but only the chief writes into the run's folder (`run_callbacks(..., is_chief=...)`), which every worker
-must mount. Under any strategy read replicated variables with `.numpy()`.
+Strategies (`STRATEGIES`): `"mirrored"` replicates over the local GPUs (logical CPUs without one),
+`"multiworker"` over the cluster in `TF_CONFIG` (every process on JAX), `"none"` distributes nothing, and
+`"auto"` picks `"multiworker"` in a cluster, `"mirrored"` with several devices, else `"none"`. Only the chief
+writes the run's folder (`run_callbacks(..., is_chief=...)`); read replicated variables with `.numpy()`.
 """
 
 from __future__ import annotations
@@ -57,8 +41,7 @@ class Replication(typing.NamedTuple):
 
     Attributes:
         kind: the resolved strategy name: `"mirrored"`, `"multiworker"` or `"none"`.
-        strategy: the `tf.distribute.Strategy` (TensorFlow), the `keras.distribution.DataParallel` (JAX),
-            or `None`.
+        strategy: a `tf.distribute.Strategy`, a `keras.distribution.DataParallel` (JAX) or `None`.
         num_replicas: replicas in the whole cluster; the global batch is split between them.
         num_workers: processes in the cluster (1 without `"multiworker"`).
         is_chief: whether this process writes the run's files.
@@ -81,11 +64,11 @@ class Replication(typing.NamedTuple):
     devices: tuple[str, ...]
 
     def scope(self) -> typing.ContextManager:
-        """The strategy's (distribution's) scope, or a no-op context: create the model, optimizer and metrics in it."""
+        """The scope to create the model, optimizer and metrics in (a no-op context without a strategy)."""
         return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
     def global_batch_size(self, per_replica_batch_size: int) -> int:
-        """The batch the input pipeline must yield for `per_replica_batch_size` examples per replica and step.
+        """The batch the input pipeline must yield per step.
 
         Example:
 
@@ -100,9 +83,7 @@ class Replication(typing.NamedTuple):
 def replicate(strategy: str | Replication = "auto") -> Replication:
     """Resolves a strategy name (see the module docstring) for this process and backend.
 
-    On TensorFlow a name resolves once per process (TensorFlow allows one `MultiWorkerMirroredStrategy`,
-    created before any other TensorFlow work). On JAX the result is installed with
-    `keras.distribution.set_distribution`, so `fit` splits every batch between the devices.
+    On TensorFlow a name resolves once per process; on JAX the result is installed as the global distribution.
 
     Args:
         strategy: one of `STRATEGIES`, or a `Replication` (returned as it is).
@@ -212,17 +193,14 @@ def with_strategy(
 ) -> keras.Model:
     """Builds a compiled model inside a strategy's scope and readies it to train.
 
-    The model's, optimizer's and metrics' variables are created (and the optimizer built) in the scope. Under
-    several tf.distribute replicas the train step also averages the batch-norm moving statistics across
-    replicas, and with several workers works around keras-team/keras#20585.
+    Under several tf.distribute replicas the train step also averages the batch-norm moving statistics across
+    replicas (Keras 3 keeps them per replica).
 
     Args:
         build_fn: a function of no arguments returning a compiled `keras.Model`.
         strategy: one of `STRATEGIES` or a `Replication`.
-        jit_compile: `True` compiles the train step (XLA, `jax.jit`) wherever that works under the strategy
-            and warns where it does not (TensorFlow: several local replicas, or a CPU per worker; see
-            benchmarks/RESULTS.md); `"auto"` does the same without the warning where
-            `keras_resnet.accelerate.acceleration()` would compile; `False` never compiles. Ignored on torch.
+        jit_compile: `True` compiles the train step wherever the strategy allows and warns where not;
+            `"auto"` compiles where `keras_resnet.accelerate.acceleration()` would, silently; `False` never.
 
     Returns:
         The model `build_fn` returned.
@@ -256,7 +234,7 @@ def with_strategy(
 
 
 def _resolve_jit_compile(jit_compile, replication):
-    """Whether the train step should (`accelerate` decides for the device) and can be compiled under it."""
+    """Whether the train step should and can be compiled under `replication`."""
     _check_choice("jit_compile", jit_compile, (True, False, "auto"))
     wanted = accelerate.acceleration(jit_compile=jit_compile).jit_compile
     if not wanted or keras.backend.backend() != "tensorflow":
@@ -276,7 +254,7 @@ def _resolve_jit_compile(jit_compile, replication):
 
 
 def _adapt_train_step(model, replication):
-    """Keeps the replicas of a tf.distribute model identical and works around Keras 3.15 bugs."""
+    """Keeps the replicas of a tf.distribute model identical."""
     import tensorflow as tf
 
     # Keras 3 keeps a replica's batch-norm moving statistics to itself (tf.keras averaged them on read).
@@ -305,8 +283,7 @@ def _adapt_train_step(model, replication):
         return with_batch_axis(logs)
 
     def symbolic_build(iterator=None, data_batch=None):
-        # keras-team/keras#20585: Keras averages a distributed batch across workers to learn its
-        # shapes, which fails for an (x, y) tuple; the dataset's element spec has them.
+        # keras-team/keras#20585: take the shapes from the element spec, not from a cross-worker average.
         if iterator is not None:
             data_batch = _keras_compat.epoch_iterator_element_spec(iterator)
         with model.distribute_strategy.scope():
@@ -323,9 +300,8 @@ def shard_dataset(dataset: typing.Any, policy: str) -> typing.Any:
 
     Args:
         dataset: a `tf.data.Dataset` yielding global batches.
-        policy: `"data"`: every worker runs the whole pipeline and keeps its share of each batch (in-memory
-            sets, folders of images); `"file"`: each worker reads its own files (sets stored in at least as
-            many record files as there are workers; a worker left without files gets no data).
+        policy: `"data"`: every worker runs the whole pipeline and keeps its share of each batch;
+            `"file"`: each worker reads its own files (needs at least one record file per worker).
 
     Returns:
         The dataset with its auto-shard policy set.
@@ -348,8 +324,7 @@ def shard_dataset(dataset: typing.Any, policy: str) -> typing.Any:
 def local_cluster(num_workers: int = 2) -> list[str]:
     """`TF_CONFIG` values for a cluster of worker processes on this machine, on free ports of 127.0.0.1.
 
-    TensorFlow's gRPC server binds every interface: run the workers in a network namespace of their own to
-    keep them on the loopback.
+    TensorFlow's gRPC server binds every interface: isolate the workers in a network namespace if that matters.
 
     Args:
         num_workers: the number of worker processes.

@@ -1,8 +1,5 @@
-"""Evaluation over several views of each image: centre crop, the paper's 10-crop and multi-scale testing.
-
-He et al. (2015, section 3.4) compare models with 10-crop testing and report their best results with the
-fully-convolutional form, averaging the scores at several scales. TensorFlow is imported inside the functions.
-"""
+"""Evaluation over several views of each image: centre crop, the paper's 10-crop and multi-scale testing
+(He et al. 2015, section 3.4)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +28,7 @@ def top_k_error(scores: Any, labels: Any, k: int = 1) -> float:
     Args:
         scores: array of shape `(count, classes)`.
         labels: int array of shape `(count,)`.
-        k: int, how many of the highest scores count as a hit.
+        k: how many of the highest scores count as a hit.
 
     Example:
 
@@ -75,27 +72,22 @@ def evaluate(
 ) -> dict:
     """Scores each image over several views, averages the model outputs and reports top-1 and top-5 error.
 
-    Each resize keeps the aspect ratio, the shorter side at the given length. `"center"`: resize to
-    `resize_size`, the centre `crop_size` crop. `"ten_crop"`: resize to `resize_size`, the four corner and the
-    centre crops and their flips. `"multi_scale"`: the whole image at each of `scales` (the model must take any
-    size, e.g. `input_shape=(None, None, 3)`), and its flips if `flip`. Each image is scored on its own, so
-    images may differ in size.
+    `"center"` and `"ten_crop"` resize the shorter side to `resize_size`, then take the centre crop, or the
+    four corner and centre crops and their flips. `"multi_scale"` scores the whole image at each of `scales`
+    (the model must take any size). Each image is scored on its own, so images may differ in size.
 
     Args:
         model: a Keras model mapping a batch of images to class scores of shape `(batch, classes)`.
-        images: an unbatched `tf.data.Dataset` of `(image, label)`, images of shape `(height, width, 3)` on the
-            0-255 scale (e.g. `source.images()` of a `keras_resnet.data` source).
+        images: an unbatched `tf.data.Dataset` of `(image, label)`, images `(height, width, 3)` on 0-255.
         method: one of `METHODS`.
-        crop_size: int, side of the crops.
-        resize_size: int, shorter side before cropping; at least `crop_size`.
-        scales: tuple of ints, the shorter sides of `"multi_scale"`.
-        flip: bool, whether `"multi_scale"` also scores the flipped images.
-        preprocess: optional function mapping float32 views `(views, height, width, 3)` on the 0-255 scale to
-            model inputs, e.g. `keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN)`.
+        crop_size: side of the crops.
+        resize_size: shorter side before cropping; at least `crop_size`.
+        scales: the shorter sides of `"multi_scale"`.
+        flip: whether `"multi_scale"` also scores the flipped images.
+        preprocess: optional function mapping float32 views on 0-255 to model inputs.
 
     Returns:
-        A dict with `"top1_error"`, `"top5_error"`, `"scores"` (the averaged scores, `(count, classes)`) and
-        `"labels"` (`(count,)`).
+        A dict: `"top1_error"`, `"top5_error"`, `"scores"` (averaged, `(count, classes)`) and `"labels"`.
 
     Example:
 

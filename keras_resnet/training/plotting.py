@@ -1,7 +1,4 @@
-"""Training curves in the paper's style (Fig. 4, 6): training error dashed, validation error solid, one colour a run.
-
-matplotlib is imported only when a figure is drawn, with the Agg backend.
-"""
+"""Training curves in the paper's style (Fig. 4, 6): training error dashed, validation error solid, one colour a run."""
 
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ from typing import Any
 
 from keras_resnet._validation import check_int as _check_int
 
-# Accuracy columns that are not top-1 (e.g. a top-5 metric).
 _NOT_TOP1 = ("top", "_k_", "sparse_top")
 
 
@@ -23,8 +19,7 @@ def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
         path: path of the CSV file.
 
     Returns:
-        A dict from column name to a list of floats, one per epoch in epoch
-        order; `"epoch"` counts from 0 as Keras writes it.
+        A dict from column name to a list of floats, one per epoch (`"epoch"` counts from 0).
 
     Example:
 
@@ -73,14 +68,10 @@ def plot_curves(
     """Draws training (dashed) and validation (solid) error of one or more runs.
 
     Args:
-        logs: a CSV log path, a `History.history`-like dict of lists, or a
-            list of them (one curve pair per run, as in the paper's Fig. 4).
+        logs: a CSV log path, a `History.history`-like dict of lists, or a list of them (one curve pair each).
         output: path of the image to write (`.png`, `.pdf`, `.svg`).
-        labels: one legend label per log; defaults to the file names
-            without extension (or their folders' names when those repeat),
-            and to `"run 1"`, `"run 2"`, ... for dicts.
-        steps_per_epoch: `None` draws against epochs; an integer (optimizer
-            iterations per epoch) draws against iterations, as the paper does.
+        labels: one legend label per log; defaults to the file (or folder) names, `"run 1"`, ... for dicts.
+        steps_per_epoch: iterations per epoch to draw against iterations, as the paper does; `None`: epochs.
         title: optional figure title.
 
     Returns:

@@ -34,8 +34,8 @@ def scale_recipe(
         recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`.
         strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a `Replication`.
         per_replica_batch_size: examples per replica and step; `None` keeps the recipe's batch as the global one.
-        scale_learning_rate: bool, whether the learning rates scale linearly with the global batch. Step counts
-            always follow the batch, so the epochs stay the same.
+        scale_learning_rate: whether the learning rates scale linearly with the global batch (step counts
+            always do, so the epochs stay the same).
 
     Returns:
         A `keras_resnet.recipes.Recipe` whose `batch_size` is the global batch.
@@ -74,9 +74,9 @@ def distributed_model(
         recipe: a name of `keras_resnet.recipes.RECIPES` or a `Recipe`, scaled by `scale_recipe`.
         strategy: one of `keras_resnet.training.distribute.STRATEGIES` or a `Replication`.
         per_replica_batch_size: examples per replica and step; `None` splits the recipe's batch.
-        scale_learning_rate: bool, whether the learning rate follows the global batch linearly.
+        scale_learning_rate: whether the learning rate follows the global batch linearly.
         jit_compile: `True`, `False` or `"auto"` (see `keras_resnet.training.distribute.with_strategy`).
-        sparse_labels: bool, whether the labels are class indices.
+        sparse_labels: whether the labels are class indices.
         **model_kwargs: arguments of the model constructor (`input_shape`, `classes`, ...).
 
     Returns:

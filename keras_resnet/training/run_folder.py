@@ -11,7 +11,7 @@ import types
 import keras
 
 from keras_resnet._validation import require as _require
-from keras_resnet.recipes import learning_rate_schedule, recipe_for
+from keras_resnet.recipes import Recipe, learning_rate_schedule, recipe_for
 from keras_resnet.training.callbacks import (
     AtomicBackupAndRestore,
     AtomicModelCheckpoint,
@@ -24,7 +24,6 @@ from keras_resnet.training.callbacks import (
 )
 from keras_resnet.training.plotting import plot_curves, read_log
 
-# Names of a run folder's files: `run_callbacks(recipe, directory)` writes the first five, `RunFolder` the others.
 RUN_FILES = types.MappingProxyType(
     {
         "backup": "backup",
@@ -39,48 +38,32 @@ RUN_FILES = types.MappingProxyType(
 
 
 def run_callbacks(
-    recipe="cifar10",
-    directory=None,
+    recipe: str | Recipe = "cifar10",
+    directory: str | os.PathLike | None = None,
     *,
-    is_chief=True,
-    monitor="val_accuracy",
-    save_best=True,
-    save_last=True,
-    tensorboard=True,
+    is_chief: bool = True,
+    monitor: str = "val_accuracy",
+    save_best: bool = True,
+    save_last: bool = True,
+    tensorboard: bool = True,
     **overrides,
-):
+) -> list[keras.callbacks.Callback]:
     """The recipe's learning-rate callbacks and the standard set of a training run.
 
-    In order: `ErrorWarmUp` (recipes with `error_warmup_lr`), `PlateauDecay`
-    (`schedule="plateau"`), `StopOnNaN` raising on the first NaN or infinite
-    loss (before the checkpoints, so they and the backup keep the last good
-    epoch), then, with a `directory`: `AtomicModelCheckpoint` (`best.keras`,
-    `last.keras`; both write to a temporary file and rename it, so a killed
-    run never leaves a half-written checkpoint), `CSVLogger` (`log.csv`,
-    appended to on resume), `AtomicBackupAndRestore` (`backup/`, resumes a
-    crashed fit at its last finished epoch) and `TensorBoard`
-    (`tensorboard/`, when tensorboard is installed). The backup comes after
-    the callbacks whose state it keeps (warm-up, plateau, best checkpoint),
-    so it commits an epoch only once they have done their part of it; a run
-    killed before the commit redoes that epoch identically.
-
-    In a cluster every worker runs the same callbacks (reading distributed
-    variables may take every worker), but only the chief writes into
-    `directory`: a worker with `is_chief=False` writes its checkpoints, log
-    and events into a temporary folder deleted when training ends
-    (`DeleteOnTrainEnd`), and restores the chief's backup
-    (`ClusterBackupAndRestore`), so a restarted cluster resumes in step.
+    In order: `ErrorWarmUp` (with `error_warmup_lr`), `PlateauDecay` (`schedule="plateau"`), `StopOnNaN` (before
+    the checkpoints, so they keep the last good epoch), then, with a `directory`: `AtomicModelCheckpoint`
+    (`best.keras`, `last.keras`), `CSVLogger` (`log.csv`, appended to on resume), `AtomicBackupAndRestore`
+    (`backup/`, after the callbacks whose state it keeps) and `TensorBoard` (when installed). A worker with
+    `is_chief=False` writes to a temporary folder deleted at the end and restores the chief's backup.
 
     Args:
         recipe: a name in `RECIPES` or a `Recipe` (e.g. from `compile_for`).
-        directory: `None`, or the folder of the run's files (in a cluster,
-            on a file system every worker mounts).
-        is_chief: bool, whether this process writes the run's files
-            (`keras_resnet.training.distribute.Replication.is_chief`).
+        directory: `None`, or the folder of the run's files (in a cluster, mounted by every worker).
+        is_chief: whether this process writes the run's files (`Replication.is_chief`).
         monitor: the log key for the best checkpoint and `PlateauDecay`.
-        save_best: bool, whether to keep `best.keras`.
-        save_last: bool, whether to keep `last.keras`.
-        tensorboard: bool, whether to log for TensorBoard when it is installed.
+        save_best: whether to keep `best.keras`.
+        save_last: whether to keep `last.keras`.
+        tensorboard: whether to log for TensorBoard when it is installed.
         **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
@@ -135,14 +118,13 @@ def run_callbacks(
 class RunFolder:
     """The folder of a `train` run: `run.json`, the log and curves, and where the run resumes.
 
-    `start` checks that a backup in the folder is of this run (a run resumes only with its own arguments) and
-    that a finished run is not trained over unasked, then writes `run.json`; `finish` adds the results to it
-    and draws `curves.png` from the whole run's log. Without a directory, or in a worker that is not the
-    chief, nothing is written.
+    `start` checks that a backup in the folder is of this run and that a finished run is not trained over
+    unasked, then writes `run.json`; `finish` adds the results and draws `curves.png`. Without a directory, or
+    in a worker that is not the chief, nothing is written.
 
     Args:
         directory: the run's folder, or `None`.
-        is_chief: bool, whether this process writes the folder.
+        is_chief: whether this process writes the folder.
 
     Example:
 

@@ -52,66 +52,42 @@ def train(
 ) -> dict:
     """Trains a model on a data set with the paper's recipe for it.
 
-    The recipe (`keras_resnet.recipes`) is CIFAR's for CIFAR and other
-    images of at most `keras_resnet.data.SMALL_IMAGE_SIDE` pixels (ResNet-110
-    warming up), ImageNet's for larger, its batch at most the training set.
-    Given `epochs`, its schedule is stretched or squeezed to them, the
-    learning rate dropping at the same fractions of the run; `run.json`
-    records the schedule that ran. `keras_resnet.training.plan.plan_run`
-    gives this plan without training.
+    The recipe (`keras_resnet.recipes`) is CIFAR's for images of at most `keras_resnet.data.SMALL_IMAGE_SIDE`
+    pixels, ImageNet's for larger; given `epochs`, its schedule is stretched or squeezed to them
+    (`keras_resnet.training.plan.plan_run` gives the plan without training). A model name is built with the
+    run's normalisation and class names inside, so its checkpoints take raw 0-255 images.
 
-    A model name is built with the run's normalisation and class names
-    inside, so its checkpoints take raw 0-255 images; with `weights`, the
-    pretrained backbone gets a new classifier (`"predictions"`).
-    `steps_per_execution` is lowered to divide the epoch.
-
-    With `output_dir`, the run writes `best.keras`, `last.keras`, `log.csv`,
-    `curves.png`, `run.json` and, while training, `backup/`. The same call
-    after an interrupt (even `SIGKILL`) resumes at the last finished epoch
-    and ends as the uninterrupted run would: a named data set's epochs are
-    a function of `seed` and the epoch. A user's `(train, validation)`
-    pipelines are one stream of batches, skipped on resume, so they resume
-    exactly only with seeded shuffles and stateless random ops.
+    With `output_dir`, the run writes `best.keras`, `last.keras`, `log.csv`, `curves.png`, `run.json` and,
+    while training, `backup/`; the same call after an interrupt (even `SIGKILL`) resumes and ends as the
+    uninterrupted run would. User pipelines resume exactly only with seeded shuffles and stateless random ops.
 
     Args:
-        model: a name of `keras_resnet.MODELS` or a built `keras.Model`
-            (built in `distribute.replicate(strategy).scope()`).
-        dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a
-            tensorflow-datasets name, or a `(train, validation)` pair of
-            batched `tf.data.Dataset`s of `(images, labels)`.
-        epochs: epochs to train; defaults to the recipe's length,
-            `SHAPES_EPOCHS` for shapes.
-        batch_size: global batch (the learning rate scales with it);
-            defaults to the recipe's; required with pipelines (theirs).
+        model: a name of `keras_resnet.MODELS` or a built `keras.Model` (built in the strategy's scope).
+        dataset: `"shapes"`, `"cifar10"`, `"cifar100"`, `"folder:PATH"`, a tensorflow-datasets name, or a
+            `(train, validation)` pair of batched `tf.data.Dataset`s of `(images, labels)`.
+        epochs: epochs to train; defaults to the recipe's length, `SHAPES_EPOCHS` for shapes.
+        batch_size: global batch (the learning rate scales with it); required with pipelines.
         lr: base learning rate, overriding the recipe's.
         weight_decay: L2 weight decay, overriding the recipe's.
         recipe: a name of `keras_resnet.recipes.RECIPES` to use instead.
         output_dir: folder of the run's files; `None` writes nothing.
         seed: seed of the weights, data order, augmentation and shapes.
-        strategy: one of `keras_resnet.training.distribute.STRATEGIES`; only
-            the chief writes `output_dir`, which every worker mounts.
-        per_replica_batch_size: images per replica and step, instead of
-            `batch_size`.
+        strategy: one of `keras_resnet.training.distribute.STRATEGIES`; every worker mounts `output_dir`.
+        per_replica_batch_size: images per replica and step, instead of `batch_size`.
         verbose: `model.fit` verbosity.
         classes: with a model name and pipelines, the classes to build for.
-        steps_per_epoch: with pipelines, batches per epoch; required when
-            their cardinality is unknown or infinite.
-        full_train: CIFAR only: train on all training images without
-            validation and report the test error (the paper's tables); by
-            default the last 10% of each class validates.
-        overwrite: bool, whether to train afresh over a finished run.
-        weights: with a model name and a named data set, pretrained weights
-            to fine-tune (a `weights=` value of the builders); the image size
-            defaults to their crop size.
-        **dataset_options: with a data set name, `image_size`,
-            `augmentation`, `data_dir`, `train_size`, `validation_size`.
+        steps_per_epoch: with pipelines, batches per epoch; required when their cardinality is unknown.
+        full_train: CIFAR only: train on all training images and report the test error (the paper's tables);
+            by default the last 10% of each class validates.
+        overwrite: whether to train afresh over a finished run.
+        weights: with a model name and a named data set, pretrained weights to fine-tune (a builder's
+            `weights=` value) under a new classifier; the image size defaults to their crop size.
+        **dataset_options: with a data set name, `image_size`, `augmentation`, `data_dir`, `train_size`,
+            `validation_size`.
 
     Returns:
-        A dict: `model`, `val_accuracy`, `val_loss`, `test_accuracy`,
-        `test_loss` (final model; `None` without that split), `splits` (what
-        each split is), `decode_failures`, `steps`, `epochs`,
-        `steps_per_epoch`, `recipe` (the `Recipe` that ran), `history` (the
-        whole run's) and `files` (empty without `output_dir`).
+        A dict: `model`, `val_accuracy`, `val_loss`, `test_accuracy`, `test_loss` (`None` without that split),
+        `splits`, `decode_failures`, `steps`, `epochs`, `steps_per_epoch`, `recipe`, `history` and `files`.
 
     Example:
 
@@ -315,21 +291,13 @@ def _global_batch_size(replication, batch_size, per_replica_batch_size):
 
 
 def _exact_epochs(setup, steps_per_epoch):
-    """`setup` with the largest `steps_per_execution` up to its own that divides the epoch.
-
-    Keras runs whole executions: with 8 steps per execution, an epoch of 391 steps would run 392 and the one
-    stream of epochs would drift from epoch to epoch.
-    """
+    """`setup` with the largest `steps_per_execution` that divides the epoch (Keras runs whole executions)."""
     steps = max(d for d in range(1, setup.steps_per_execution + 1) if steps_per_epoch % d == 0)
     return dataclasses.replace(setup, steps_per_execution=steps)
 
 
 def _fed_images(model, augmentation, image_size):
-    """The `image_size` (and ImageNet `resize_size`) of the pipeline that feeds `model`.
-
-    A model whose own preprocessing resizes and then centre-crops (e.g. torchvision V2 weights: shorter side
-    to 232, centre 224) is fed squares of its resize size, so it crops exactly as its weights expect, once.
-    """
+    """The `image_size` (and `resize_size`) that feeds `model`: its resize size if it crops by itself."""
     if "preprocessing_crop" not in {layer.name for layer in model.layers}:
         return {"image_size": image_size}
     side = model.get_layer("preprocessing_resize").height
@@ -348,26 +316,19 @@ def evaluate_run(
 ) -> dict:
     """Top-1 and top-5 accuracy and error of a model or a run's checkpoint on a named data set's split.
 
-    The split is built as `train` builds it; a `train` checkpoint's
-    `run.json` gives the data set, options and seed not given here.
+    The split is built as `train` builds it; a checkpoint's `run.json` gives what is not given here.
 
     Args:
-        model: a `keras.Model` or the path of a `.keras` file. A model that
-            carries its preprocessing gets raw images.
+        model: a `keras.Model` (fed raw images if it carries its preprocessing) or a `.keras` file's path.
         dataset: a data set name as for `train`; `None`: the run's.
-        method: `"center"` (the validation pipeline's images), or the
-            paper's `"ten_crop"` or `"multi_scale"` testing (ImageNet
-            augmentation only; see `keras_resnet.training.evaluation`).
+        method: `"center"`, or the paper's `"ten_crop"` or `"multi_scale"` testing (ImageNet augmentation only).
         batch_size: images per batch.
         seed: the seed the model was trained with; `None`: the run's, else 0.
         split: `"validation"` or `"test"` (CIFAR's test set).
-        **dataset_options: arguments of `keras_resnet.data.datasets`; the
-            run's where not given.
+        **dataset_options: arguments of `keras_resnet.data.datasets`; the run's where not given.
 
     Returns:
-        A dict with `top1_accuracy`, `top5_accuracy`, `top1_error`,
-        `top5_error`, `count` (images scored), `split` (what it is) and
-        `dataset`.
+        A dict: `top1_accuracy`, `top5_accuracy`, `top1_error`, `top5_error`, `count`, `split`, `dataset`.
 
     Example:
 

@@ -550,8 +550,6 @@ def test_the_cifar10_paper_example_never_selects_on_the_test_set(tmp_path, monke
     monkeypatch.setattr(example, "train", fake_train)
     argv = [
         "cifar10_paper.py",
-        "--jpeg-folder",
-        str(tmp_path / "none"),
         "--data-dir",
         "DATA",
         "--output",

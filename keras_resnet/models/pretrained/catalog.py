@@ -8,8 +8,10 @@ enums, timm's pretrained cfgs, keras-hub's presets, akamaster's README); `tests/
 checks them against the installed packages.
 """
 
+import csv
 import dataclasses
 import math
+import os
 import re
 
 # torchvision's and timm's ImageNet statistics, on the 0-1 scale the sources publish them.
@@ -159,7 +161,7 @@ def _akamaster(depth, error):
     )
 
 
-# Hosts of the timm files, shortened in `_TIMM`.
+# Hosts of the timm files, shortened in `timm.csv`.
 _HOSTS = {
     "tv:": "https://download.pytorch.org/models/",
     "hf-gh:": "https://github.com/huggingface/pytorch-image-models/releases/download/",
@@ -169,99 +171,20 @@ _HOSTS = {
     "hf:": "https://huggingface.co/",
 }
 
-# timm's pretrained cfgs of resnet18/34/50/101/152 with an ImageNet-1k classifier, all the plain v1.5
-# network: (tag, file, input size, crop fraction, interpolation, licence[, mean, std]) as timm's
-# `resolve_data_config` gives them by default.
-_TIMM = [
-    ("resnet18.a1_in1k", "hf-gh:v0.1-rsb-weights/resnet18_a1_0-d63eafa0.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet18.a2_in1k", "hf-gh:v0.1-rsb-weights/resnet18_a2_0-b61bd467.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet18.a3_in1k", "hf-gh:v0.1-rsb-weights/resnet18_a3_0-40c531c8.pth", 160, 0.95, "bicubic", "apache-2.0"),
-    (
-        "resnet18.fb_ssl_yfcc100m_ft_in1k",
-        "fb:semi_supervised_resnet18-d92f0530.pth",
-        224,
-        0.875,
-        "bilinear",
-        "cc-by-nc-4.0",
-    ),
-    (
-        "resnet18.fb_swsl_ig1b_ft_in1k",
-        "fb:semi_weakly_supervised_resnet18-118f1556.pth",
-        224,
-        0.875,
-        "bilinear",
-        "cc-by-nc-4.0",
-    ),
-    ("resnet18.gluon_in1k", "gluon:gluon_resnet18_v1b-0757602b.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet18.tv_in1k", "tv:resnet18-f37072fd.pth", 224, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet34.a1_in1k", "hf-gh:v0.1-rsb-weights/resnet34_a1_0-46f8f793.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet34.a2_in1k", "hf-gh:v0.1-rsb-weights/resnet34_a2_0-82d47d71.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet34.a3_in1k", "hf-gh:v0.1-rsb-weights/resnet34_a3_0-a20cabb6.pth", 160, 0.95, "bicubic", "apache-2.0"),
-    ("resnet34.bt_in1k", "rw-gh:v0.1-weights/resnet34-43635321.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet34.gluon_in1k", "gluon:gluon_resnet34_v1b-c6d82d59.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    (
-        "resnet34.ra4_e3600_r224_in1k",
-        "hf:timm/resnet34.ra4_e3600_r224_in1k/resolve/main/model.safetensors",
-        224,
-        0.9,
-        "bicubic",
-        "apache-2.0",
-        (0.5, 0.5, 0.5),
-        (0.5, 0.5, 0.5),
-    ),
-    ("resnet34.tv_in1k", "tv:resnet34-b627a593.pth", 224, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet50.a1_in1k", "rw-gh:v0.1-rsb-weights/resnet50_a1_0-14fe96d1.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.a1h_in1k", "hf-gh:v0.1-rsb-weights/resnet50_a1h2_176-001a1197.pth", 176, 0.9, "bicubic", "apache-2.0"),
-    ("resnet50.a2_in1k", "hf-gh:v0.1-rsb-weights/resnet50_a2_0-a2746f79.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.a3_in1k", "hf-gh:v0.1-rsb-weights/resnet50_a3_0-59cae1ef.pth", 160, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.am_in1k", "hf-gh:v0.1-weights/resnet50_am-6c502b37.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet50.b1k_in1k", "hf-gh:v0.1-rsb-weights/resnet50_b1k-532a802a.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.b2k_in1k", "hf-gh:v0.1-rsb-weights/resnet50_b2k-1ba180c1.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.bt_in1k", "hf-gh:v0.1-weights/rw_resnet50-86acaeed.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet50.c1_in1k", "hf-gh:v0.1-rsb-weights/resnet50_c1-5ba5e060.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.c2_in1k", "hf-gh:v0.1-rsb-weights/resnet50_c2-d01e05b2.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet50.d_in1k", "hf-gh:v0.1-rsb-weights/resnet50_d-f39db8af.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    (
-        "resnet50.fb_ssl_yfcc100m_ft_in1k",
-        "fb:semi_supervised_resnet50-08389792.pth",
-        224,
-        0.875,
-        "bilinear",
-        "cc-by-nc-4.0",
-    ),
-    (
-        "resnet50.fb_swsl_ig1b_ft_in1k",
-        "fb:semi_weakly_supervised_resnet50-16a12f1b.pth",
-        224,
-        0.875,
-        "bilinear",
-        "cc-by-nc-4.0",
-    ),
-    ("resnet50.gluon_in1k", "gluon:gluon_resnet50_v1b-0ebe02e2.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet50.ra_in1k", "hf-gh:v0.1-weights/resnet50_ra-85ebb6e5.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet50.ram_in1k", "hf-gh:v0.1-weights/resnet50_ram-a26f946b.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet50.tv2_in1k", "tv:resnet50-11ad3fa6.pth", 176, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet50.tv_in1k", "tv:resnet50-0676ba61.pth", 224, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet101.a1_in1k", "hf-gh:v0.1-rsb-weights/resnet101_a1_0-cdcb52a9.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet101.a1h_in1k", "rw-gh:v0.1-rsb-weights/resnet101_a1h-36d3f2aa.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet101.a2_in1k", "hf-gh:v0.1-rsb-weights/resnet101_a2_0-6edb36c7.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet101.a3_in1k", "hf-gh:v0.1-rsb-weights/resnet101_a3_0-1db14157.pth", 160, 0.95, "bicubic", "apache-2.0"),
-    ("resnet101.gluon_in1k", "gluon:gluon_resnet101_v1b-3b017079.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet101.tv2_in1k", "tv:resnet101-cd907fc2.pth", 176, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet101.tv_in1k", "tv:resnet101-63fe2227.pth", 224, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet152.a1_in1k", "hf-gh:v0.1-rsb-weights/resnet152_a1_0-2eee8a7a.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet152.a1h_in1k", "rw-gh:v0.1-rsb-weights/resnet152_a1h-dc400468.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet152.a2_in1k", "hf-gh:v0.1-rsb-weights/resnet152_a2_0-b4c6978f.pth", 224, 0.95, "bicubic", "apache-2.0"),
-    ("resnet152.a3_in1k", "hf-gh:v0.1-rsb-weights/resnet152_a3_0-134d4688.pth", 160, 0.95, "bicubic", "apache-2.0"),
-    ("resnet152.gluon_in1k", "gluon:gluon_resnet152_v1b-c1edb0dd.pth", 224, 0.875, "bicubic", "apache-2.0"),
-    ("resnet152.tv2_in1k", "tv:resnet152-f82ba261.pth", 176, 0.875, "bilinear", "bsd-3-clause"),
-    ("resnet152.tv_in1k", "tv:resnet152-394f9c45.pth", 224, 0.875, "bilinear", "bsd-3-clause"),
-]
+
+def _timm_rows():
+    """timm's pretrained cfgs of resnet18/34/50/101/152 with an ImageNet-1k classifier, all the plain v1.5
+    network, as timm's `resolve_data_config` gives them by default: the rows of `timm.csv`."""
+    with open(os.path.join(os.path.dirname(__file__), "timm.csv"), newline="") as file:
+        for row in csv.DictReader(file):
+            statistics = {key: tuple(map(float, row[key].split())) for key in ("mean", "std") if row[key]}
+            crop = (int(row["crop_size"]), float(row["crop_pct"]), row["interpolation"], row["licence"])
+            yield _timm(row["tag"], row["file"], *crop, **statistics)
 
 
 _ROWS = [
     *(_torchvision(*row) for row in _TORCHVISION),
-    *(_timm(*row) for row in _TIMM),
+    *_timm_rows(),
     _keras_hub("resnet_18_imagenet", "kaggle://keras/resnetv1/keras/resnet_18_imagenet/3", 18, "keras_hub"),
     _keras_hub("resnet_50_imagenet", "kaggle://keras/resnetv1/keras/resnet_50_imagenet/3", 50, "keras_hub"),
     _keras_hub("resnet_101_imagenet", "kaggle://keras/resnetv1/keras/resnet_101_imagenet/3", 101, "keras_hub"),
