@@ -164,11 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         _evaluate,
         "top-1 and top-5 accuracy of a checkpoint",
-        "Top-1 and top-5 accuracy and error of a .keras checkpoint on the validation or test split. Without "
-        "--dataset, a checkpoint of keras-resnet train is scored on what its run trained on (the run.json beside "
-        "it: data set, options, seed); flags given override the run's.",
+        "Top-1 and top-5 accuracy and error of a .keras checkpoint, or of a named model with --weights, on the "
+        "validation or test split. Without --dataset, a checkpoint of keras-resnet train is scored on what its run "
+        "trained on (the run.json beside it: data set, options, seed); flags given override the run's.",
     )
-    evaluate.add_argument("--checkpoint", required=True, help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a .keras file, e.g. runs/resnet20-shapes/best.keras")
+    source.add_argument("--model", metavar="NAME", help="a model name, with --weights, e.g. resnet20 --weights cifar10")
+    evaluate.add_argument("--weights", help="with --model: cifar10 (ResNet20's shipped weights), imagenet or a file")
     _add_dataset_arguments(evaluate, None, None)
     evaluate.add_argument(
         "--method",
@@ -295,11 +298,8 @@ def _train(args):
     result = trainer.train(args.model, args.dataset, output_dir=output, **options, **_dataset_options(args))
     print(f"{result['epochs']} epochs, {result['steps']} optimizer steps; final model:")
     for split, key in (("validation", "val_accuracy"), ("test", "test_accuracy")):
-        if result[key] is not None:
-            print(
-                f"  {split} accuracy: {result[key]:.4f} (error {100 * (1 - result[key]):.2f}%) on "
-                f"{result['splits'][split]}"
-            )
+        if (value := result[key]) is not None:
+            print(f"  {split} accuracy: {value:.4f} (error {100 * (1 - value):.2f}%) on {result['splits'][split]}")
     print(f"run files: {', '.join(path for name, path in result['files'].items() if os.path.exists(path))}")
 
 
@@ -310,7 +310,10 @@ def _slug(dataset):
 
 def _evaluate(args):
     options = {name: getattr(args, name) for name in ("method", "batch_size", "seed", "split")}
-    result = trainer.evaluate_run(args.checkpoint, args.dataset, **options, **_dataset_options(args))
+    if args.checkpoint and args.weights:
+        raise ValueError(f"--weights goes with --model; received --weights {args.weights} with --checkpoint")
+    model = args.checkpoint or get_model(args.model, weights=args.weights, include_preprocessing=True)
+    result = trainer.evaluate_run(model, args.dataset, **options, **_dataset_options(args))
     print(f"{result['count']} images of {result['split']} ({result['dataset']}), {args.method}")
     for k in (1, 5):
         print(f"top-{k} accuracy: {result[f'top{k}_accuracy']:.4f} (error {100 * result[f'top{k}_error']:.2f}%)")
@@ -320,13 +323,11 @@ def _summary(args):
     names = list(MODELS) if args.all else args.models
     if not names:
         raise ValueError("summary needs model names or --all; received neither")
-    rows = []
-    for name in names:
-        options = {} if args.input_size is None else {"input_shape": (args.input_size, args.input_size, 3)}
-        figures = model_summary(get_model(name, **options))
-        key = name.lower()
-        weights = MODELS[key].has_imagenet_weights
-        rows.append((key, figures, weights))
+    options = {} if args.input_size is None else {"input_shape": (args.input_size, args.input_size, 3)}
+    rows = [
+        (name.lower(), model_summary(get_model(name, **options)), MODELS[name.lower()].has_imagenet_weights)
+        for name in names
+    ]
     if len(rows) == 1 and not args.all:
         name, figures, weights = rows[0]
         print(f"{name}: input {'x'.join(str(d) for d in figures['input_shape'])}")
@@ -472,8 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     resnet20: input 32x32x3
     ...
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except (ValueError, OSError) as error:

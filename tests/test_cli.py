@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -245,3 +246,34 @@ def test_train_weights_fine_tunes_them_and_refuses_another_networks_in_one_line(
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "pretrained names for resnet18: 'torchvision_v1', " in error
     assert "'timm/resnet18.a1_in1k'" in error and "('timm/resnet50.a1_in1k' fills resnet50)" in error
+
+
+CIFAR10_BATCHES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-batches-py"
+
+
+def test_evaluate_a_named_model_with_weights_and_refuses_weights_with_a_checkpoint(tmp_path, capsys):
+    data = ["--dataset", "shapes", "--train-size", "16", "--validation-size", "8", "--image-size", "32"]
+    assert main(["evaluate", "--model", "resnet20", "--weights", "cifar10", *data]) == 0
+    assert "8 images of shapes validation images (8 images) (shapes)" in capsys.readouterr().out
+    assert main(["evaluate", "--model", "resnet32", "--weights", "cifar10", *data]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "weights='cifar10' fits only resnet20" in error
+    checkpoint = tmp_path / "m.keras"
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--weights", "cifar10", *data]) == 2
+    assert "--weights goes with --model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (CIFAR10_BATCHES / "test_batch").is_file(), reason=f"the CIFAR-10 batches {CIFAR10_BATCHES} are absent"
+)
+def test_evaluate_reproduces_the_shipped_cifar10_test_error_in_one_command(capsys):
+    """The README's one-liner prints the test accuracy and error the shipped weights' record states."""
+    from keras_resnet.models import shipped
+
+    test = json.loads(Path(shipped.files("cifar10")["record"]).read_text())["test"]
+    data = ["--dataset", "cifar10", "--data-dir", str(CIFAR10_BATCHES), "--split", "test"]
+    assert main(["evaluate", "--model", "resnet20", "--weights", "cifar10", *data]) == 0
+    out = capsys.readouterr().out
+    assert "10000 images of the cifar10 test set (10000 images) (cifar10)" in out
+    assert f"top-1 accuracy: {test['accuracy']:.4f} (error {100 * test['error']:.2f}%)" in out

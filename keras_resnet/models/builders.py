@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from keras_resnet.models import shipped
 from keras_resnet.models import weights as weights_lib
 from keras_resnet.models.architectures import ARCHITECTURES
 from keras_resnet.models.model import ResNetModel
@@ -104,6 +105,8 @@ def _register(function_name: str, architecture: str, *, preact: bool = False, pl
         weights_doc=(
             '`"imagenet"` (the keras.applications weights, converted exactly)'
             if imagenet
+            else '`"cifar10"` (weights shipped in the package, offline; see `keras_resnet.models.shipped`)'
+            if shipped.SHIPPED.get("cifar10") == architecture and not (preact or plain)
             else "(no published ImageNet weights for this network)"
         ),
         default_shape=(side, side, 3),

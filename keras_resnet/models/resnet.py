@@ -147,6 +147,8 @@ def ResNet(
             `"timm/resnet50.a1_in1k"`, `"keras_hub/resnet_50_imagenet"`, ...) or such a
             checkpoint as a local file (`.pth`, `.safetensors`, a keras-hub preset folder).
             Pretrained weights give their source's logits exactly and record their input pipeline.
+            `"cifar10"`: the ResNet20 weights shipped in the package (offline; they record their
+            per-pixel mean, the default `preprocessing`).
         input_tensor: optional Keras tensor to build the model on.
         input_shape: input shape without the batch axis; defaults to the architecture's size
             with `include_top`, else any size. With `include_preprocessing`, the size images
@@ -234,6 +236,8 @@ def ResNet(
         image_size = _image_size(input_shape, arch, settings)
         if preprocessing is None and pretrained is not None:
             preprocessing = pretrained.recorded_preprocessing
+        elif preprocessing is None and weights_source is not None:
+            preprocessing = weights_source.preprocessing
         preprocessing = _default_preprocessing(preprocessing, arch, preact)
         statistics = preprocessing_statistics(preprocessing, image_size)
         input_shape = _free_size(input_shape, settings)
@@ -285,6 +289,8 @@ def ResNet(
         model.record(preprocessing="tf" if preact else "caffe")
     elif pretrained is not None:
         model.record(preprocessing=pretrained.recorded_preprocessing)
+    elif weights_source is not None and weights_source.preprocessing is not None:
+        model.record(preprocessing=weights_source.preprocessing)
     if weights_source is not None:
         weights_lib.load_weights(model, weights_source)
     if pretrained is not None:

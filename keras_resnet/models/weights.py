@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_resnet._validation import check_choice as _check_choice
 from keras_resnet._validation import check_model as _check_model
+from keras_resnet.models import shipped
 from keras_resnet.models.architectures import ARCHITECTURES, Architecture
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
@@ -88,10 +89,11 @@ def counterpart(arch: Architecture, layout: dict) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class WeightsSource:
-    """A resolved `weights` argument: a file and, if any, the keras.applications twin it may come from."""
+    """A resolved `weights` argument: a file, the keras.applications twin it may come from, its preprocessing."""
 
     path: str
     counterpart_name: str | None = None
+    preprocessing: dict | None = None
 
 
 def resolve(
@@ -100,7 +102,8 @@ def resolve(
     """Validates the `weights` argument of a builder before the model is built.
 
     Args:
-        weights: `None`, `"imagenet"` or a path.
+        weights: `None`, `"imagenet"`, a name of `shipped.DATASET_NAMES` (`"cifar10"`: the
+            ResNet-20 weights shipped in the package) or a path.
         arch: the `Architecture` being built.
         include_top: whether the classifier is built.
         classes: classifier width.
@@ -126,6 +129,10 @@ def resolve(
                 f"received classes={classes}"
             )
         return WeightsSource(imagenet_weights_path(twin, include_top), twin)
+    if isinstance(weights, str) and weights in shipped.DATASET_NAMES:
+        name = next((key for key, candidate in ARCHITECTURES.items() if candidate == arch), None)
+        entry = shipped.check(weights, architecture=name, layout=layout, include_top=include_top, classes=classes)
+        return WeightsSource(entry.path, preprocessing=entry.preprocessing)
     if isinstance(weights, (str, os.PathLike)):
         path = os.fspath(weights)
         if not os.path.isfile(path):

@@ -9,6 +9,7 @@ checkpoint of another network is refused, listing what did not match, before any
 import dataclasses
 import os
 
+from keras_resnet.models import shipped
 from keras_resnet.models import weights as weights_lib
 from keras_resnet.models.pretrained import convert
 from keras_resnet.models.pretrained.catalog import (
@@ -69,7 +70,7 @@ class Pretrained:
 
 def is_pretrained(weights):
     """Whether `weights=` names weights of another framework (a catalog name or such a file)."""
-    if not isinstance(weights, (str, os.PathLike)) or weights == "imagenet":
+    if not isinstance(weights, (str, os.PathLike)) or weights in ("imagenet", *shipped.DATASET_NAMES):
         return False
     path = os.fspath(weights)
     if os.path.isdir(path) or path.endswith((*convert.TORCH_SUFFIXES, convert.SAFETENSORS_SUFFIX)):
