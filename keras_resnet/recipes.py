@@ -1,5 +1,5 @@
-"""Training recipes of He et al. (2015) as data: `RECIPES` maps a name to a `Recipe`, and every function here
-takes a name (or a `Recipe`) plus keyword overrides of its fields."""
+"""Training recipes of He et al. (2015) as data: every function takes a name in `RECIPES` (or a `Recipe`) plus
+keyword overrides of its fields."""
 
 from __future__ import annotations
 
@@ -42,33 +42,21 @@ _SCHEDULES = {
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """One training recipe: batch, learning rate and its schedule, decay, loss.
-
-    Steps are optimizer iterations at `batch_size` (`recipe_for` rescales them with the batch size).
+    """One training recipe; steps count optimizer iterations at `batch_size`.
 
     Args:
-        batch_size: examples per optimizer iteration.
-        lr: the base learning rate at `batch_size`.
-        schedule: `"step"` (divide by 10 at each of `boundaries`), `"cosine"` (decay to 0 at `total_steps`)
-            or `"plateau"` (divided by 10 by `PlateauDecay` when the validation error stops improving).
-        total_steps: iterations of the whole run.
-        boundaries: increasing ints, where `"step"` divides the learning rate by 10.
-        momentum: SGD momentum in [0, 1).
-        nesterov: whether to use Nesterov momentum.
-        weight_decay: coupled L2 on kernels, >= 0 (see `L2SGD`).
+        batch_size, lr: examples per iteration and the base learning rate at that batch size.
+        schedule: `"step"` (divide by 10 at each of `boundaries`), `"cosine"` (to 0 at `total_steps`) or
+            `"plateau"` (`PlateauDecay` divides by 10 when the validation error stops improving).
+        total_steps, boundaries: iterations of the run; increasing iterations where `"step"` divides by 10.
+        momentum, nesterov: of SGD; momentum in [0, 1).
+        weight_decay: coupled L2 on kernels (see `L2SGD`).
         label_smoothing: in [0, 1).
         warmup_steps: iterations of linear warm-up from 0 (`LinearWarmUp`); not with `"plateau"`.
-        error_warmup_lr: the rate until the training error drops under `error_warmup_until` (`ErrorWarmUp`).
-        error_warmup_until: the training error in (0, 1] that ends the error warm-up.
+        error_warmup_lr, error_warmup_until: the rate used until the training error drops under
+            `error_warmup_until` (`ErrorWarmUp`).
         plateau_patience: epochs without improvement before `"plateau"` divides the rate by 10.
         top5: whether to add the top-5 accuracy metric.
-
-    Example:
-
-    ```python
-    recipe = Recipe(batch_size=128, lr=0.1, schedule="cosine", total_steps=10_000)
-    recipe.epochs(50_000)  # 26
-    ```
     """
 
     batch_size: int
@@ -132,16 +120,10 @@ class Recipe:
         require(isinstance(self.top5, bool), "top5", self.top5, "True or False")
 
     def epochs(self, num_examples: int) -> int:
-        """The `epochs` of `model.fit` that cover `total_steps`.
+        """The `epochs` of `model.fit` that cover `total_steps` with `num_examples` per epoch.
 
-        Args:
-            num_examples: training examples per epoch (a last, partial batch is one iteration).
-
-        Example:
-
-        ```python
-        RECIPES["cifar10"].epochs(50_000)  # 164
-        ```
+        >>> RECIPES["cifar10"].epochs(50_000)
+        164
         """
         return math.ceil(self.total_steps / math.ceil(num_examples / self.batch_size))
 
@@ -164,16 +146,8 @@ def recipe_for(recipe: str | Recipe = "cifar10", **overrides) -> Recipe:
     A new `batch_size` rescales what the overrides leave alone: learning rates by
     `batch_size / recipe.batch_size`, iteration counts by the inverse.
 
-    Args:
-        recipe: a name in `RECIPES` or a `Recipe`.
-        **overrides: fields of `Recipe` to replace.
-
-    Example:
-
-    ```python
-    recipe = recipe_for("imagenet", batch_size=1024)
-    recipe.lr  # 0.4
-    ```
+    >>> recipe_for("imagenet", batch_size=1024).lr
+    0.4
     """
     if isinstance(recipe, Recipe):
         base = recipe
@@ -211,13 +185,6 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
         label_smoothing: in [0, 1).
         from_logits: whether the predictions are logits.
         **kwargs: other arguments of `keras.losses.Loss` (`name`, `reduction`).
-
-    Example:
-
-    ```python
-    loss = SmoothedSparseCategoricalCrossentropy(label_smoothing=0.1)  # targets 0.95, 0.05
-    float(loss([0], [[0.9, 0.1]]))  # 0.2152218
-    ```
     """
 
     def __init__(
@@ -252,22 +219,11 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
 def learning_rate_schedule(
     recipe: str | Recipe = "cifar10", **overrides
 ) -> keras.optimizers.schedules.LearningRateSchedule | float:
-    """The learning rate of a recipe as a function of the iteration.
-
-    Args:
-        recipe: a name in `RECIPES` or a `Recipe`.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
+    """The learning rate of a recipe (as in `recipe_for`) as a function of the iteration.
 
     Returns:
         A `StepDecay` or `CosineDecay` (in a `LinearWarmUp` when `warmup_steps > 0`), or for `"plateau"`
         the float starting rate that `PlateauDecay` lowers.
-
-    Example:
-
-    ```python
-    schedule = learning_rate_schedule("cifar10", schedule="cosine", warmup_steps=500)
-    float(schedule(64_000))  # 0.0
-    ```
     """
     recipe = recipe_for(recipe, **overrides)
     schedule = _SCHEDULES[recipe.schedule](recipe)
@@ -277,22 +233,10 @@ def learning_rate_schedule(
 
 
 def optimizer_for(recipe: str | Recipe = "cifar10", **overrides) -> L2SGD:
-    """The recipe's SGD with momentum and coupled L2 weight decay.
+    """The `L2SGD` of a recipe (as in `recipe_for`), following its schedule.
 
-    Args:
-        recipe: a name in `RECIPES` or a `Recipe`.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
-
-    Returns:
-        An `L2SGD` following the recipe's schedule, or with a float learning rate where a callback drives it
-        (`"plateau"`; an `error_warmup_lr`, whose `ErrorWarmUp` then applies the schedule).
-
-    Example:
-
-    ```python
-    optimizer = optimizer_for("imagenet", batch_size=512, nesterov=True)
-    float(optimizer.learning_rate)  # 0.2
-    ```
+    Where a callback drives the rate (`"plateau"`; an `error_warmup_lr`, whose `ErrorWarmUp` then applies the
+    schedule) the learning rate is a float.
     """
     recipe = recipe_for(recipe, **overrides)
     learning_rate = float(recipe.lr) if recipe.error_warmup_lr is not None else learning_rate_schedule(recipe)
@@ -344,13 +288,12 @@ def compile_for(
 
     Args:
         model: the `keras.Model` to compile.
-        recipe: a name in `RECIPES` or a `Recipe`.
+        recipe, **overrides: as in `recipe_for`.
         mixed_precision: one of `keras_resnet.accelerate.PRECISIONS` the model was built under, set globally.
         sparse_labels: whether the labels are class indices (else one-hot or soft).
         from_logits: whether the model outputs logits; `None`: unless its output activation is softmax.
-        acceleration: an `Acceleration` giving `jit_compile` and `steps_per_execution`; `"auto"`:
+        acceleration: an `Acceleration` (`jit_compile`, `steps_per_execution`); `"auto"`:
             `keras_resnet.accelerate.acceleration()`; `None`: Keras' defaults.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
 
     Returns:
         The `Recipe` used, for `run_callbacks(recipe, ...)` and `recipe.epochs`.
