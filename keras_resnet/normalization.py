@@ -125,14 +125,10 @@ def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Cal
 
 
 def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = None) -> dict[str, np.ndarray] | None:
-    """The per-pixel mean and the per-channel mean and standard deviation of images, in one pass.
+    """Float32 `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and `"channel_std"` `(3,)` of images, in one pass.
 
-    Args:
-        batches: iterable of batches `(count, height, width, 3)`, or of `(images, labels)` pairs.
-        image_size: `(height, width)` the batches must have.
-
-    Returns:
-        float32 `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and `"channel_std"` `(3,)`; `None` for no image.
+    `batches` yields `(count, height, width, 3)` arrays or `(images, labels)` pairs (of `image_size` if given);
+    `None` when there is no image.
     """
     count, total, squares = 0, 0.0, 0.0
     for batch in batches:

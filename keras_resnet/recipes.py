@@ -53,8 +53,7 @@ class Recipe:
         weight_decay: coupled L2 on kernels (see `L2SGD`).
         label_smoothing: in [0, 1).
         warmup_steps: iterations of linear warm-up from 0 (`LinearWarmUp`); not with `"plateau"`.
-        error_warmup_lr, error_warmup_until: the rate used until the training error drops under
-            `error_warmup_until` (`ErrorWarmUp`).
+        error_warmup_lr, error_warmup_until: a rate kept until the training error drops under a bound (`ErrorWarmUp`).
         plateau_patience: epochs without improvement before `"plateau"` divides the rate by 10.
         top5: whether to add the top-5 accuracy metric.
     """
@@ -281,7 +280,7 @@ def compile_for(
     acceleration: str | accelerate.Acceleration | None = "auto",
     **overrides,
 ) -> Recipe:
-    """Compiles a model with a recipe's optimizer, loss and metrics.
+    """Compiles a model with a recipe's optimizer, loss and metrics, and returns the `Recipe` used.
 
     `"plateau"` and `error_warmup_lr` need callbacks (`keras_resnet.training.run_callbacks(recipe)`):
     `model.fit` warns when they are missing.
@@ -294,9 +293,6 @@ def compile_for(
         from_logits: whether the model outputs logits; `None`: unless its output activation is softmax.
         acceleration: an `Acceleration` (`jit_compile`, `steps_per_execution`); `"auto"`:
             `keras_resnet.accelerate.acceleration()`; `None`: Keras' defaults.
-
-    Returns:
-        The `Recipe` used, for `run_callbacks(recipe, ...)` and `recipe.epochs`.
 
     Example:
 

@@ -29,13 +29,10 @@ from keras_resnet.data.sources import (
 from keras_resnet.imagenet import CROP_SIZE, scaled_sizes
 
 SMALL_IMAGE_SIDE = 64
-"""Images of at most this side (CIFAR's 32, shapes) get the CIFAR augmentation unless told otherwise."""
 
 HOLDOUT_FRACTION = 0.1
-"""Share of each class of a training set held out for validation when the data set has no validation split."""
 
 CIFAR_NAMES = tuple(CIFAR_FOLDERS)
-"""The CIFAR data sets' names: read from python batch files or tensorflow-datasets, with a test set."""
 
 _FOLDER = "folder:"
 _NAMES = "'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name"
