@@ -113,6 +113,8 @@ def acceleration(
         steps_per_execution: `"auto"` (8 on accelerators, 1 on CPUs) or a positive int.
         data_parallel: `"auto"` (JAX with several accelerators) or a bool; `True` needs the JAX backend.
 
+    Example:
+
     >>> setup = acceleration(precision="float32", steps_per_execution=2)
     >>> setup.precision, setup.steps_per_execution
     ('float32', 2)

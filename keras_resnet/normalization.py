@@ -67,6 +67,8 @@ def preprocessing_constants(
             `interpolation` that pretrained weights record).
         image_size: `(height, width)` a per-pixel mean must have.
 
+    Example:
+
     >>> mean, std, reverse = preprocessing_constants("tf")
     >>> mean.tolist(), std.tolist(), reverse
     ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5], False)
@@ -100,6 +102,8 @@ def preprocessing_constants(
 
 def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False) -> Any:
     """`(images - mean) / std`, then channels reversed if `reverse_channels`; runs in tf.data and on any tensor.
+
+    Example:
 
     >>> standardize(np.full((1, 1, 1, 3), 10.0), np.array([0.0, 4.0, 10.0]), 2.0, True).ravel().tolist()
     [0.0, 3.0, 5.0]

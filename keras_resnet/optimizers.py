@@ -21,6 +21,11 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
         initial_learning_rate: the rate before the first boundary.
         boundaries: increasing iterations where the rate drops.
         factor: the multiplier at each boundary.
+
+    Example:
+
+    >>> round(float(StepDecay(0.1, boundaries=(2, 4))(2)), 6)  # already divided at the boundary
+    0.01
     """
 
     def __init__(self, initial_learning_rate: float, boundaries: Sequence[int], factor: float = 0.1):

@@ -119,7 +119,12 @@ class Recipe:
         require(isinstance(self.top5, bool), "top5", self.top5, "True or False")
 
     def epochs(self, num_examples: int) -> int:
-        """The `epochs` of `model.fit` that cover `total_steps` with `num_examples` per epoch.
+        """The `epochs` of `model.fit` that cover `total_steps`.
+
+        Args:
+            num_examples: training examples per epoch (a last, partial batch is one iteration).
+
+        Example:
 
         >>> RECIPES["cifar10"].epochs(50_000)
         164
@@ -144,6 +149,12 @@ def recipe_for(recipe: str | Recipe = "cifar10", **overrides) -> Recipe:
 
     A new `batch_size` rescales what the overrides leave alone: learning rates by
     `batch_size / recipe.batch_size`, iteration counts by the inverse.
+
+    Args:
+        recipe: a name in `RECIPES` or a `Recipe`.
+        **overrides: fields of `Recipe` to replace.
+
+    Example:
 
     >>> recipe_for("imagenet", batch_size=1024).lr
     0.4
@@ -218,7 +229,10 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
 def learning_rate_schedule(
     recipe: str | Recipe = "cifar10", **overrides
 ) -> keras.optimizers.schedules.LearningRateSchedule | float:
-    """The learning rate of a recipe (as in `recipe_for`) as a function of the iteration.
+    """The learning rate of a recipe as a function of the iteration.
+
+    Args:
+        recipe, **overrides: as in `recipe_for`.
 
     Returns:
         A `StepDecay` or `CosineDecay` (in a `LinearWarmUp` when `warmup_steps > 0`), or for `"plateau"`
@@ -232,10 +246,13 @@ def learning_rate_schedule(
 
 
 def optimizer_for(recipe: str | Recipe = "cifar10", **overrides) -> L2SGD:
-    """The `L2SGD` of a recipe (as in `recipe_for`), following its schedule.
+    """The `L2SGD` of a recipe, following its schedule.
 
     Where a callback drives the rate (`"plateau"`; an `error_warmup_lr`, whose `ErrorWarmUp` then applies the
     schedule) the learning rate is a float.
+
+    Args:
+        recipe, **overrides: as in `recipe_for`.
     """
     recipe = recipe_for(recipe, **overrides)
     learning_rate = float(recipe.lr) if recipe.error_warmup_lr is not None else learning_rate_schedule(recipe)
