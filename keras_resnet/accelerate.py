@@ -22,20 +22,10 @@ class Acceleration:
 
     Attributes:
         backend: the Keras backend.
-        device: `"gpu"`, `"tpu"` or `"cpu"`: the kind of the first device.
-        device_count: number of local devices of that kind.
+        device, device_count: `"gpu"`, `"tpu"` or `"cpu"` (the kind of the first device), and how many.
         precision: the dtype policy to build models under, one of `PRECISIONS`.
-        jit_compile: the `jit_compile` of `model.compile`.
-        steps_per_execution: the `steps_per_execution` of `model.compile`.
+        jit_compile, steps_per_execution: for `model.compile` (see `compile_options`).
         data_parallel: whether `apply()` distributes over the devices (JAX only).
-
-    Example:
-
-    ```python
-    setup = keras_resnet.accelerate.acceleration().apply()  # before building the model
-    model = keras_resnet.ResNet50(weights=None)
-    model.compile("sgd", "sparse_categorical_crossentropy", **setup.compile_options())
-    ```
     """
 
     backend: str
@@ -61,8 +51,7 @@ class Acceleration:
     def apply(self, *, verbose: bool = True) -> Acceleration:
         """Sets the global dtype policy and the distribution, and returns `self`; call it before building the model.
 
-        Args:
-            verbose: print `describe()` the first time this choice is applied in the process.
+        With `verbose`, prints `describe()` the first time this choice is applied in the process.
         """
         keras.config.set_dtype_policy(self.precision)
         if self.data_parallel:
@@ -77,16 +66,9 @@ class Acceleration:
 
 
 def device_kind() -> tuple[str, int, float | None]:
-    """The kind and number of the accelerators the Keras backend sees.
+    """`(kind, count, compute_capability)` of the accelerators the Keras backend sees.
 
-    Returns:
-        `(kind, count, compute_capability)`: kind `"gpu"`, `"tpu"` or `"cpu"`; capability `None` if unknown.
-
-    Example:
-
-    ```python
-    device_kind()  # ('cpu', 1, None) on a laptop, ('gpu', 8, 9.0) on an 8-GPU H100 host
-    ```
+    Kind is `"gpu"`, `"tpu"` or `"cpu"`, capability `None` if unknown: `('gpu', 8, 9.0)` on an 8-GPU H100 host.
     """
     backend = keras.backend.backend()
     if backend == "jax":

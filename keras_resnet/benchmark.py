@@ -1,9 +1,8 @@
 """Training and inference throughput of the library's models on this machine: `keras-resnet benchmark`.
 
-Contenders are timed in interleaved rounds (a slow moment of the machine hits all alike; medians are
-reported): `library` (uint8 images augmented on the device, `keras_resnet.accelerate`'s settings),
-`keras.applications` (same model and dtype policy, float32 images) and, on JAX, a `jitted step` on a
-device-resident batch, the ceiling no input pipeline beats. MFU is images/s x FLOPs per image / `matmul_peak`.
+`library` (uint8 images augmented on the device), `keras.applications` (same model and policy, float32
+images) and, on JAX, a `jitted step` on a device-resident batch (the ceiling) are timed in interleaved rounds,
+so that a slow moment hits all alike; medians are reported.
 """
 
 from __future__ import annotations
@@ -64,11 +63,6 @@ def matmul_peak(dtype: str = "bfloat16", *, size: int | None = None, repeats: in
         dtype: the compute type, e.g. `"bfloat16"` or `"float32"`.
         size: side of the square matrices; defaults to 8192 on accelerators and 1024 on CPUs.
         repeats: products timed after one warm-up; defaults to 50 on accelerators, 5 on CPUs.
-
-    Example:
-
-    >>> matmul_peak("float32", size=256, repeats=2) > 0
-    True
     """
     accelerated = accelerate.device_kind()[0] != "cpu"
     size = size or (8192 if accelerated else 1024)
@@ -91,18 +85,10 @@ class Contender:
 
     Args:
         name: label in the table (`"library"`, `"keras.applications"`, ...).
-        model: the keras_resnet model name it stands for.
-        mode: `"train"` or `"inference"`.
-        batch_size: images per step.
+        model, mode, batch_size: the keras_resnet model name, `"train"` or `"inference"`, images per step.
         macs: multiply-adds per image of one forward pass.
         prepare: function of no arguments, run once before the rounds.
         step: function of `steps` that runs them and waits for the device.
-
-    Example:
-
-    ```python
-    contender = Contender("mine", "resnet20", "train", 64, 41e6, prepare=lambda: None, step=run_steps)
-    ```
     """
 
     name: str
@@ -217,22 +203,14 @@ def contenders(
 ) -> list[Contender]:
     """The contenders `benchmark` times for one model and mode, the library's first; sets the dtype policy.
 
+    `contenders("resnet50")` on JAX names `library`, `keras.applications` and `jitted step`.
+
     Args:
-        model: a keras_resnet model name, e.g. `"resnet50"`.
-        mode: `"train"` or `"inference"`.
-        batch_size: images per step.
-        image_size: side of the square inputs.
+        model, mode, batch_size, image_size, precision: as in `benchmark`, for one model and mode.
         steps: steps per timed round (the in-memory data holds this many batches).
-        precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
         peers: whether to add keras.applications' model of the same name, where it has one.
         ceiling: whether to add the jitted device-resident step (JAX only).
         log: prints one line, for each contender left out.
-
-    Example:
-
-    ```python
-    [c.name for c in contenders("resnet50")]  # ['library', 'keras.applications', 'jitted step']
-    ```
     """
     _check_choice("mode", mode, MODES)
     for argument, value in (("batch_size", batch_size), ("image_size", image_size), ("steps", steps)):
@@ -260,16 +238,10 @@ def contenders(
 
 
 def environment(precision: str = "auto") -> dict[str, Any]:
-    """Versions, device and measured matrix peak of this machine, as `benchmark` records them.
+    """Versions, device and matrix peak (in the compute type of `precision`) of this machine, as a dict.
 
-    Args:
-        precision: the precision whose compute type the peak is measured in.
-
-    Returns:
-        A dict of versions (`python`, `keras`, the backend's), `device`, `cpu_count`, `load_average`,
-        `precision`, `peak_flops`, `peak_dtype`.
-
-    Example: `environment()["device"]`, e.g. `'cuda x1: NVIDIA H200'`.
+    Keys: versions (`python`, `keras`, the backend's), `device` (e.g. `'cuda x1: NVIDIA H200'`), `cpu_count`,
+    `load_average`, `precision`, `peak_flops`, `peak_dtype`.
     """
     setup = accelerate.acceleration(precision=precision)
     found = {
@@ -308,22 +280,13 @@ def run(
 
     Args:
         found: `Contender`s (see `contenders`).
-        rounds: timed rounds; each times every contender once, in turn.
-        steps: steps per contender and round.
-        peak_flops: FLOP/s for the MFU column (`matmul_peak`); `None` leaves MFU out.
-        deadline: optional `time.monotonic()` value after which nothing new starts.
+        rounds, steps, deadline, log: as in `benchmark`.
+        peak_flops: FLOP/s for MFU (images/s x FLOPs per image / peak; `matmul_peak`); `None` leaves it out.
         on_round: optional function called with the rows after each round (to save partial results).
-        log: prints one line of progress.
 
     Returns:
-        A list of dicts, one per contender that was prepared: `name`, `model`, `mode`, `batch_size`,
-        `macs`, `seconds` (per round), `images_per_s` (per round), `median_images_per_s`, `mfu`.
-
-    Example:
-
-    ```python
-    rows = run(contenders("resnet20", batch_size=32, image_size=32), rounds=3, steps=5)
-    ```
+        A dict per contender that was prepared: `name`, `model`, `mode`, `batch_size`, `macs`, `seconds` and
+        `images_per_s` (per round), `median_images_per_s`, `mfu`.
     """
     _check_positive("rounds", rounds)
     _check_positive("steps", steps)
@@ -368,14 +331,7 @@ def _row(contender, seconds, steps, peak_flops):
 
 
 def table(results: dict | list[dict]) -> str:
-    """A Markdown table of `benchmark` results (the dict or its `rows`): medians, spread, MFU, library vs each.
-
-    Example:
-
-    ```python
-    print(table(benchmark(["resnet20"], batch_size=32, image_size=32, rounds=3, steps=5)))
-    ```
-    """
+    """A Markdown table of `benchmark` results (the dict or its `rows`): medians, spread, MFU, library vs each."""
     rows = results["rows"] if isinstance(results, dict) else results
     lines = [
         "| model | mode | contender | batch | median images/s | min-max | rounds | MFU | library vs it |",
@@ -414,15 +370,11 @@ def benchmark(
     """Times each model and mode's `contenders` in interleaved rounds; the `keras-resnet benchmark` engine.
 
     Args:
-        models: keras_resnet model names.
-        modes: `"train"` and/or `"inference"`.
-        batch_size: images per step.
-        image_size: side of the square inputs (CIFAR-style augmentation at 64 and below).
+        models, modes: keras_resnet model names; `"train"` and/or `"inference"`.
+        batch_size, image_size: images per step, side of the square inputs (CIFAR augmentation up to 64).
         precision: `"auto"` (`keras_resnet.accelerate`) or a dtype policy name.
-        rounds: interleaved timed rounds per model and mode.
-        steps: steps per contender and round.
-        peers: whether to time keras.applications' model too.
-        ceiling: whether to time the jitted device-resident step (JAX).
+        rounds, steps: interleaved timed rounds per model and mode; steps per contender and round.
+        peers, ceiling: whether to time keras.applications' model; the jitted device-resident step (JAX).
         output: optional path of a JSON file, rewritten after every round.
         deadline: optional `time.monotonic()` value after which nothing new starts.
         extra: optional function `(contenders, image_size) -> more contenders` (e.g. torchvision's).

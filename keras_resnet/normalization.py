@@ -32,12 +32,6 @@ def normalization_constants(
         channel_order: `"bgr"` reverses the channels after standardising.
         image_size: `(height, width)` a per-pixel mean must have.
         names: the three arguments' names in error messages.
-
-    Example:
-
-    >>> mean, std, reverse = normalization_constants((1.0, 2.0, 3.0), 2.0, "bgr")
-    >>> std.tolist(), reverse
-    ([2.0, 2.0, 2.0], True)
     """
     mean_name, std_name, order_name = names
     _check_choice(order_name, channel_order, CHANNEL_ORDERS)
@@ -111,7 +105,6 @@ def standardize(images: Any, mean: Any, std: Any, reverse_channels: bool = False
 
     Example:
 
-    >>> import numpy as np
     >>> standardize(np.full((1, 1, 1, 3), 10.0), np.array([0.0, 4.0, 10.0]), 2.0, True).ravel().tolist()
     [0.0, 3.0, 5.0]
     """
@@ -124,10 +117,8 @@ def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Cal
 
     Example:
 
-    ```python
-    caffe = keras_resnet.data.normalizer(keras_resnet.data.IMAGENET_MEAN, channel_order="bgr")
-    torchvision = keras_resnet.data.normalizer((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
-    ```
+    >>> caffe = normalizer(IMAGENET_MEAN, channel_order="bgr")
+    >>> torchvision = normalizer((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
     """
     mean, std, reverse_channels = normalization_constants(mean, std, channel_order)
 
@@ -138,20 +129,10 @@ def normalizer(mean: Any, std: Any = None, *, channel_order: str = "rgb") -> Cal
 
 
 def pixel_statistics(batches: Iterable[Any], image_size: Sequence[int] | None = None) -> dict[str, np.ndarray] | None:
-    """The per-pixel mean and the per-channel mean and standard deviation of images, in one pass.
+    """Float32 `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and `"channel_std"` `(3,)` of images, in one pass.
 
-    Args:
-        batches: iterable of batches `(count, height, width, 3)`, or of `(images, labels)` pairs.
-        image_size: `(height, width)` the batches must have.
-
-    Returns:
-        float32 `"pixel_mean"` `(height, width, 3)`, `"channel_mean"` and `"channel_std"` `(3,)`; `None` for no image.
-
-    Example:
-
-    >>> import numpy as np
-    >>> pixel_statistics([np.full((2, 4, 4, 3), 10.0)])["channel_std"].tolist()
-    [0.0, 0.0, 0.0]
+    `batches` yields `(count, height, width, 3)` arrays or `(images, labels)` pairs (of `image_size` if given);
+    `None` when there is no image.
     """
     count, total, squares = 0, 0.0, 0.0
     for batch in batches:
@@ -184,10 +165,8 @@ def cifar_preprocessing(statistics: dict | None, normalization: str | None = "pi
 
     Example:
 
-    >>> import numpy as np
-    >>> cifar_preprocessing({"channel_mean": np.array([125.3, 123.0, 113.9]),
-    ...                      "channel_std": np.array([63.0, 62.1, 66.7])}, "channel")["std"]
-    [63.0, 62.1, 66.7]
+    >>> cifar_preprocessing({"pixel_mean": np.zeros((32, 32, 3))})["std"]
+    255.0
     """
     _check_choice("normalization", normalization, CIFAR_NORMALIZATIONS)
     if normalization == "pixel":

@@ -19,15 +19,13 @@ class StepDecay(keras.optimizers.schedules.PiecewiseConstantDecay):
 
     Args:
         initial_learning_rate: the rate before the first boundary.
-        boundaries: increasing ints, iterations where the rate drops.
-        factor: the multiplier at each boundary (0.1 divides by 10).
+        boundaries: increasing iterations where the rate drops.
+        factor: the multiplier at each boundary.
 
     Example:
 
-    ```python
-    schedule = StepDecay(0.1, boundaries=(32_000, 48_000))
-    float(schedule(32_000))  # 0.01
-    ```
+    >>> round(float(StepDecay(0.1, boundaries=(2, 4))(2)), 6)  # already divided at the boundary
+    0.01
     """
 
     def __init__(self, initial_learning_rate: float, boundaries: Sequence[int], factor: float = 0.1):
@@ -60,13 +58,6 @@ class LinearWarmUp(keras.optimizers.schedules.LearningRateSchedule):
         schedule: the `LearningRateSchedule` to ramp into.
         warmup_steps: iterations of the ramp.
         initial_learning_rate: the rate at iteration 0.
-
-    Example:
-
-    ```python
-    schedule = LinearWarmUp(StepDecay(0.1, boundaries=(32_000,)), warmup_steps=1000)
-    float(schedule(500))  # 0.05
-    ```
     """
 
     def __init__(
@@ -106,18 +97,13 @@ class L2SGD(keras.optimizers.SGD):
     decays about 10 times less at momentum 0.9 for the same number.
 
     Args:
-        learning_rate: float or `LearningRateSchedule`.
-        momentum: float in [0, 1].
-        nesterov: whether to use Nesterov momentum.
-        l2: the L2 coefficient, >= 0.
+        learning_rate, momentum, nesterov, **kwargs: as in `keras.optimizers.SGD`.
+        l2: the L2 coefficient.
         l2_names: variable names (the last part of `variable.path`) that decay.
-        **kwargs: other arguments of `keras.optimizers.SGD`.
 
     Example:
 
-    ```python
-    optimizer = L2SGD(learning_rate=0.1, momentum=0.9, l2=1e-4)
-    ```
+    >>> optimizer = L2SGD(learning_rate=0.1, momentum=0.9, l2=1e-4)
     """
 
     def __init__(

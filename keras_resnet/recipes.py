@@ -1,5 +1,5 @@
-"""Training recipes of He et al. (2015) as data: `RECIPES` maps a name to a `Recipe`, and every function here
-takes a name (or a `Recipe`) plus keyword overrides of its fields."""
+"""Training recipes of He et al. (2015) as data: every function takes a name in `RECIPES` (or a `Recipe`) plus
+keyword overrides of its fields."""
 
 from __future__ import annotations
 
@@ -42,33 +42,20 @@ _SCHEDULES = {
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """One training recipe: batch, learning rate and its schedule, decay, loss.
-
-    Steps are optimizer iterations at `batch_size` (`recipe_for` rescales them with the batch size).
+    """One training recipe; steps count optimizer iterations at `batch_size`.
 
     Args:
-        batch_size: examples per optimizer iteration.
-        lr: the base learning rate at `batch_size`.
-        schedule: `"step"` (divide by 10 at each of `boundaries`), `"cosine"` (decay to 0 at `total_steps`)
-            or `"plateau"` (divided by 10 by `PlateauDecay` when the validation error stops improving).
-        total_steps: iterations of the whole run.
-        boundaries: increasing ints, where `"step"` divides the learning rate by 10.
-        momentum: SGD momentum in [0, 1).
-        nesterov: whether to use Nesterov momentum.
-        weight_decay: coupled L2 on kernels, >= 0 (see `L2SGD`).
+        batch_size, lr: examples per iteration and the base learning rate at that batch size.
+        schedule: `"step"` (divide by 10 at each of `boundaries`), `"cosine"` (to 0 at `total_steps`) or
+            `"plateau"` (`PlateauDecay` divides by 10 when the validation error stops improving).
+        total_steps, boundaries: iterations of the run; increasing iterations where `"step"` divides by 10.
+        momentum, nesterov: of SGD; momentum in [0, 1).
+        weight_decay: coupled L2 on kernels (see `L2SGD`).
         label_smoothing: in [0, 1).
         warmup_steps: iterations of linear warm-up from 0 (`LinearWarmUp`); not with `"plateau"`.
-        error_warmup_lr: the rate until the training error drops under `error_warmup_until` (`ErrorWarmUp`).
-        error_warmup_until: the training error in (0, 1] that ends the error warm-up.
+        error_warmup_lr, error_warmup_until: a rate kept until the training error drops under a bound (`ErrorWarmUp`).
         plateau_patience: epochs without improvement before `"plateau"` divides the rate by 10.
         top5: whether to add the top-5 accuracy metric.
-
-    Example:
-
-    ```python
-    recipe = Recipe(batch_size=128, lr=0.1, schedule="cosine", total_steps=10_000)
-    recipe.epochs(50_000)  # 26
-    ```
     """
 
     batch_size: int
@@ -139,9 +126,8 @@ class Recipe:
 
         Example:
 
-        ```python
-        RECIPES["cifar10"].epochs(50_000)  # 164
-        ```
+        >>> RECIPES["cifar10"].epochs(50_000)
+        164
         """
         return math.ceil(self.total_steps / math.ceil(num_examples / self.batch_size))
 
@@ -170,10 +156,8 @@ def recipe_for(recipe: str | Recipe = "cifar10", **overrides) -> Recipe:
 
     Example:
 
-    ```python
-    recipe = recipe_for("imagenet", batch_size=1024)
-    recipe.lr  # 0.4
-    ```
+    >>> recipe_for("imagenet", batch_size=1024).lr
+    0.4
     """
     if isinstance(recipe, Recipe):
         base = recipe
@@ -211,13 +195,6 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
         label_smoothing: in [0, 1).
         from_logits: whether the predictions are logits.
         **kwargs: other arguments of `keras.losses.Loss` (`name`, `reduction`).
-
-    Example:
-
-    ```python
-    loss = SmoothedSparseCategoricalCrossentropy(label_smoothing=0.1)  # targets 0.95, 0.05
-    float(loss([0], [[0.9, 0.1]]))  # 0.2152218
-    ```
     """
 
     def __init__(
@@ -255,19 +232,11 @@ def learning_rate_schedule(
     """The learning rate of a recipe as a function of the iteration.
 
     Args:
-        recipe: a name in `RECIPES` or a `Recipe`.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
+        recipe, **overrides: as in `recipe_for`.
 
     Returns:
         A `StepDecay` or `CosineDecay` (in a `LinearWarmUp` when `warmup_steps > 0`), or for `"plateau"`
         the float starting rate that `PlateauDecay` lowers.
-
-    Example:
-
-    ```python
-    schedule = learning_rate_schedule("cifar10", schedule="cosine", warmup_steps=500)
-    float(schedule(64_000))  # 0.0
-    ```
     """
     recipe = recipe_for(recipe, **overrides)
     schedule = _SCHEDULES[recipe.schedule](recipe)
@@ -277,22 +246,13 @@ def learning_rate_schedule(
 
 
 def optimizer_for(recipe: str | Recipe = "cifar10", **overrides) -> L2SGD:
-    """The recipe's SGD with momentum and coupled L2 weight decay.
+    """The `L2SGD` of a recipe, following its schedule.
+
+    Where a callback drives the rate (`"plateau"`; an `error_warmup_lr`, whose `ErrorWarmUp` then applies the
+    schedule) the learning rate is a float.
 
     Args:
-        recipe: a name in `RECIPES` or a `Recipe`.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
-
-    Returns:
-        An `L2SGD` following the recipe's schedule, or with a float learning rate where a callback drives it
-        (`"plateau"`; an `error_warmup_lr`, whose `ErrorWarmUp` then applies the schedule).
-
-    Example:
-
-    ```python
-    optimizer = optimizer_for("imagenet", batch_size=512, nesterov=True)
-    float(optimizer.learning_rate)  # 0.2
-    ```
+        recipe, **overrides: as in `recipe_for`.
     """
     recipe = recipe_for(recipe, **overrides)
     learning_rate = float(recipe.lr) if recipe.error_warmup_lr is not None else learning_rate_schedule(recipe)
@@ -337,23 +297,19 @@ def compile_for(
     acceleration: str | accelerate.Acceleration | None = "auto",
     **overrides,
 ) -> Recipe:
-    """Compiles a model with a recipe's optimizer, loss and metrics.
+    """Compiles a model with a recipe's optimizer, loss and metrics, and returns the `Recipe` used.
 
     `"plateau"` and `error_warmup_lr` need callbacks (`keras_resnet.training.run_callbacks(recipe)`):
     `model.fit` warns when they are missing.
 
     Args:
         model: the `keras.Model` to compile.
-        recipe: a name in `RECIPES` or a `Recipe`.
+        recipe, **overrides: as in `recipe_for`.
         mixed_precision: one of `keras_resnet.accelerate.PRECISIONS` the model was built under, set globally.
         sparse_labels: whether the labels are class indices (else one-hot or soft).
         from_logits: whether the model outputs logits; `None`: unless its output activation is softmax.
-        acceleration: an `Acceleration` giving `jit_compile` and `steps_per_execution`; `"auto"`:
+        acceleration: an `Acceleration` (`jit_compile`, `steps_per_execution`); `"auto"`:
             `keras_resnet.accelerate.acceleration()`; `None`: Keras' defaults.
-        **overrides: fields of `Recipe` to replace (see `recipe_for`).
-
-    Returns:
-        The `Recipe` used, for `run_callbacks(recipe, ...)` and `recipe.epochs`.
 
     Example:
 

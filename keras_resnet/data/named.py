@@ -3,7 +3,7 @@
 `"shapes"` (generated from `seed`); `"cifar10"`, `"cifar100"` (python batch files in `data_dir`, else
 tensorflow-datasets'); `"folder:PATH"` (`PATH/train/<class>/...` and `PATH/validation` or `PATH/val`); any other
 prepared tensorflow-datasets name (its `validation` split, else `test`). Without a validation split the last
-`HOLDOUT_FRACTION` of each class of the training set validates.
+`HOLDOUT_FRACTION` of each class validates.
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ from keras_resnet.data.sources import (
 from keras_resnet.imagenet import CROP_SIZE, scaled_sizes
 
 SMALL_IMAGE_SIDE = 64
-"""Images of at most this side (CIFAR's 32, shapes) get the CIFAR augmentation unless told otherwise."""
 
 HOLDOUT_FRACTION = 0.1
-"""Share of each class of a training set held out for validation when the data set has no validation split."""
 
 CIFAR_NAMES = tuple(CIFAR_FOLDERS)
-"""The CIFAR data sets' names: read from python batch files or tensorflow-datasets, with a test set."""
 
 _FOLDER = "folder:"
 _NAMES = "'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-datasets name"
@@ -43,15 +40,12 @@ _NAMES = "'shapes', 'cifar10', 'cifar100', 'folder:PATH' or a tensorflow-dataset
 
 @dataclasses.dataclass(frozen=True)
 class Sources:
-    """The splits of a data set as `ImageSource`s (`validation` and `test` may be `None`), and `described`: a
-    sentence per split saying what it is, for run records.
+    """The splits of a data set as `ImageSource`s (`validation`, `test` may be `None`) and a sentence on each.
 
     Example:
 
-    ```python
-    sources = keras_resnet.data.dataset_sources("shapes", train_size=60, validation_size=20)
-    print(sources.class_names, sources.described["validation"])
-    ```
+    >>> dataset_sources("shapes", train_size=10, validation_size=5).described["validation"]
+    'shapes validation images (5 images)'
     """
 
     train: ImageSource
@@ -61,7 +55,7 @@ class Sources:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """Tuple of class names; a label id is the index into it."""
+        """Class names; a label id is the index into them."""
         return self.train.class_names
 
 
@@ -73,7 +67,6 @@ class Splits:
     Example:
 
     ```python
-    splits = keras_resnet.data.datasets("shapes", train_size=60, validation_size=20)
     model.fit(splits.train, validation_data=splits.validation, epochs=2)
     ```
     """
@@ -179,8 +172,7 @@ def dataset_sources(
     Example:
 
     ```python
-    sources = keras_resnet.data.dataset_sources("cifar10", data_dir="~/data")
-    len(sources.train), len(sources.validation), len(sources.test)  # 45000, 5000, 10000
+    sources = dataset_sources("cifar10", data_dir="~/data")  # 45000 train, 5000 validation, 10000 test images
     ```
     """
     input_defaults(name)  # checks the name's type
@@ -234,7 +226,7 @@ def sources_and_inputs(
     Example:
 
     ```python
-    sources, augmentation, image_size = keras_resnet.data.sources_and_inputs("folder:icons")  # ("cifar", 32)
+    sources, augmentation, image_size = sources_and_inputs("folder:icons")  # 32x32 icons: "cifar", 32
     ```
     """
     first = input_defaults(name, augmentation, image_size)
@@ -265,8 +257,7 @@ def pipelines_for(
     Example:
 
     ```python
-    sources = keras_resnet.data.dataset_sources("shapes", train_size=60, validation_size=20)
-    splits = keras_resnet.data.pipelines_for(sources, augmentation="cifar", image_size=32, batch_size=16)
+    splits = pipelines_for(dataset_sources("shapes"), augmentation="cifar", image_size=32, batch_size=16)
     ```
     """
     _check_choice("augmentation", augmentation, AUGMENTATIONS)
@@ -346,8 +337,7 @@ def cifar10(
     Example:
 
     ```python
-    splits = keras_resnet.data.cifar10(batch_size=128, data_dir="~/data", seed=0)
-    model.fit(splits.train, epochs=164)
+    model.fit(cifar10(data_dir="~/data", seed=0).train, epochs=164)
     ```
     """
     return datasets("cifar10", batch_size=batch_size, data_dir=data_dir, seed=seed, full_train=True, **options)
@@ -361,7 +351,7 @@ def cifar100(
     Example:
 
     ```python
-    splits = keras_resnet.data.cifar100(data_dir="~/data/cifar-100-python", seed=0)
+    splits = cifar100(data_dir="~/data/cifar-100-python", seed=0)
     ```
     """
     return datasets("cifar100", batch_size=batch_size, data_dir=data_dir, seed=seed, full_train=True, **options)
@@ -380,7 +370,7 @@ def imagenet(
     Example:
 
     ```python
-    splits = keras_resnet.data.imagenet(data_dir="/data/tfds", seed=0)
+    splits = imagenet(data_dir="/data/tfds", seed=0)
     ```
     """
     return datasets(name, batch_size=batch_size, data_dir=data_dir, seed=seed, augmentation="imagenet", **options)
@@ -406,9 +396,7 @@ def folder(
     Example:
 
     ```python
-    splits = keras_resnet.data.folder(
-        "cifar10-jpeg/train", train_indices=range(0, 4500), validation_indices=range(4500, 5000), seed=0
-    )
+    splits = folder("cifar10-jpeg/train", train_indices=range(4500), validation_indices=range(4500, 5000))
     ```
     """
     train = folder_source(directory, indices=train_indices, check=check)

@@ -1,8 +1,5 @@
-"""The paper's tf.data training and evaluation pipelines (He et al. 2015, sections 4.2 and 3.4): from a source
-to batches of `(float32 images, int32 labels)` for `model.fit` on any Keras backend.
-
-Keys are shuffled, then decoded, augmented and batched in parallel; each epoch's order and augmentation are a
-pure function of `(seed, epoch)` (see `epochs`). TensorFlow is imported inside the functions.
+"""The paper's tf.data pipelines (He et al. 2015, sections 4.2 and 3.4): a source to batches of `(float32 images,
+int32 labels)` for `model.fit` on any backend; each epoch's order and augmentation depend on `(seed, epoch)` only.
 """
 
 from __future__ import annotations
@@ -28,7 +25,16 @@ if TYPE_CHECKING:
 
 
 class PipelineOptions(TypedDict, total=False):
-    """The order and batching keywords every pipeline takes (see `cifar_pipeline`)."""
+    """The order keywords every pipeline takes.
+
+    Attributes:
+        seed: the same batches on every run, new crops, flips and order in every epoch.
+        shuffle_buffer: defaults to the source's.
+        parallel: `False`: one thread, no prefetching.
+        epochs: training only; `None`: each pass is a new epoch; `range(first, stop)`: those epochs in turn, as an
+            uninterrupted run sees them (resume with `model.fit(dataset, epochs=stop, initial_epoch=first,
+            steps_per_epoch=ceil(len(source) / batch_size))`).
+    """
 
     seed: int | None
     shuffle_buffer: int | None
@@ -39,8 +45,7 @@ class PipelineOptions(TypedDict, total=False):
 def _pipeline(source, augment, normalize, *, training, batch_size, **options):
     """Shuffles (when training), decodes, augments, batches, normalises and prefetches a source.
 
-    `augment(image, seed)` maps one uint8 image and its stateless seed `(2,)` to a float32 image. Training
-    holds the epochs of `epochs` in turn, or (`None`) one epoch of a new random number on every pass.
+    `augment(image, seed)` maps one uint8 image and its stateless seed `(2,)` to a float32 image.
     """
     import tensorflow as tf
 
@@ -105,23 +110,17 @@ def cifar_pipeline(
     """Builds the CIFAR training or evaluation pipeline of the paper (section 4.2).
 
     Training: shuffle, pad `padding` zero pixels on each side, take a random `image_size` crop, flip with
-    probability 1/2. Evaluation: the image centre-cropped or padded to `image_size`. Both then normalise.
+    probability 1/2. Evaluation: the image centre-cropped or padded to `image_size`. Both then normalise into a
+    `tf.data.Dataset` of float32 images `(batch, image_size, image_size, 3)` and int32 labels `(batch,)`.
 
     Args:
-        source: an `ImageSource`; `training` shuffles and augments it; the last batch may be smaller.
+        source, training: an `ImageSource`; whether to shuffle and augment it.
+        batch_size, image_size, padding: the last batch may be smaller; see above.
         normalization: `"pixel"` (the training set's per-pixel mean subtracted, divided by 255: the paper),
             `"channel"` (per-channel mean and standard deviation) or `None` (divided by 255).
         statistics: the training set's `image_statistics`; required unless `normalization` is `None`.
-        normalize: bool; `False` leaves the images at 0-255 for a model that normalises them itself.
-        **options: `PipelineOptions`, the keywords every pipeline takes:
-            `seed` (int: the same batches on every run, new crops, flips and order in every epoch),
-            `shuffle_buffer` (defaults to the source's), `parallel` (`False`: one thread, no prefetching)
-            and, training only, `epochs` (`None`: each pass is a new epoch; `range(first, stop)`: those
-            epochs in turn, as an uninterrupted run sees them; resume with `model.fit(dataset, epochs=stop,
-            initial_epoch=first, steps_per_epoch=ceil(len(source) / batch_size))`).
-
-    Returns:
-        A `tf.data.Dataset` of float32 images `(batch, image_size, image_size, 3)` and int32 labels `(batch,)`.
+        normalize: `False` leaves the images at 0-255 for a model that normalises them itself.
+        **options: `PipelineOptions` (`seed`, `shuffle_buffer`, `parallel`, `epochs`).
 
     Example:
 
@@ -184,20 +183,16 @@ def imagenet_pipeline(
     Training: shuffle, resize the shorter side to a random integer in `scale_range`, take a random
     `image_size` crop, flip with probability 1/2, optionally add AlexNet's PCA lighting noise. Evaluation:
     resize the shorter side to `resize_size` and take the centre crop. Both then subtract the mean colour
-    (at 224x224 the paper's per-pixel ImageNet mean is nearly constant).
+    (at 224x224 the paper's per-pixel ImageNet mean is nearly constant). Batches as `cifar_pipeline`'s.
 
     Args:
-        source, training, batch_size: as in `cifar_pipeline`; images of any size.
-        scale_range: `(min, max)` ints with `image_size <= min <= max`.
+        source, training, batch_size, **options: as in `cifar_pipeline`; images of any size.
+        image_size, scale_range: the crop side; `(min, max)` ints with `image_size <= min <= max`.
         resize_size: int >= `image_size`, the shorter side before the evaluation centre crop.
         mean, std: RGB mean subtracted and optional standard deviation divided by, 0-255 scale.
         channel_order: `"rgb"`, or `"bgr"` for Caffe-converted weights (keras.applications').
-        lighting_std: float, standard deviation of the PCA lighting noise (AlexNet: 0.1); 0 turns it off.
-        normalize: bool; `False` leaves the images at 0-255 (`mean`, `std`, `channel_order` unused).
-        **options: `PipelineOptions` (`seed`, `shuffle_buffer`, `parallel`, `epochs`), as in `cifar_pipeline`.
-
-    Returns:
-        A `tf.data.Dataset` of `(images, labels)` as `cifar_pipeline` returns them.
+        lighting_std: standard deviation of the PCA lighting noise (AlexNet: 0.1); 0 turns it off.
+        normalize: `False` leaves the images at 0-255 (`mean`, `std`, `channel_order` unused).
 
     Example:
 

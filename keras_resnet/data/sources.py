@@ -34,7 +34,6 @@ class ImageSource:
     """A labelled image collection, listed but not decoded: what the pipelines read.
 
     Each example is a cheap *key* (a path, encoded bytes or an array) to shuffle before decoding in parallel.
-    Build one with `folder_source`, `cifar_source`, `array_source` or `tfds_source`.
 
     Attributes:
         elements: `tf.data.Dataset` of `(key, int32 label)` pairs in a fixed order.
@@ -48,9 +47,7 @@ class ImageSource:
     Example:
 
     ```python
-    source = keras_resnet.data.folder_source("photos")  # photos/<class name>/<image files>
-    for image, label in source.images().take(1):
-        print(image.shape, source.class_names[int(label)])
+    image, label = next(iter(folder_source("photos").images()))  # photos/<class name>/<image files>
     ```
     """
 
@@ -153,8 +150,7 @@ def folder_source(
     Example:
 
     ```python
-    train = keras_resnet.data.folder_source("cifar10-jpeg/train", indices=range(0, 4500))
-    validation = keras_resnet.data.folder_source("cifar10-jpeg/train", indices=range(4500, 5000))
+    validation = folder_source("cifar10-jpeg/train", indices=range(4500, 5000))
     ```
     """
     _check_choice("check", check, (True, False))
@@ -200,15 +196,12 @@ def folder_source(
 
 
 def array_source(images: Any, labels: Any, class_names: Iterable[str] | None = None) -> ImageSource:
-    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels as an `ImageSource` (class names
-    default to `"0"`, `"1"`, ...).
+    """Wraps in-memory uint8 images `(count, height, width, 3)` and int labels as an `ImageSource`.
 
     Example:
 
-    ```python
-    (x, y), _ = keras.datasets.cifar10.load_data()
-    source = keras_resnet.data.array_source(x, y.ravel())
-    ```
+    >>> array_source(np.zeros((2, 8, 8, 3), np.uint8), [0, 1]).class_names
+    ('0', '1')
     """
     images = np.asarray(images)
     labels = np.asarray(labels).astype(np.int32).reshape(-1)
@@ -242,7 +235,7 @@ def tfds_source(
     Example:
 
     ```python
-    train = keras_resnet.data.tfds_source("imagenette/160px", data_dir="/data/tfds", shuffle_files=True)
+    train = tfds_source("imagenette/160px", data_dir="/data/tfds", shuffle_files=True)
     ```
     """
     import tensorflow as tf
@@ -290,7 +283,7 @@ def holdout_split(source: ImageSource, fraction: float = 0.1) -> tuple[ImageSour
     Example:
 
     ```python
-    train, validation = keras_resnet.data.holdout_split(keras_resnet.data.cifar_source("cifar-10-batches-py"))
+    train, validation = holdout_split(cifar_source("cifar-10-batches-py"))
     ```
     """
     if not (_is_real(fraction) and 0 < fraction < 1):
@@ -311,7 +304,7 @@ def take_per_class(source: ImageSource, count: int) -> ImageSource:
     Example:
 
     ```python
-    train = keras_resnet.data.take_per_class(sources.train, 1000)  # CIFAR-10: 10,000 images
+    train = take_per_class(sources.train, 1000)  # CIFAR-10: 10,000 images
     ```
     """
     _check_positive("count", count)
@@ -334,7 +327,7 @@ def _keys_and_labels(source):
 
 
 def _subset(source, keys, labels, mask):
-    """The examples of `source` where the boolean array `mask` is true, in stored order, kept in memory."""
+    """The examples of `source` where `mask` is true, in stored order, kept in memory."""
     import tensorflow as tf
 
     indices = np.flatnonzero(mask)
@@ -351,13 +344,10 @@ def _subset(source, keys, labels, mask):
 def image_statistics(source: ImageSource, *, batch_size: int = 500) -> dict[str, np.ndarray]:
     """`normalization.pixel_statistics` of a source whose images have one size, decoding `batch_size` at a time.
 
-    Compute them on the training set only.
-
     Example:
 
     ```python
-    statistics = keras_resnet.data.image_statistics(train_source)
-    train = keras_resnet.data.cifar_pipeline(train_source, training=True, statistics=statistics)
+    train = cifar_pipeline(train_source, training=True, statistics=image_statistics(train_source))
     ```
     """
     _check_positive("batch_size", batch_size)

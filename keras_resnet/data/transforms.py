@@ -1,5 +1,5 @@
-"""Resizing, centre cropping and AlexNet's lighting noise: the one implementation of each, shared by the tf.data
-pipelines, evaluation and export. They run on TensorFlow tensors whatever the Keras backend."""
+"""Resizing, centre cropping and AlexNet's lighting noise, shared by the pipelines, evaluation and export; they run
+on TensorFlow tensors whatever the Keras backend."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from keras_resnet.imagenet import LIGHTING_EIGENVALUES, LIGHTING_EIGENVECTORS
 
 
 def _check_size(name, value):
-    """A positive integer size, numpy integers accepted, as a Python int."""
     _check_int(name, value)
     return int(value)
 
@@ -22,12 +21,6 @@ def resize(images: Any, size: Any) -> Any:
     """Resizes an image `(height, width, channels)` or a batch to `size` `(new_height, new_width)` (bilinear).
 
     Antialiased only when a side shrinks (it changes nothing when enlarging). Returns a float32 tensor.
-
-    Example:
-
-    ```python
-    keras_resnet.data.transforms.resize(tf.zeros((375, 500, 3)), (256, 341)).shape  # (256, 341, 3)
-    ```
     """
     import tensorflow as tf
 
@@ -47,14 +40,12 @@ def resize_shorter_side(image: Any, size: Any) -> Any:
         image: tensor `(height, width, channels)`, any real dtype.
         size: positive int or int32 scalar tensor; the longer side becomes `round(longer * size / shorter)`.
 
-    Returns:
-        A float32 tensor `(new_height, new_width, channels)`.
+    Returns a float32 tensor.
 
     Example:
 
-    ```python
-    keras_resnet.data.resize_shorter_side(tf.zeros((375, 500, 3)), 256).shape  # (256, 341, 3)
-    ```
+    >>> resize_shorter_side(np.zeros((375, 500, 3)), 256).shape
+    TensorShape([256, 341, 3])
     """
     import tensorflow as tf
 
@@ -66,7 +57,7 @@ def resize_shorter_side(image: Any, size: Any) -> Any:
 
 
 def center_crop(image: Any, size: Any) -> Any:
-    """Crops the central `size` square (or `(height, width)` rectangle) of an image or a batch.
+    """Crops the central `size` square (or `(height, width)` rectangle) of an image or a batch, keeping its dtype.
 
     The crop starts at row `(height - crop height) // 2` and column `(width - crop width) // 2`.
 
@@ -74,14 +65,10 @@ def center_crop(image: Any, size: Any) -> Any:
         image: tensor `(height, width, channels)` or `(batch, height, width, channels)`.
         size: positive int, or `(height, width)` of ints or int32 scalar tensors; at most the image's sides.
 
-    Returns:
-        A tensor `(..., crop height, crop width, channels)` of `image`'s dtype.
-
     Example:
 
-    ```python
-    keras_resnet.data.center_crop(tf.zeros((256, 341, 3)), 224).shape  # (224, 224, 3)
-    ```
+    >>> center_crop(np.zeros((256, 341, 3), np.uint8), 224).shape
+    TensorShape([224, 224, 3])
     """
     import tensorflow as tf
 
