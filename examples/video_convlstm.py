@@ -44,7 +44,8 @@ def check_int(argument, value, minimum, maximum=None, context=""):
     integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if integer and value >= minimum and (maximum is None or value <= maximum):
         return
-    allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+    allowed = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+    allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else allowed
     raise ValueError(f"{argument} must be {allowed}{context}; received {value!r}")
 
 

@@ -123,7 +123,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Example:
 
     ```python
-    model.fit(x, y, epochs=5, callbacks=[AtomicBackupAndRestore("runs/backup")])
+    import tempfile
+
+    backup = AtomicBackupAndRestore(tempfile.mkdtemp())  # then model.fit(..., callbacks=[backup])
     ```
     """
 

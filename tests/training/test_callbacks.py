@@ -92,8 +92,12 @@ def test_error_warmup_rejects_a_bad_max_error():
 
 @pytest.mark.parametrize("module, name", [(m, n) for m in (callbacks, backup) for n in m.__all__])
 def test_docstring_examples_run_and_hold(module, name):
+    import keras_resnet
+
     doc = inspect.getdoc(getattr(module, name))
-    assert "Args:" in doc and "Example:" in doc
+    if hasattr(keras_resnet, name):  # exported at the top: documented in full
+        assert "Example:" in doc
+        assert "Args:" in doc or not inspect.signature(getattr(module, name)).parameters
     for block in re.findall(r"```python\n(.*?)```", doc, re.S):
         # `expression  # number` lines state a result: check it.
         exec(
