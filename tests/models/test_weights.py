@@ -48,7 +48,8 @@ def _assert_same_logits(reference, model, atol_rel=1e-4):
     assert np.abs(actual - expected).max() / np.abs(expected).max() < atol_rel
 
 
-@pytest.mark.parametrize("name", ["ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"])
+# One depth of each naming (v1, v2) and one deeper stage 4: ResNet152 adds only more blocks of the same names.
+@pytest.mark.parametrize("name", ["ResNet50", "ResNet50V2", "ResNet101V2"])
 def test_keras_applications_weights_file_gives_the_same_logits(name, tmp_path):
     reference = _randomize(
         getattr(keras.applications, name)(weights=None, input_shape=SIZE, classifier_activation=None)
